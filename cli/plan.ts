@@ -1,0 +1,93 @@
+// `npm run plan`: the plan layer offline. No Pulumi CLI, no hosts, no secrets.
+//   npm run plan -- --stack dev
+//   npm run plan -- --stack-file path/to/Pulumi.x.yaml [--previous routing.json] [--out DIR]
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { validateStackFile } from "../pure/config/stack-file";
+import { parseRoutingTable, RoutingTable, routingJson } from "../pure/config/routing-file";
+import { buildPlan } from "../pure/plan";
+import { changeSummary, routingSummary } from "../pure/plan/summary";
+import { renderedFiles } from "../pure/plan/files";
+
+const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--out DIR]";
+
+function fail(lines: string[], code = 1): never {
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  process.exit(code);
+}
+
+function main(argv: string[]): void {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        stack: { type: "string" },
+        "stack-file": { type: "string" },
+        previous: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    fail([(e as Error).message, USAGE], 2);
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if ((args.stack === undefined) === (args["stack-file"] === undefined)) fail(["give exactly one of --stack and --stack-file", USAGE], 2);
+  const stackFile = args["stack-file"] ?? resolve(__dirname, "..", `Pulumi.${args.stack}.yaml`);
+
+  const validated = validateStackFile(stackFile);
+  if (!validated.ok) fail([...validated.problems]);
+  const { config } = validated;
+
+  let applied: RoutingTable | undefined;
+  if (args.previous !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(args.previous, "utf8"));
+    } catch (e) {
+      fail([`--previous: cannot read ${args.previous} as JSON: ${(e as Error).message}`]);
+    }
+    const read = parseRoutingTable(json, `--previous(${args.previous})`);
+    if (!read.table) fail(read.problems);
+    if (read.table.bucketHexDigits > config.routing.bucketHexDigits) {
+      fail([`--previous(${args.previous}).bucketHexDigits: ${read.table.bucketHexDigits} is more than routing.bucketHexDigits (${config.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`]);
+    }
+    applied = read.table;
+  }
+
+  const plan = buildPlan(config, applied, validated.startTable);
+  for (const warning of validated.warnings) process.stderr.write(`warning: ${warning}\n`);
+
+  const out: string[] = [
+    `Stack file ${stackFile}`,
+    `SeaTable ${config.seatableVersion} (${config.image}); dtable-web ${config.hosts.web.address}, dtable-db ${config.hosts.db.address}, ${config.hosts.servers.length} dtable-server(s)`,
+    "",
+    ...routingSummary(config, plan.routing),
+    "",
+  ];
+  if (plan.previous) {
+    const label = applied ? `--previous ${args.previous}` : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
+    out.push(...changeSummary(plan.change, label), "");
+  } else {
+    out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
+  }
+
+  if (args.out !== undefined) {
+    const files = [{ path: "routing.json", content: routingJson(plan.routing) }, ...renderedFiles(plan).map((f) => ({ path: join(f.host, f.path), content: f.content }))];
+    for (const f of files) {
+      const target = join(args.out, f.path);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, f.content);
+      out.push(`wrote ${target}`);
+    }
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+main(process.argv.slice(2));

@@ -1,0 +1,57 @@
+// Turns zod issues into the lines a user reads: "<key path>: <what was found, what is expected>".
+import type { z } from "zod";
+import { closest, distance } from "fastest-levenshtein";
+
+/** ["hosts", "servers", 2, "address"] → "hosts.servers[2].address" */
+export function keyPath(path: readonly PropertyKey[], prefix = ""): string {
+  let out = prefix;
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** "did you mean …?" for a mistyped key, when one known key is close enough. */
+export function suggestion(key: string, known: readonly string[]): string {
+  if (known.length === 0) return "";
+  const best = closest(key, [...known]);
+  return distance(key.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(best.length / 3)) ? `; did you mean "${best}"?` : "";
+}
+
+function describe(input: unknown): string {
+  if (input === undefined) return "nothing";
+  if (input === null) return "null";
+  if (Array.isArray(input)) return "a list";
+  if (typeof input === "object") return "an object";
+  return `${JSON.stringify(input)} (a ${typeof input})`;
+}
+
+type Issue = z.core.$ZodIssue & { input?: unknown };
+
+/**
+ * One line per issue. `knownKeys(path)` lists the keys allowed at a path, for
+ * suggestions on unknown keys.
+ */
+export function formatIssues(issues: readonly Issue[], prefix = "", knownKeys?: (path: readonly PropertyKey[]) => string[]): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    const where = keyPath(issue.path, prefix);
+    if (issue.code === "unrecognized_keys") {
+      const known = knownKeys?.(issue.path) ?? [];
+      for (const key of issue.keys) {
+        const at = keyPath([...issue.path, key], prefix);
+        lines.push(`${at}: unknown key${suggestion(key, known)}${known.length ? ` (known here: ${known.join(", ")})` : ""}`);
+      }
+    } else if (issue.code === "invalid_type" && issue.input === undefined) {
+      lines.push(`${where}: missing; expected ${issue.expected === "object" ? "a section" : `a ${issue.expected}`}`);
+    } else if (issue.code === "invalid_type") {
+      lines.push(`${where}: expected a ${issue.expected}, found ${describe(issue.input)}`);
+    } else if (issue.code === "invalid_value") {
+      lines.push(`${where}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, found ${describe(issue.input)}`);
+    } else {
+      lines.push(`${where}: ${issue.message}`);
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,221 @@
+// Stack config → one frozen ClusterConfig, or every problem at once.
+import { z } from "zod";
+import { addressProblem, normaliseUuid, versionFromImage } from "./values";
+import { formatIssues } from "./problems";
+import { parseRoutingTable, RoutingTable } from "./routing-file";
+import {
+  ClusterConfig,
+  DB_NAME,
+  PORTS,
+  SECRET_KEYS,
+  SecretKey,
+  stackConfigSchema,
+  WEB_NAME,
+} from "./schema";
+
+/** The project's keys of one stack, without the "seatable-cluster:" prefix. */
+export type RawStackConfig = {
+  readonly values: Readonly<Record<string, unknown>>;
+  /** keys whose value is a Pulumi secret (values of those are never read here) */
+  readonly secretKeys: ReadonlySet<string>;
+};
+
+export type ValidateOptions = {
+  /** `pulumi up` needs the required secrets; the offline plan command does not. */
+  readonly requireSecrets: boolean;
+  /** Reads a file named by the config (routing.start.file); paths as written in the config. */
+  readonly readFile: (path: string) => string;
+};
+
+export type Validated =
+  | { readonly ok: true; readonly config: ClusterConfig; readonly startTable?: RoutingTable; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/** The keys a (possibly wrapped) object schema allows at `path`, for "did you mean". */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType = stackConfigSchema;
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType };
+    return (def.type === "default" || def.type === "optional") && def.innerType ? unwrap(def.innerType) : s;
+  };
+  for (const part of path) {
+    schema = unwrap(schema);
+    const def = schema._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
+    if (def.type === "object" && def.shape && typeof part === "string" && def.shape[part]) schema = def.shape[part];
+    else if (def.type === "array" && def.element) schema = def.element;
+    else return [];
+  }
+  const def = unwrap(schema)._zod.def as { type: string; shape?: Record<string, unknown> };
+  const keys = def.type === "object" && def.shape ? Object.keys(def.shape) : [];
+  return path.length === 0 ? [...keys, ...Object.keys(SECRET_KEYS)] : keys;
+}
+
+/**
+ * Pulumi hands every config value to a program as a string; this gives a
+ * top-level key's string the type the schema expects (objects arrive as JSON).
+ */
+export function fromConfigString(key: string, value: string): unknown {
+  const shape = stackConfigSchema._zod.def.shape as Record<string, z.core.$ZodType>;
+  let schema = shape[key];
+  while (schema) {
+    const def = schema._zod.def as { type: string; innerType?: z.core.$ZodType };
+    if ((def.type === "default" || def.type === "optional") && def.innerType) schema = def.innerType;
+    else break;
+  }
+  const type = (schema?._zod.def as { type?: string } | undefined)?.type;
+  try {
+    if (type === "number") return value.trim() === "" ? value : Number(value);
+    if (type === "boolean") return value === "true" ? true : value === "false" ? false : value;
+    if (type === undefined || type === "string" || type === "enum") return value;
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function secretProblems(raw: RawStackConfig, requireSecrets: boolean): { problems: string[]; set: SecretKey[] } {
+  const problems: string[] = [];
+  const set: SecretKey[] = [];
+  for (const [key, info] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
+    const present = raw.values[key] !== undefined;
+    const command = `pulumi config set --secret ${key} <value>`;
+    if (present && !raw.secretKeys.has(key)) {
+      problems.push(`${key}: set in plain text, but it is the ${info.what}; keep it out of the stack file and run \`${command}\``);
+    } else if (present) {
+      set.push(key);
+    } else if (info.required && requireSecrets) {
+      problems.push(`${key}: missing; it is the ${info.what}; run \`${command}\``);
+    }
+  }
+  for (const key of raw.secretKeys) {
+    if (!(key in SECRET_KEYS)) problems.push(`${key}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${key} ...\``);
+  }
+  return { problems, set };
+}
+
+/** Checks that span several keys; `c` already has the schema's shape. */
+function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const hosts = [
+    { path: "hosts.web", name: WEB_NAME, ...c.hosts.web },
+    { path: "hosts.db", name: DB_NAME, ...c.hosts.db },
+    ...c.hosts.servers.map((s, i) => ({ path: `hosts.servers[${i}]`, ...s })),
+  ];
+  const seenNames = new Map<string, string>();
+  const seenAddresses = new Map<string, string>();
+  for (const h of hosts) {
+    const nameAt = seenNames.get(h.name);
+    if (nameAt) problems.push(`${h.path}.name: "${h.name}" is already the name of ${nameAt}; every host needs its own name`);
+    else seenNames.set(h.name, h.path);
+    const addressAt = seenAddresses.get(h.address);
+    if (addressAt) problems.push(`${h.path}.address: "${h.address}" is already the address of ${addressAt}; every node needs its own host`);
+    else seenAddresses.set(h.address, h.path);
+    const problem = addressProblem(h.address);
+    if (problem === "not-a-host") {
+      problems.push(`${h.path}.address: "${h.address}" is a loopback, unspecified or multicast address; expected the host's private address`);
+    } else if (problem === "public" && !c.allowPublicAddresses) {
+      problems.push(`${h.path}.address: "${h.address}" is a public address; expected a private one (10/8, 172.16/12, 192.168/16, fc00::/7), or set allowPublicAddresses: true`);
+    } else if (problem === "public") {
+      warnings.push(`${h.path}.address: "${h.address}" is public; ports 5000, 7777 and 8000 will be reachable there unless a firewall blocks them`);
+    }
+    if (!h.ssh.hostKey && !c.insecureSkipHostKeyCheck) {
+      problems.push(`${h.path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${h.address}\`), or set insecureSkipHostKeyCheck: true`);
+    }
+  }
+  if (c.insecureSkipHostKeyCheck) {
+    warnings.push("insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets");
+  }
+
+  const servers = c.hosts.servers.map((s) => s.name);
+  const pinned = new Map<string, string>();
+  for (const [uuid, server] of Object.entries(c.routing.pins)) {
+    const at = `routing.pins.${uuid}`;
+    if (!servers.includes(server)) problems.push(`${at}: "${server}" is not a dtable-server in hosts.servers (${servers.join(", ")})`);
+    const key = normaliseUuid(uuid);
+    const twin = pinned.get(key);
+    if (twin !== undefined) problems.push(`${at}: the same base as routing.pins.${twin}; pin each base once`);
+    pinned.set(key, uuid);
+  }
+  if (c.routing.start === "seed" && servers.length < 2) {
+    problems.push('routing.start: "seed" is the manual\'s two-server scheme (0-9 on the second dtable-server, a-f on the first); it needs at least two servers in hosts.servers');
+  }
+
+  if (!c.seatableVersion && !versionFromImage(c.image)) {
+    problems.push(`image: the tag of "${c.image}" is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is`);
+  }
+  const webPorts: Record<number, string> = { [PORTS.dtableWeb]: "dtable-web (gunicorn)", [PORTS.http]: "the public entry (http)" };
+  if (c.publicEntry === "caddy") webPorts[PORTS.https] = "the public entry (caddy, https)";
+  const clash = webPorts[c.proxy.port];
+  if (clash) problems.push(`proxy.port: ${c.proxy.port} is already used on dtable-web by ${clash}; choose another (SeaTable expects 5000)`);
+  return { problems, warnings };
+}
+
+export function validateStackConfig(raw: RawStackConfig, options: ValidateOptions): Validated {
+  const secrets = secretProblems(raw, options.requireSecrets);
+  const plain = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k) && !(k in SECRET_KEYS)));
+  const parsed = stackConfigSchema.safeParse(plain, { reportInput: true });
+  if (!parsed.success) {
+    return { ok: false, problems: [...formatIssues(parsed.error.issues, "", knownKeys), ...secrets.problems] };
+  }
+  const c = parsed.data;
+  const cross = crossChecks(c);
+  const problems = [...cross.problems, ...secrets.problems];
+
+  const servers = c.hosts.servers.map((s) => s.name);
+  let startTable: RoutingTable | undefined;
+  const start = c.routing.start;
+  if (start !== undefined && start !== "seed" && problems.length === 0) {
+    let text: string | undefined;
+    try {
+      text = options.readFile(start.file);
+    } catch (e) {
+      problems.push(`routing.start.file: cannot read "${start.file}": ${(e as Error).message}`);
+    }
+    if (text !== undefined) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        problems.push(`routing.start.file: "${start.file}" is not JSON: ${(e as Error).message}`);
+      }
+      if (json !== undefined) {
+        const read = parseRoutingTable(json, `routing.start.file(${start.file})`, servers);
+        if (read.table && read.table.bucketHexDigits > c.routing.bucketHexDigits) {
+          problems.push(`routing.start.file: "${start.file}" has ${read.table.bucketHexDigits} hex digits per bucket, more than routing.bucketHexDigits (${c.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`);
+        }
+        problems.push(...read.problems);
+        startTable = read.table;
+      }
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  const ssh = (s: { user?: string; port?: number; hostKey?: string }) =>
+    Object.freeze({ user: s.user ?? c.ssh.user, port: s.port ?? c.ssh.port, ...(s.hostKey ? { hostKey: s.hostKey } : {}) });
+  const config: ClusterConfig = deepFreeze({
+    ...c,
+    seatableVersion: c.seatableVersion ?? (versionFromImage(c.image) as string),
+    ssh: c.ssh.privateKeyPath ? { privateKeyPath: c.ssh.privateKeyPath } : {},
+    hosts: {
+      web: { name: WEB_NAME, role: "dtable-web" as const, address: c.hosts.web.address, ssh: ssh(c.hosts.web.ssh) },
+      db: { name: DB_NAME, role: "dtable-db" as const, address: c.hosts.db.address, ssh: ssh(c.hosts.db.ssh) },
+      servers: c.hosts.servers.map((s) => ({ name: s.name, role: "dtable-server" as const, address: s.address, weight: s.weight, ssh: ssh(s.ssh) })),
+    },
+    routing: {
+      bucketHexDigits: c.routing.bucketHexDigits,
+      pins: Object.fromEntries(Object.entries(c.routing.pins).map(([u, s]) => [normaliseUuid(u), s])),
+      ...(c.routing.start !== undefined ? { start: c.routing.start } : {}),
+    },
+    secretsSet: secrets.set,
+  });
+  return { ok: true, config, ...(startTable ? { startTable } : {}), warnings: cross.warnings };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
