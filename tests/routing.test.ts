@@ -1,5 +1,181 @@
-import { computeRoutingTable } from "../pure/plan/routing";
-test("smoke", () => {
-  const t = computeRoutingTable({ servers: [{ name: "a", weight: 1 }], bucketHexDigits: 1, pins: {} });
-  expect(Object.values(t.buckets)).toHaveLength(16);
+import fc from "fast-check";
+import { allBuckets } from "../pure/config/routing-file";
+import {
+  bucketOf,
+  bucketRanges,
+  computeRoutingTable,
+  ownerOf,
+  refineTable,
+  routingChange,
+  RoutingTable,
+  seedTable,
+  WeightedServer,
+} from "../pure/plan/routing";
+
+const digitsArb = fc.constantFrom<1 | 2 | 3>(1, 2, 2, 3);
+const serversArb = (min = 1, max = 12) =>
+  fc
+    .uniqueArray(fc.integer({ min: 1, max: 999 }), { minLength: min, maxLength: max })
+    .chain((ids) => fc.tuple(...ids.map((id) => fc.integer({ min: 1, max: 9 }).map((weight) => ({ name: `dtable-server-${id}`, weight })))));
+
+const counts = (t: RoutingTable) => {
+  const c = new Map<string, number>();
+  for (const owner of Object.values(t.buckets)) c.set(owner, (c.get(owner) ?? 0) + 1);
+  return c;
+};
+
+/** The fewest buckets any valid table (every server within one bucket of its share) must move. */
+function minimumMoves(previous: RoutingTable, servers: readonly WeightedServer[], digits: number): number {
+  const total = 16 ** digits;
+  const held = counts(previous);
+  const weightSum = servers.reduce((s, x) => s + x.weight, 0);
+  const names = new Set(servers.map((s) => s.name));
+  let moves = [...held].filter(([n]) => !names.has(n)).reduce((s, [, c]) => s + c, 0);
+  let spare = total;
+  let savable = 0;
+  for (const s of servers) {
+    const exact = (total * s.weight) / weightSum;
+    const floor = Math.floor(exact);
+    spare -= floor;
+    const c = held.get(s.name) ?? 0;
+    moves += Math.max(0, c - floor);
+    if (!Number.isInteger(exact) && c > floor) savable += 1; // may keep one more as its ceil
+  }
+  return moves - Math.min(spare, savable);
+}
+
+describe("routing table", () => {
+  test("every server holds its weighted share of buckets, within one bucket", () => {
+    fc.assert(
+      fc.property(serversArb(), digitsArb, (servers, digits) => {
+        const t = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+        const total = 16 ** digits;
+        const weightSum = servers.reduce((s, x) => s + x.weight, 0);
+        expect(Object.keys(t.buckets).sort()).toEqual(allBuckets(digits));
+        const c = counts(t);
+        for (const s of servers) expect(Math.abs((c.get(s.name) ?? 0) - (total * s.weight) / weightSum)).toBeLessThan(1);
+        expect(t.default).toBe(servers[0].name);
+      }),
+    );
+  });
+
+  test("the same inputs always give the same table", () => {
+    fc.assert(
+      fc.property(serversArb(), serversArb(), digitsArb, (before, after, digits) => {
+        const previous = computeRoutingTable({ servers: before, bucketHexDigits: digits, pins: {} });
+        const a = computeRoutingTable({ servers: after, bucketHexDigits: digits, pins: {} }, previous);
+        const b = computeRoutingTable({ servers: after.map((s) => ({ ...s })), bucketHexDigits: digits, pins: {} }, JSON.parse(JSON.stringify(previous)));
+        expect(b).toEqual(a);
+      }),
+    );
+  });
+
+  const changeArb = serversArb(1, 10).chain((servers) =>
+    fc.record({
+      servers: fc.constant(servers),
+      digits: digitsArb,
+      next: fc.oneof(
+        // scale-out by one or more servers
+        fc.integer({ min: 1, max: 3 }).map((k) => [...servers, ...Array.from({ length: k }, (_, i) => ({ name: `new-${i}`, weight: 1 + (i % 3) }))]),
+        // scale-in: drop a random server (keep at least one)
+        fc.nat().map((i) => (servers.length > 1 ? servers.filter((_, j) => j !== i % servers.length) : servers)),
+        // reweight
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: servers.length, maxLength: servers.length }).map((w) => servers.map((s, i) => ({ ...s, weight: w[i] }))),
+        // any other set, sharing some names
+        serversArb(1, 10),
+      ),
+    }),
+  );
+
+  test("a change of servers or weights moves the fewest buckets possible", () => {
+    fc.assert(
+      fc.property(changeArb, ({ servers, digits, next }) => {
+        const previous = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+        const table = computeRoutingTable({ servers: next, bucketHexDigits: digits, pins: {} }, previous);
+        const moved = routingChange(previous, table).bucketMoves.length;
+        expect(moved).toBe(minimumMoves(previous, next, digits));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("buckets move only from removed or over-share servers, only to under-share ones", () => {
+    fc.assert(
+      fc.property(changeArb, ({ servers, digits, next }) => {
+        const previous = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+        const table = computeRoutingTable({ servers: next, bucketHexDigits: digits, pins: {} }, previous);
+        const before = counts(previous);
+        const after = counts(table);
+        const kept = new Set(next.map((s) => s.name));
+        // the giver is gone or ends with fewer buckets; the taker ends with more
+        const wrong = routingChange(previous, table).bucketMoves.filter(
+          (m) => !(!kept.has(m.from) || (after.get(m.from) ?? 0) < (before.get(m.from) ?? 0)) || !((after.get(m.to) ?? 0) > (before.get(m.to) ?? 0)),
+        );
+        expect(wrong).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("nothing moves when servers and weights stay the same", () => {
+    fc.assert(
+      fc.property(serversArb(), digitsArb, (servers, digits) => {
+        const previous = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+        const again = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} }, previous);
+        expect(routingChange(previous, again)).toEqual({ bucketMoves: [], pinMoves: [], losing: [], gaining: [] });
+      }),
+    );
+  });
+
+  test("a pin wins over its bucket, and adding or removing a pin moves only that base", () => {
+    fc.assert(
+      fc.property(serversArb(2), digitsArb, fc.uuid(), fc.nat(), (servers, digits, uuid, pick) => {
+        const plain = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+        const bucketOwner = plain.buckets[bucketOf(uuid, digits)];
+        const others = servers.filter((s) => s.name !== bucketOwner);
+        const target = others[pick % others.length].name;
+        const pinned = computeRoutingTable({ servers, bucketHexDigits: digits, pins: { [uuid]: target } }, plain);
+        expect(ownerOf(pinned, uuid)).toBe(target);
+        expect(pinned.buckets).toEqual(plain.buckets);
+        expect(routingChange(plain, pinned)).toEqual({ bucketMoves: [], pinMoves: [{ uuid, from: bucketOwner, to: target }], losing: [bucketOwner], gaining: [target] });
+        expect(routingChange(pinned, plain).pinMoves).toEqual([{ uuid, from: target, to: bucketOwner }]);
+      }),
+    );
+  });
+
+  test("a fresh table gives each server one run of consecutive buckets, in config order", () => {
+    const t = computeRoutingTable({ servers: [{ name: "dtable-server", weight: 1 }, { name: "dtable-server-2", weight: 1 }, { name: "dtable-server-3", weight: 2 }], bucketHexDigits: 2, pins: {} });
+    const of = (n: string) => bucketRanges(Object.keys(t.buckets).filter((b) => t.buckets[b] === n));
+    expect([of("dtable-server"), of("dtable-server-2"), of("dtable-server-3")]).toEqual(["00-3f", "40-7f", "80-ff"]);
+  });
+
+  test("the seed's scheme: 0-9 on the second server, a-f on the first", () => {
+    const seed = seedTable([{ name: "dtable-server", weight: 1 }, { name: "dtable-server-2", weight: 1 }], 2);
+    expect(seed.buckets["00"]).toBe("dtable-server-2");
+    expect(seed.buckets["9f"]).toBe("dtable-server-2");
+    expect(seed.buckets["a0"]).toBe("dtable-server");
+    expect(seed.buckets["ff"]).toBe("dtable-server");
+    expect(seed.default).toBe("dtable-server");
+  });
+
+  test("from the seed (160:96), balancing two servers moves 32 buckets, and adding a third moves 85", () => {
+    const two = [{ name: "dtable-server", weight: 1 }, { name: "dtable-server-2", weight: 1 }];
+    const seed = seedTable(two, 2);
+    const balanced = computeRoutingTable({ servers: two, bucketHexDigits: 2, pins: {} }, seed);
+    expect(routingChange(seed, balanced).bucketMoves).toHaveLength(32);
+    const three = computeRoutingTable({ servers: [...two, { name: "dtable-server-3", weight: 1 }], bucketHexDigits: 2, pins: {} }, balanced);
+    expect(routingChange(balanced, three).bucketMoves).toHaveLength(85);
+  });
+
+  test("a table of fewer hex digits is restated with more without moving anything", () => {
+    const one = computeRoutingTable({ servers: [{ name: "a", weight: 1 }, { name: "b", weight: 3 }], bucketHexDigits: 1, pins: {} });
+    const two = refineTable(one, 2);
+    for (const b of allBuckets(2)) expect(two.buckets[b]).toBe(one.buckets[b[0]]);
+    expect(routingChange(one, computeRoutingTable({ servers: [{ name: "a", weight: 1 }, { name: "b", weight: 3 }], bucketHexDigits: 2, pins: {} }, one)).bucketMoves).toEqual([]);
+  });
+
+  test("bucket ranges", () => {
+    expect(bucketRanges(["02", "00", "01", "7f", "81"])).toBe("00-02, 7f, 81");
+    expect(bucketRanges([])).toBe("");
+  });
 });

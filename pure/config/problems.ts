@@ -43,6 +43,9 @@ export function formatIssues(issues: readonly Issue[], prefix = "", knownKeys?: 
         const at = keyPath([...issue.path, key], prefix);
         lines.push(`${at}: unknown key${suggestion(key, known)}${known.length ? ` (known here: ${known.join(", ")})` : ""}`);
       }
+    } else if (issue.code === "invalid_key") {
+      // a record's key failed its own check (a pin's UUID): say that check's words
+      lines.push(`${where}: ${issue.issues[0]?.message ?? issue.message}`);
     } else if (issue.code === "invalid_type" && issue.input === undefined) {
       lines.push(`${where}: missing; expected ${issue.expected === "object" ? "a section" : `a ${issue.expected}`}`);
     } else if (issue.code === "invalid_type") {

@@ -1,0 +1,280 @@
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { stackConfigSchema } from "../pure/config/schema";
+import { fromConfigString } from "../pure/config/validate";
+import { configOf, problemsOf, ROOT, stackValues, STACKS, validate } from "./support/stacks";
+
+const one = (problems: readonly string[]) => {
+  expect(problems).toHaveLength(1);
+  return problems[0];
+};
+
+describe("shipped stack files", () => {
+  test.each(STACKS)("Pulumi.%s.yaml validates", (stack) => {
+    const v = validate(stackValues(stack));
+    expect(v.ok ? v.warnings : v.problems).toEqual([]);
+  });
+
+  test("dev: 1 web, 1 db, 2 servers; prod: 4 servers with unequal weights and one pin", () => {
+    const dev = configOf(stackValues("dev"));
+    expect(dev.hosts.servers.map((s) => s.name)).toEqual(["dtable-server", "dtable-server-2"]);
+    const prod = configOf(stackValues("prod"));
+    expect(prod.hosts.servers.map((s) => s.weight)).toEqual([2, 2, 3, 1]);
+    expect(Object.keys(prod.routing.pins)).toHaveLength(1);
+  });
+
+  test("the result is typed, defaulted and frozen", () => {
+    const c = configOf();
+    expect(c.seatableVersion).toBe("6.1.8");
+    expect(c.proxy).toEqual({ image: "nginx:1.27.5-alpine", port: 5000, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 });
+    expect(c.hosts.web).toMatchObject({ name: "dtable-web", role: "dtable-web", ssh: { user: "root", port: 22 } });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.hosts.servers[0].ssh)).toBe(true);
+  });
+
+  test("the defaults declared in Pulumi.yaml are the schema's", () => {
+    const declared = (parse(readFileSync(`${ROOT}/Pulumi.yaml`, "utf8")) as { config: Record<string, { default?: unknown }> }).config;
+    const withDefaults = Object.keys(declared).filter((k) => "default" in declared[k]);
+    const parsed = stackConfigSchema.parse({ ...stackValues(), ...Object.fromEntries(withDefaults.map((k) => [k, undefined])) }) as Record<string, unknown>;
+    for (const key of withDefaults) expect([key, parsed[key]]).toEqual([key, declared[key].default]);
+    // keys Pulumi.yaml gives no default have none in the schema either
+    for (const key of Object.keys(declared).filter((k) => !withDefaults.includes(k))) {
+      const without = stackConfigSchema.safeParse({ ...stackValues(), [key]: undefined });
+      const schemaDefault = without.success ? (without.data as Record<string, unknown>)[key] : undefined;
+      expect([key, schemaDefault]).toEqual([key, undefined]);
+    }
+  });
+
+  test("values Pulumi hands over as strings get the schema's types", () => {
+    expect(fromConfigString("stopTimeoutSeconds", "600")).toBe(600);
+    expect(fromConfigString("allowPublicAddresses", "true")).toBe(true);
+    expect(fromConfigString("seatableVersion", "6.0")).toBe("6.0");
+    expect(fromConfigString("hosts", '{"web":{"address":"10.0.0.2"}}')).toEqual({ web: { address: "10.0.0.2" } });
+    expect(fromConfigString("hosts", "{not json")).toBe("{not json");
+  });
+});
+
+describe("each validation rule names the key path, what was found and what is expected", () => {
+  test("a missing required setting", () => {
+    const v = stackValues();
+    delete v.serverHostname;
+    expect(one(problemsOf(v))).toBe("serverHostname: missing; expected a string");
+  });
+
+  test("an unknown top-level key, with a suggestion", () => {
+    const v = stackValues();
+    v.serverHostName = "x.example.com";
+    expect(one(problemsOf(v))).toMatch(/^serverHostName: unknown key; did you mean "serverHostname"\?/);
+  });
+
+  test("an unknown nested key, with a suggestion", () => {
+    const v = stackValues();
+    v.hosts.servers[1].wieght = 2;
+    expect(one(problemsOf(v))).toMatch(/^hosts\.servers\[1\]\.wieght: unknown key; did you mean "weight"\? \(known here: name, address, ssh, weight\)/);
+  });
+
+  test("a malformed address", () => {
+    const v = stackValues();
+    v.hosts.servers[1].address = "10.0.0";
+    expect(one(problemsOf(v))).toBe('hosts.servers[1].address: "10.0.0" is not an IPv4 or IPv6 address');
+  });
+
+  test("a public address, unless allowed (then a warning)", () => {
+    const v = stackValues();
+    v.hosts.db.address = "8.8.8.8";
+    expect(one(problemsOf(v))).toMatch(/^hosts\.db\.address: "8\.8\.8\.8" is a public address; expected a private one .* or set allowPublicAddresses: true/);
+    v.allowPublicAddresses = true;
+    const ok = validate(v);
+    expect(ok.ok && ok.warnings).toEqual([expect.stringMatching(/^hosts\.db\.address: "8\.8\.8\.8" is public/)]);
+  });
+
+  test.each(["127.0.0.1", "0.0.0.0", "::1", "224.0.0.1"])("%s is not a host's address", (address) => {
+    const v = stackValues();
+    v.hosts.web.address = address;
+    expect(one(problemsOf(v))).toMatch(/^hosts\.web\.address: .* is a loopback, unspecified or multicast address/);
+  });
+
+  test("private IPv4 and IPv6 ranges are accepted", () => {
+    const v = stackValues();
+    v.hosts.web.address = "10.0.0.2";
+    v.hosts.db.address = "fd00::3";
+    v.hosts.servers[0].address = "172.16.5.4";
+    v.hosts.servers[1].address = "192.168.1.5";
+    expect(problemsOf(v)).toEqual([]);
+  });
+
+  test("two hosts with one name, and two with one address", () => {
+    const v = stackValues();
+    v.hosts.servers[1].name = "dtable-server";
+    v.hosts.servers[1].address = v.hosts.db.address;
+    expect(problemsOf(v)).toEqual([
+      'hosts.servers[1].name: "dtable-server" is already the name of hosts.servers[0]; every host needs its own name',
+      `hosts.servers[1].address: "${v.hosts.db.address}" is already the address of hosts.db; every node needs its own host`,
+    ]);
+  });
+
+  test.each(["dtable-web", "dtable-db"])("a dtable-server may not be called %s", (name) => {
+    const v = stackValues();
+    v.hosts.servers[0].name = name;
+    expect(one(problemsOf(v))).toMatch(new RegExp(`^hosts\\.servers\\[0\\]\\.name: "${name}" is reserved`));
+  });
+
+  test("a host name that cannot be one", () => {
+    const v = stackValues();
+    v.hosts.servers[0].name = "Server_1";
+    expect(one(problemsOf(v))).toMatch(/^hosts\.servers\[0\]\.name: "Server_1" is not a host name/);
+  });
+
+  test("no dtable-server", () => {
+    const v = stackValues();
+    v.hosts.servers = [];
+    expect(one(problemsOf(v))).toBe("hosts.servers: a cluster needs at least one dtable-server");
+  });
+
+  test.each([
+    [0, "found 0; remove a server instead of giving it weight 0"],
+    [-2, "found -2"],
+    ["2", 'found "2" (a string)'],
+    [1.5, "found 1.5"],
+  ])("weight %p", (weight, found) => {
+    const v = stackValues();
+    v.hosts.servers[0].weight = weight;
+    const p = one(problemsOf(v));
+    expect(p.startsWith("hosts.servers[0].weight: expected a")).toBe(true);
+    expect(p).toContain(found);
+  });
+
+  test("pins: malformed UUID, unknown server, the same base twice", () => {
+    const v = stackValues("prod");
+    v.routing.pins = {
+      "ff84e1a1-66e2": "dtable-server",
+      "0e4cafe0-0000-4000-8000-00000000000a": "dtable-server-9",
+      "0E4CAFE000004000800000000000000A": "dtable-server",
+    };
+    expect(problemsOf(v)).toEqual([
+      'routing.pins.ff84e1a1-66e2: "ff84e1a1-66e2" is not a base UUID (8-4-4-4-12 hex digits, or 32 hex digits)',
+    ]);
+    delete v.routing.pins["ff84e1a1-66e2"];
+    expect(problemsOf(v)).toEqual([
+      'routing.pins.0e4cafe0-0000-4000-8000-00000000000a: "dtable-server-9" is not a dtable-server in hosts.servers (dtable-server, dtable-server-2, dtable-server-3, dtable-server-4)',
+      "routing.pins.0E4CAFE000004000800000000000000A: the same base as routing.pins.0e4cafe0-0000-4000-8000-00000000000a; pin each base once",
+    ]);
+  });
+
+  test("pins are kept lower-case and dashed", () => {
+    const v = stackValues();
+    v.routing.pins = { "0E4CAFE000004000800000000000000A": "dtable-server-2" };
+    expect(configOf(v).routing.pins).toEqual({ "0e4cafe0-0000-4000-8000-00000000000a": "dtable-server-2" });
+  });
+
+  test.each([0, 4, "2"])("bucketHexDigits %p", (digits) => {
+    const v = stackValues();
+    v.routing.bucketHexDigits = digits;
+    expect(one(problemsOf(v))).toMatch(/^routing\.bucketHexDigits: expected 1, 2 or 3 \(16, 256 or 4096 buckets\), found/);
+  });
+
+  describe("a starting table", () => {
+    const table = (owner: (b: string) => string, digits = 2) => ({
+      bucketHexDigits: digits,
+      default: "dtable-server",
+      buckets: Object.fromEntries(Array.from({ length: 16 ** digits }, (_, i) => i.toString(16).padStart(digits, "0")).map((b) => [b, owner(b)])),
+      pins: {},
+    });
+    const withStart = (content: unknown) => {
+      const v = stackValues();
+      v.routing.start = { file: "routing.json" };
+      return problemsOf(v, [], false, content === undefined ? {} : { "routing.json": typeof content === "string" ? content : JSON.stringify(content) });
+    };
+
+    test("that covers every bucket with known servers is read", () => {
+      const v = stackValues();
+      v.routing.start = { file: "routing.json" };
+      const ok = validate(v, [], false, { "routing.json": JSON.stringify(table(() => "dtable-server-2", 1)) });
+      expect(ok.ok && ok.startTable?.buckets.f).toBe("dtable-server-2");
+    });
+    test("that misses buckets", () => {
+      const t = table(() => "dtable-server");
+      delete t.buckets["7f"];
+      delete t.buckets["80"];
+      expect(withStart(t)).toEqual(["routing.start.file(routing.json).buckets: does not cover every bucket; missing 7f, 80"]);
+    });
+    test("that names an unknown server", () => {
+      expect(withStart(table((b) => (b === "aa" ? "dtable-server-7" : "dtable-server")))).toEqual([
+        'routing.start.file(routing.json).buckets.aa: names the dtable-server "dtable-server-7", which is not in hosts.servers (dtable-server, dtable-server-2)',
+      ]);
+    });
+    test("with more hex digits than the config", () => {
+      expect(one(withStart(table(() => "dtable-server", 3)))).toMatch(/^routing\.start\.file: "routing\.json" has 3 hex digits per bucket, more than routing\.bucketHexDigits \(2\)/);
+    });
+    test("that is missing or not JSON", () => {
+      expect(one(withStart(undefined))).toMatch(/^routing\.start\.file: cannot read "routing\.json"/);
+      expect(one(withStart("{"))).toMatch(/^routing\.start\.file: "routing\.json" is not JSON/);
+    });
+    test("seed needs two servers", () => {
+      const v = stackValues();
+      v.routing.start = "seed";
+      v.hosts.servers = [v.hosts.servers[0]];
+      expect(one(problemsOf(v))).toMatch(/^routing\.start: "seed" is the manual's two-server scheme/);
+    });
+  });
+
+  test("an image tag that is not a version needs seatableVersion", () => {
+    const v = stackValues();
+    v.image = "registry.example.com/seatable-enterprise:latest";
+    expect(one(problemsOf(v))).toBe('image: the tag of "registry.example.com/seatable-enterprise:latest" is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is');
+    v.seatableVersion = "6.0";
+    expect(configOf(v).seatableVersion).toBe("6.0");
+  });
+
+  test.each([
+    [{ ssh: { port: 70000 } }, "ssh.port: expected a port from 1 to 65535, found 70000"],
+    [{ mariadb: { host: "db.example.com", port: 0 } }, "mariadb.port: expected a port from 1 to 65535, found 0"],
+    [{ proxy: { port: 8000 } }, "proxy.port: 8000 is already used on dtable-web by dtable-web (gunicorn); choose another (SeaTable expects 5000)"],
+    [{ proxy: { port: 443 } }, "proxy.port: 443 is already used on dtable-web by the public entry (caddy, https); choose another (SeaTable expects 5000)"],
+  ])("ports out of range or colliding: %p", (patch, expected) => {
+    expect(problemsOf({ ...stackValues(), ...patch })).toEqual([expected]);
+  });
+
+  describe("secrets", () => {
+    test("a secret in plain text is refused without repeating it, with the command that sets it", () => {
+      const v = stackValues();
+      v.mariadbPassword = "hunter2-plain";
+      const p = one(problemsOf(v));
+      expect(p).toMatch(/^mariadbPassword: set in plain text, .* run `pulumi config set --secret mariadbPassword <value>`$/);
+      expect(p).not.toContain("hunter2-plain");
+    });
+    test("pulumi up needs the required secrets; plan does not", () => {
+      const v = stackValues();
+      expect(problemsOf(v, [], false)).toEqual([]);
+      expect(problemsOf(v, [], true).map((p) => p.split(":")[0])).toEqual(["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"]);
+      for (const k of ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"]) v[k] = "[secret]";
+      const ok = validate(v, ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"], true);
+      expect(ok.ok && ok.config.secretsSet).toEqual(["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"]);
+    });
+  });
+
+  test("a missing host key, unless the loud opt-out is set", () => {
+    const v = stackValues();
+    delete v.hosts.servers[1].ssh.hostKey;
+    expect(one(problemsOf(v))).toBe(`hosts.servers[1].ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${v.hosts.servers[1].address}\`), or set insecureSkipHostKeyCheck: true`);
+    v.insecureSkipHostKeyCheck = true;
+    const ok = validate(v);
+    expect(ok.ok && ok.warnings).toEqual([expect.stringMatching(/^insecureSkipHostKeyCheck: true: SSH host keys are NOT checked/)]);
+  });
+
+  test("a malformed host key", () => {
+    const v = stackValues();
+    v.hosts.web.ssh.hostKey = "192.0.2.10 ssh-ed25519 AAAA";
+    expect(one(problemsOf(v))).toMatch(/^hosts\.web\.ssh\.hostKey: expected a public host key line such as "ssh-ed25519 AAAAC3Nz\.\.\."/);
+  });
+
+  test("every problem is reported at once", () => {
+    const v = stackValues();
+    v.hosts.servers[0].address = "300.1.1.1";
+    v.hosts.servers[1].weight = 0;
+    v.proxy = { port: "5000" };
+    v.colour = "blue";
+    v.jwtPrivateKey = "plain";
+    expect(problemsOf(v).map((p) => p.split(":")[0])).toEqual(["hosts.servers[0].address", "hosts.servers[1].weight", "proxy.port", "colour", "jwtPrivateKey"]);
+  });
+});

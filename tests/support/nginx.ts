@@ -1,0 +1,227 @@
+// A real nginx (Debian's) for the tests, run on loopback with a rendered config.
+// Upstream names resolve through a rendered hosts file: nginx runs in a private
+// mount namespace in which that file is bind-mounted over /etc/hosts, so the
+// machine's own /etc/hosts is never touched.
+//
+// Layout: one directory per nginx holding `nginx.conf` and `hosts`; it is also
+// nginx's prefix (temp directories, pid file).
+import { ChildProcess, execFile, spawn } from "child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { withTimeout } from "./standins";
+
+export const NGINX = "/usr/sbin/nginx";
+const TEST_TIMEOUT_MS = 15_000;
+const READY_TIMEOUT_MS = 10_000;
+const RELOAD_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+const MAX_OUTPUT = 64 * 1024;
+
+// $1 hosts file, $2 prefix directory, $3 config file; further arguments go to nginx.
+const LAUNCH = [
+  'h=$1 d=$2 c=$3; shift 3;',
+  'mount --bind "$h" /etc/hosts &&',
+  'exec "$0" -p "$d/" -c "$c" -e stderr -g "daemon off; pid $d/nginx.pid;" "$@"',
+].join(" ");
+
+function launchArgs(dir: string, extra: readonly string[]): string[] {
+  return ["--mount", "sh", "-c", LAUNCH, NGINX, path.join(dir, "hosts"), dir, path.join(dir, "nginx.conf"), ...extra];
+}
+
+/** A fresh nginx directory with `hosts` written (and `nginx.conf` if given). */
+export function nginxDir(hostsText: string, confText?: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "seatable-nginx-"));
+  // Workers run as nobody: they must be able to reach the temp directories.
+  chmodSync(dir, 0o755);
+  writeFileSync(path.join(dir, "hosts"), hostsText);
+  if (confText !== undefined) writeFileSync(path.join(dir, "nginx.conf"), confText);
+  return dir;
+}
+
+export type NginxTestResult = { readonly code: number; readonly output: string };
+
+/**
+ * `nginx -t` for `confPath`, in the same namespace set-up nginx runs in: the
+ * upstream names resolve through the `hosts` file next to `confPath`.
+ */
+export function nginxTest(confPath: string): Promise<NginxTestResult> {
+  const dir = path.dirname(confPath);
+  if (path.basename(confPath) !== "nginx.conf") throw new Error(`expected <dir>/nginx.conf, got ${confPath}`);
+  return new Promise((resolve) => {
+    execFile("unshare", launchArgs(dir, ["-t"]), { timeout: TEST_TIMEOUT_MS, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
+      const output = `${stdout}${stderr}`;
+      if (!error) return resolve({ code: 0, output });
+      const code = typeof error.code === "number" ? error.code : -1;
+      resolve({ code, output: `${output}${error.killed ? "\n(killed: nginx -t timed out)" : ""}` });
+    });
+  });
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        const port = typeof address === "object" && address ? address.port : 0;
+        server.close(() => (port > 0 ? resolve(port) : reject(new Error("no port"))));
+      });
+    }),
+    5000,
+    "finding a free port",
+  );
+}
+
+export type Nginx = {
+  readonly dir: string;
+  readonly confPath: string;
+  readonly port: number;
+  readonly pid: number;
+  /** what nginx wrote to stdout and stderr so far (the last 64 KiB) */
+  output(): string;
+  /** Writes the new config, checks it with `nginx -t`, reloads, and waits until only new workers serve. */
+  reload(confText: string): Promise<void>;
+  /** Stops nginx (its whole process group) and removes its directory. Safe to call twice. */
+  stop(): Promise<void>;
+};
+
+/** The pids of the live children of `ppid`. */
+function childPids(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // fields[0] is the state, fields[1] the parent pid
+      if (Number(fields[1]) === ppid && fields[0] !== "Z") pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * Starts nginx with `confText` (which must `listen` on `port`) and upstream
+ * names resolved through `hostsText`. Resolves once nginx accepts connections
+ * on 127.0.0.1:`port` and its workers run.
+ */
+export async function startNginx(confText: string, hostsText: string, port: number): Promise<Nginx> {
+  const dir = nginxDir(hostsText, confText);
+  const confPath = path.join(dir, "nginx.conf");
+  const checked = await nginxTest(confPath);
+  if (checked.code !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`nginx -t failed (exit ${checked.code}):\n${checked.output}`);
+  }
+
+  let output = "";
+  const append = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-MAX_OUTPUT);
+  };
+  // detached: nginx (the master, which the shell execs) leads its own process
+  // group, so stop() reaches the workers too.
+  const child: ChildProcess = spawn("unshare", launchArgs(dir, []), { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("could not spawn unshare/nginx");
+
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  // Last resort if the test process ends without stop().
+  const onExit = () => killGroup("SIGKILL");
+  process.once("exit", onExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      process.off("exit", onExit);
+      if (!hasExited) {
+        killGroup("SIGTERM");
+        try {
+          await withTimeout(exited, STOP_TIMEOUT_MS, "nginx to stop");
+        } catch {
+          killGroup("SIGKILL");
+          await withTimeout(exited, STOP_TIMEOUT_MS, "nginx to die after SIGKILL");
+        }
+      }
+      // Workers left behind by the master (should not happen): kill the group regardless.
+      killGroup("SIGKILL");
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const failed = (why: string) => new Error(`${why}\n--- nginx output ---\n${output}`);
+
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (hasExited) throw failed(`nginx exited during start-up`);
+      if (childPids(pid).length > 0 && (await canConnect(port))) break;
+      if (Date.now() > deadline) throw failed(`nginx not ready on port ${port} within ${READY_TIMEOUT_MS} ms`);
+      await sleep(25);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    dir,
+    confPath,
+    port,
+    pid,
+    output: () => output,
+    stop,
+    async reload(newConfText: string) {
+      if (hasExited) throw failed("nginx is not running");
+      writeFileSync(confPath, newConfText);
+      const checkedNew = await nginxTest(confPath);
+      if (checkedNew.code !== 0) throw new Error(`nginx -t failed for the new config (exit ${checkedNew.code}):\n${checkedNew.output}`);
+      const before = new Set(childPids(pid));
+      process.kill(pid, "SIGHUP");
+      // The master starts new workers and lets the old ones finish their
+      // requests and exit: once no old worker is left, only the new config serves.
+      const deadline = Date.now() + RELOAD_TIMEOUT_MS;
+      for (;;) {
+        if (hasExited) throw failed("nginx exited during reload");
+        const now = childPids(pid);
+        if (now.length > 0 && now.every((p) => !before.has(p))) break;
+        if (Date.now() > deadline) throw failed(`nginx reload not finished within ${RELOAD_TIMEOUT_MS} ms (workers before ${[...before]}, now ${now})`);
+        await sleep(25);
+      }
+    },
+  };
+}

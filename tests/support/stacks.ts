@@ -1,0 +1,37 @@
+// The shipped stack files as test fixtures.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { rawFromStackYaml } from "../../pure/config/stack-file";
+import { RawStackConfig, validateStackConfig, Validated } from "../../pure/config/validate";
+import type { ClusterConfig } from "../../pure/config/schema";
+
+export const ROOT = join(__dirname, "..", "..");
+export const STACKS = ["dev", "prod"] as const;
+export const stackPath = (stack: string) => join(ROOT, `Pulumi.${stack}.yaml`);
+
+/** A fresh, mutable copy of a shipped stack's values. */
+export function stackValues(stack: (typeof STACKS)[number] = "dev"): Record<string, any> {
+  return structuredClone(rawFromStackYaml(readFileSync(stackPath(stack), "utf8")).values) as Record<string, any>;
+}
+
+export function validate(values: Record<string, unknown>, secretKeys: string[] = [], requireSecrets = false, files: Record<string, string> = {}): Validated {
+  const raw: RawStackConfig = { values, secretKeys: new Set(secretKeys) };
+  return validateStackConfig(raw, {
+    requireSecrets,
+    readFile: (p) => {
+      if (!(p in files)) throw new Error("ENOENT: no such file");
+      return files[p];
+    },
+  });
+}
+
+export function problemsOf(values: Record<string, unknown>, secretKeys: string[] = [], requireSecrets = false, files: Record<string, string> = {}): readonly string[] {
+  const v = validate(values, secretKeys, requireSecrets, files);
+  return v.ok ? [] : v.problems;
+}
+
+export function configOf(values: Record<string, unknown> = stackValues()): ClusterConfig {
+  const v = validate(values);
+  if (!v.ok) throw new Error(v.problems.join("\n"));
+  return v.config;
+}
