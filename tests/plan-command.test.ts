@@ -1,0 +1,126 @@
+// `npm run plan` run as a process, as a user would.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { parseRoutingTable } from "../pure/config/routing-file";
+import { ROOT, stackValues } from "./support/stacks";
+
+const run = promisify(execFile);
+
+async function plan(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ["-r", "ts-node/register/transpile-only", join(ROOT, "cli", "plan.ts"), ...args], { cwd: ROOT, timeout: 30000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "plan-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const writeStack = (values: Record<string, unknown>) => {
+  const path = join(dir, "Pulumi.test.yaml");
+  writeFileSync(path, stringify({ config: Object.fromEntries(Object.entries(values).map(([k, v]) => [`seatable-cluster:${k}`, v])) }));
+  return path;
+};
+
+test("dev: prints each server's weight, buckets and share, and writes routing.json and the proxy config", async () => {
+  const out = join(dir, "out");
+  const r = await plan("--stack", "dev", "--out", out);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/dtable-server\s+192\.0\.2\.21\s+1\s+128\s+50\.00%\s+50\.00%\s+0\s+00-7f/);
+  expect(r.stdout).toMatch(/dtable-server-2\s+192\.0\.2\.22\s+1\s+128\s+50\.00%\s+50\.00%\s+0\s+80-ff/);
+  expect(r.stdout).toContain("First deployment: no table applied before");
+  const json = JSON.parse(readFileSync(join(out, "routing.json"), "utf8"));
+  expect(Object.keys(json)).toEqual(["bucketHexDigits", "default", "buckets", "pins"]);
+  expect(json.bucketHexDigits).toBe(2);
+  expect(json.default).toBe("dtable-server");
+  expect(Object.keys(json.buckets)).toHaveLength(256);
+  expect(readFileSync(join(out, "routing.json"), "utf8")).toMatch(/"buckets": \{\n {4}"00": "dtable-server",\n {4}"01"/); // bucket order, not JS key order
+  const conf = readFileSync(join(out, "dtable-web", "opt", "seatable-compose", "nginx-proxy.conf"), "utf8");
+  expect(conf).toContain("server dtable-server-2:5000;");
+  expect(conf).toContain("listen 5000;");
+});
+
+test("prod: unequal weights and the pin", async () => {
+  const out = join(dir, "out");
+  const r = await plan("--stack", "prod", "--out", out);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/dtable-server-3\s+198\.51\.100\.23\s+3\s+96\s+37\.50%\s+37\.50%\s+1\s+80-df/);
+  expect(r.stdout).toMatch(/dtable-server-4\s+198\.51\.100\.24\s+1\s+32\s+12\.50%\s+12\.50%\s+0\s+e0-ff/);
+  const read = parseRoutingTable(JSON.parse(readFileSync(join(out, "routing.json"), "utf8")), "routing.json");
+  expect(read.problems).toEqual([]);
+  expect(read.table?.pins).toEqual({ "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10": "dtable-server-3" });
+});
+
+test("--previous shows the buckets that move, from and to where, and which servers restart", async () => {
+  const first = join(dir, "first");
+  expect((await plan("--stack", "dev", "--out", first)).code).toBe(0);
+  const v = stackValues("dev");
+  v.hosts.servers.push({ name: "dtable-server-3", address: "192.0.2.23", ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
+  const r = await plan("--stack-file", writeStack(v), "--previous", join(first, "routing.json"));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("85 bucket(s) and 0 pinned base(s) change server.");
+  expect(r.stdout).toContain("dtable-server -> dtable-server-3: 42 bucket(s): 56-7f");
+  expect(r.stdout).toContain("dtable-server-2 -> dtable-server-3: 43 bucket(s): d5-ff");
+  expect(r.stdout).toContain("Restart (unload before the switch): dtable-server, dtable-server-2");
+});
+
+test("the same stack against its own table: nothing moves, nothing restarts", async () => {
+  const first = join(dir, "first");
+  await plan("--stack", "prod", "--out", first);
+  const r = await plan("--stack", "prod", "--previous", join(first, "routing.json"));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("no bucket or pinned base changes server; nothing restarts");
+});
+
+test("routing.start: seed shows the moves away from the manual's hand-built table", async () => {
+  const v = stackValues("dev");
+  v.routing.start = "seed";
+  const r = await plan("--stack-file", writeStack(v));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("Against the seed's hand-built table (routing.start: seed): 32 bucket(s)");
+  expect(r.stdout).toContain("dtable-server-2 -> dtable-server: 32 bucket(s): 80-9f");
+});
+
+test("an invalid stack: exit 1, one line per problem starting with the key path, nothing written", async () => {
+  const v = stackValues("dev");
+  v.hosts.servers[1].address = "10.0.0";
+  v.hosts.servers[0].weight = 0;
+  v.routing.bucketHexDigits = 5;
+  const out = join(dir, "out");
+  const r = await plan("--stack-file", writeStack(v), "--out", out);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toBe("");
+  expect(r.stderr.trimEnd().split("\n")).toEqual([
+    expect.stringMatching(/^hosts\.servers\[0\]\.weight: /),
+    'hosts.servers[1].address: "10.0.0" is not an IPv4 or IPv6 address',
+    expect.stringMatching(/^routing\.bucketHexDigits: /),
+  ]);
+  expect(existsSync(out)).toBe(false);
+});
+
+test("an invalid --previous table: exit 1, nothing written", async () => {
+  const bad = join(dir, "routing.json");
+  writeFileSync(bad, JSON.stringify({ bucketHexDigits: 1, default: "dtable-server", buckets: { "0": "dtable-server" }, pins: {} }));
+  const out = join(dir, "out");
+  const r = await plan("--stack", "dev", "--previous", bad, "--out", out);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^--previous\(.*routing\.json\)\.buckets: does not cover every bucket; missing 1, 2, 3/);
+  expect(readdirSync(dir)).toEqual(["routing.json"]);
+});
+
+test("bad usage: exit 2 with the usage line", async () => {
+  const r = await plan("--stack", "dev", "--stack-file", "x.yaml");
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("usage: npm run plan --");
+  expect((await plan("--colour")).code).toBe(2);
+});
