@@ -45,9 +45,12 @@ test("dev: prints each server's weight, buckets and share, and writes routing.js
   expect(json.default).toBe("dtable-server");
   expect(Object.keys(json.buckets)).toHaveLength(256);
   expect(readFileSync(join(out, "routing.json"), "utf8")).toMatch(/"buckets": \{\n {4}"00": "dtable-server",\n {4}"01"/); // bucket order, not JS key order
-  const conf = readFileSync(join(out, "dtable-web", "opt", "seatable-compose", "nginx-proxy.conf"), "utf8");
+  const conf = readFileSync(join(out, "dtable-web", "opt", "seatable-compose", "dtable-server-proxy", "nginx-proxy.conf"), "utf8");
   expect(conf).toContain("server dtable-server-2:5000;");
   expect(conf).toContain("listen 5000;");
+  const site = readFileSync(join(out, "dtable-web", "opt", "seatable-compose", "config", "seatable-nginx.conf"), "utf8");
+  expect(site).toContain("proxy_pass http://dtable-web:5000/ping/;");
+  expect(site).toContain("proxy_pass http://dtable-db:7777/ping/;");
 });
 
 test("prod: unequal weights and the pin", async () => {

@@ -134,7 +134,8 @@ export const stackConfigSchema = z.strictObject({
     })
     .default({ user: "root", port: 22 }),
   hosts: z.strictObject({
-    web: z.strictObject(host),
+    // publicAddress: where caddy publishes 80/443 (publicEntry caddy); every other port stays on address
+    web: z.strictObject({ ...host, publicAddress: z.string().refine((a) => addressProblem(a) !== "malformed", { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 or IPv6 address` }).optional() }),
     db: z.strictObject(host),
     servers: z.array(dtableServerSchema).min(1, { error: () => "a cluster needs at least one dtable-server" }),
   }),
@@ -157,7 +158,14 @@ export type StackConfigInput = z.input<typeof stackConfigSchema>;
 type Parsed = z.output<typeof stackConfigSchema>;
 
 export type DtableServerHost = { readonly name: string; readonly address: string; readonly weight: number; readonly ssh: SshTarget };
-export type NodeHost = { readonly name: string; readonly role: "dtable-web" | "dtable-db" | "dtable-server"; readonly address: string; readonly ssh: SshTarget };
+export type NodeHost = {
+  readonly name: string;
+  readonly role: "dtable-web" | "dtable-db" | "dtable-server";
+  readonly address: string;
+  readonly ssh: SshTarget;
+  /** dtable-web with publicEntry caddy only */
+  readonly publicAddress?: string;
+};
 export type SshTarget = { readonly user: string; readonly port: number; readonly hostKey?: string };
 
 /** The validated, frozen cluster config every later layer works from. */

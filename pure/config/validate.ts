@@ -144,6 +144,9 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
   if (!c.seatableVersion && !versionFromImage(c.image)) {
     problems.push(`image: the tag of "${c.image}" is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is`);
   }
+  if (c.publicEntry === "caddy" && c.hosts.web.publicAddress === undefined) {
+    problems.push("hosts.web.publicAddress: missing; with publicEntry caddy, caddy publishes 80/443 on this address (or set publicEntry: loadBalancer to publish port 80 on the private address for your own load balancer)");
+  }
   const webPorts: Record<number, string> = { [PORTS.dtableWeb]: "dtable-web (gunicorn)", [PORTS.http]: "the public entry (http)" };
   if (c.publicEntry === "caddy") webPorts[PORTS.https] = "the public entry (caddy, https)";
   const clash = webPorts[c.proxy.port];
@@ -198,7 +201,13 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
     seatableVersion: c.seatableVersion ?? (versionFromImage(c.image) as string),
     ssh: c.ssh.privateKeyPath ? { privateKeyPath: c.ssh.privateKeyPath } : {},
     hosts: {
-      web: { name: WEB_NAME, role: "dtable-web" as const, address: c.hosts.web.address, ssh: ssh(c.hosts.web.ssh) },
+      web: {
+        name: WEB_NAME,
+        role: "dtable-web" as const,
+        address: c.hosts.web.address,
+        ssh: ssh(c.hosts.web.ssh),
+        ...(c.hosts.web.publicAddress ? { publicAddress: c.hosts.web.publicAddress } : {}),
+      },
       db: { name: DB_NAME, role: "dtable-db" as const, address: c.hosts.db.address, ssh: ssh(c.hosts.db.ssh) },
       servers: c.hosts.servers.map((s) => ({ name: s.name, role: "dtable-server" as const, address: s.address, weight: s.weight, ssh: ssh(s.ssh) })),
     },

@@ -1,11 +1,9 @@
-// Every file the program renders and uploads, with the host and path it goes to.
+// Every file the program renders and uploads, with the host and path it goes to
+// (what `npm run plan -- --out DIR` writes under DIR/<host>/<path>).
 import type { ClusterPlan } from "./index";
+import { PROXY_CONFIG, PROXY_HOSTS, SEATABLE_NGINX_CONF } from "./containers";
 import { renderProxyConfig, renderProxyHosts } from "./nginx";
-
-/** Where the dtable-server-proxy's files live on the dtable-web host (beside SeaTable's compose files). */
-export const PROXY_DIR = "/opt/seatable-compose";
-export const PROXY_CONFIG_PATH = `${PROXY_DIR}/nginx-proxy.conf`;
-export const PROXY_HOSTS_PATH = `${PROXY_DIR}/dtable-server-proxy.hosts`;
+import { renderSeatableNginx } from "./seatable-nginx";
 
 export type RenderedFile = { readonly host: string; readonly path: string; readonly content: string };
 
@@ -14,7 +12,8 @@ export function renderedFiles(plan: ClusterPlan): RenderedFile[] {
   const web = config.hosts.web.name;
   const servers = config.hosts.servers.map((s) => s.name);
   return [
-    { host: web, path: PROXY_CONFIG_PATH, content: renderProxyConfig(routing, servers, config.proxy) },
-    { host: web, path: PROXY_HOSTS_PATH, content: renderProxyHosts(config.hosts.servers) },
+    { host: web, path: PROXY_CONFIG, content: renderProxyConfig(routing, servers, config.proxy) },
+    { host: web, path: PROXY_HOSTS, content: renderProxyHosts(config.hosts.servers) },
+    { host: web, path: SEATABLE_NGINX_CONF, content: renderSeatableNginx(config) },
   ];
 }

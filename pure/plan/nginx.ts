@@ -103,6 +103,9 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
       `  upstream ${s} {`,
       `    server ${s}:${DTABLE_SERVER_PORT};`,
       `    keepalive ${proxy.keepalive};`,
+      // dtable-server (Node.js) closes idle connections after 5 s; reusing one it
+      // is closing would give a 502 that proxy_next_upstream off does not retry
+      "    keepalive_timeout 4s;",
       "  }",
     ]),
     "",

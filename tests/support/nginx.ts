@@ -5,8 +5,8 @@
 //
 // Layout: one directory per nginx holding `nginx.conf` and `hosts`; it is also
 // nginx's prefix (temp directories, pid file).
-import { ChildProcess, execFile, spawn } from "child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "fs";
+import { ChildProcess, spawn } from "child_process";
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -43,20 +43,50 @@ export function nginxDir(hostsText: string, confText?: string): string {
 export type NginxTestResult = { readonly code: number; readonly output: string };
 
 /**
+ * nginx's stdout and stderr go to a file: the rendered config logs to
+ * /dev/stderr, which nginx cannot open() when its stderr is a socket (as
+ * Node's pipes are); a regular file, like a container runtime's pipe, works.
+ */
+function openLog(dir: string, name: string): { path: string; fd: number } {
+  const logPath = path.join(dir, name);
+  return { path: logPath, fd: openSync(logPath, "a") };
+}
+
+const readLog = (logPath: string) => {
+  try {
+    return readFileSync(logPath, "utf8").slice(-MAX_OUTPUT);
+  } catch {
+    return "";
+  }
+};
+
+/**
  * `nginx -t` for `confPath`, in the same namespace set-up nginx runs in: the
  * upstream names resolve through the `hosts` file next to `confPath`.
  */
-export function nginxTest(confPath: string): Promise<NginxTestResult> {
+export async function nginxTest(confPath: string): Promise<NginxTestResult> {
   const dir = path.dirname(confPath);
   if (path.basename(confPath) !== "nginx.conf") throw new Error(`expected <dir>/nginx.conf, got ${confPath}`);
-  return new Promise((resolve) => {
-    execFile("unshare", launchArgs(dir, ["-t"]), { timeout: TEST_TIMEOUT_MS, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`;
-      if (!error) return resolve({ code: 0, output });
-      const code = typeof error.code === "number" ? error.code : -1;
-      resolve({ code, output: `${output}${error.killed ? "\n(killed: nginx -t timed out)" : ""}` });
+  const log = openLog(dir, `nginx-t.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.log`);
+  try {
+    const child = spawn("unshare", launchArgs(dir, ["-t"]), { stdio: ["ignore", log.fd, log.fd] });
+    const exited = new Promise<number>((resolve) => {
+      child.once("error", () => resolve(-1));
+      child.once("exit", (code) => resolve(code ?? -1));
     });
-  });
+    let code: number;
+    try {
+      code = await withTimeout(exited, TEST_TIMEOUT_MS, "nginx -t");
+    } catch (e) {
+      child.kill("SIGKILL");
+      await withTimeout(exited, STOP_TIMEOUT_MS, "nginx -t to die after SIGKILL").catch(() => undefined);
+      return { code: -1, output: `${readLog(log.path)}\n${(e as Error).message}` };
+    }
+    return { code, output: readLog(log.path) };
+  } finally {
+    closeSync(log.fd);
+    rmSync(log.path, { force: true });
+  }
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -135,16 +165,16 @@ export async function startNginx(confText: string, hostsText: string, port: numb
     throw new Error(`nginx -t failed (exit ${checked.code}):\n${checked.output}`);
   }
 
-  let output = "";
-  const append = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-MAX_OUTPUT);
-  };
+  const log = openLog(dir, "nginx.log");
+  const output = () => readLog(log.path);
   // detached: nginx (the master, which the shell execs) leads its own process
   // group, so stop() reaches the workers too.
-  const child: ChildProcess = spawn("unshare", launchArgs(dir, []), { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  const child: ChildProcess = spawn("unshare", launchArgs(dir, []), { detached: true, stdio: ["ignore", log.fd, log.fd] });
+  closeSync(log.fd);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("error", () => resolve(-1));
+    child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null)));
+  });
   let hasExited = false;
   void exited.then(() => (hasExited = true));
   const pid = child.pid;
@@ -176,14 +206,12 @@ export async function startNginx(confText: string, hostsText: string, port: numb
       }
       // Workers left behind by the master (should not happen): kill the group regardless.
       killGroup("SIGKILL");
-      child.stdout?.destroy();
-      child.stderr?.destroy();
       rmSync(dir, { recursive: true, force: true });
     })();
     return stopping;
   };
 
-  const failed = (why: string) => new Error(`${why}\n--- nginx output ---\n${output}`);
+  const failed = (why: string) => new Error(`${why}\n--- nginx output ---\n${output()}`);
 
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -203,7 +231,7 @@ export async function startNginx(confText: string, hostsText: string, port: numb
     confPath,
     port,
     pid,
-    output: () => output,
+    output,
     stop,
     async reload(newConfText: string) {
       if (hasExited) throw failed("nginx is not running");

@@ -1,0 +1,88 @@
+// Plan data → provider resources, one to one. No decisions here.
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { remote, types } from "@pulumi/command";
+import type { SecretKey } from "../pure/config/schema";
+import type { ContainerSpec } from "../pure/plan/containers";
+import type { HostStep } from "../pure/plan/rollout";
+
+export type Secrets = Readonly<Partial<Record<SecretKey, pulumi.Output<string>>>>;
+
+export function containerResource(
+  name: string,
+  spec: ContainerSpec,
+  secrets: Secrets,
+  opts: pulumi.CustomResourceOptions & { provider: docker.Provider },
+): docker.Container {
+  const plain = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  const secret = Object.entries(spec.secretEnv).map(([variable, key]) => {
+    const value = secrets[key];
+    if (!value) throw new Error(`${key}: not set; run \`pulumi config set --secret ${key} <value>\``);
+    return pulumi.interpolate`${variable}=${value}`;
+  });
+  return new docker.Container(
+    name,
+    {
+      name: spec.name,
+      image: spec.image,
+      ...(spec.command ? { command: [...spec.command] } : {}),
+      // the whole list is secret as soon as one entry is
+      envs: secret.length > 0 ? pulumi.secret(pulumi.all([...plain, ...secret])) : plain,
+      ports: spec.ports.map((p) => ({ ip: p.ip, external: p.external, internal: p.internal })),
+      volumes: spec.volumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly })),
+      hosts: spec.extraHosts.map((h) => ({ host: h.host, ip: h.ip })),
+      labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
+      networksAdvanced: spec.networks.map((n) => ({ name: n })),
+      stopTimeout: spec.stopTimeoutSeconds,
+      // Pulumi's own stop on replace/delete must wait as long as Docker does
+      destroyGraceSeconds: spec.stopTimeoutSeconds,
+      restart: spec.restart,
+      logDriver: "json-file",
+      logOpts: { ...spec.logOpts },
+      ...(spec.healthcheck
+        ? {
+            healthcheck: { tests: ["CMD-SHELL", spec.healthcheck], interval: "20s", timeout: "10s", retries: 3, startPeriod: "120s" },
+            wait: true,
+            waitTimeout: 900,
+          }
+        : {}),
+    },
+    opts,
+  );
+}
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/**
+ * One remote.Command per step, each depending on the one before. A step's
+ * trigger covers its own text and every step before it, so a change anywhere
+ * re-runs the rest of the chain, and an unchanged chain runs nothing.
+ */
+export function stepChain(
+  prefix: string,
+  steps: readonly HostStep[],
+  connection: (host: string) => types.input.remote.ConnectionArgs,
+  opts: pulumi.CustomResourceOptions,
+  extraTriggers: pulumi.Input<unknown>[] = [],
+): remote.Command[] {
+  const commands: remote.Command[] = [];
+  let chain = "";
+  for (const step of steps) {
+    chain = sha(`${chain}\n${step.host}\n${step.command}\n${step.stdin ?? ""}`);
+    const previous = commands[commands.length - 1];
+    commands.push(
+      new remote.Command(
+        `${prefix}-${step.id}`,
+        {
+          connection: connection(step.host),
+          create: step.command,
+          ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
+          triggers: [chain, ...extraTriggers],
+        },
+        { ...opts, dependsOn: previous ? [previous] : opts.dependsOn },
+      ),
+    );
+  }
+  return commands;
+}

@@ -1,0 +1,89 @@
+// The Pulumi program: stack config → plan → resources.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT, SecretKey } from "./pure/config/schema";
+import { fromConfigString, validateStackConfig } from "./pure/config/validate";
+import { buildPlan } from "./pure/plan";
+import { bucketRanges } from "./pure/plan/routing";
+import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
+import { SeaTableCluster } from "./components/cluster";
+import type { Secrets } from "./components/resources";
+
+// Whether a key was set with --secret: the SDK knows (the CLI passes the list)
+// but exports it only internally; the mocks' setAllConfig fills the same list.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+
+/** The project's config as the CLI hands it over; secret values are not read here. */
+function rawConfig() {
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+    const [namespace, key] = fullKey.split(/:(.*)/s, 2);
+    if (namespace !== PROJECT) continue;
+    if (isConfigSecret(fullKey)) {
+      secretKeys.add(key);
+      values[key] = "[secret]";
+    } else {
+      values[key] = fromConfigString(key, value);
+    }
+  }
+  return { values, secretKeys };
+}
+
+export = async () => {
+  const validated = validateStackConfig(rawConfig(), { requireSecrets: true, readFile: (p) => readFileSync(p, "utf8") });
+  if (!validated.ok) {
+    throw new pulumi.RunError(`the stack config has ${validated.problems.length} problem(s):\n${validated.problems.join("\n")}`);
+  }
+  for (const warning of validated.warnings) pulumi.log.warn(warning);
+  const { config } = validated;
+
+  // The routing applied last lives in this stack's own outputs, written only
+  // after a rollout verified (see SeaTableCluster.appliedRouting).
+  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  const applied = parseAppliedRouting((await self.getOutputDetails("appliedRouting")).value);
+  const plan = buildPlan(config, applied?.table, validated.startTable);
+
+  const pulumiConfig = new pulumi.Config();
+  const secrets: Secrets = Object.fromEntries(
+    config.secretsSet.filter((k) => k !== "sshPrivateKey").map((k: SecretKey) => [k, pulumiConfig.requireSecret(k)]),
+  );
+  const sshPrivateKey = config.secretsSet.includes("sshPrivateKey")
+    ? pulumiConfig.requireSecret("sshPrivateKey")
+    : config.ssh.privateKeyPath
+      ? pulumi.secret(readFileSync(config.ssh.privateKeyPath, "utf8"))
+      : undefined;
+
+  const knownHostsPath = join(tmpdir(), "seatable-cluster", `${pulumi.getStack()}.known_hosts`);
+  mkdirSync(join(tmpdir(), "seatable-cluster"), { recursive: true });
+  writeFileSync(knownHostsPath, knownHosts([config.hosts.web, config.hosts.db, ...config.hosts.servers, ...(applied?.servers ?? [])]));
+
+  const cluster = new SeaTableCluster("seatable", {
+    plan,
+    previousServers: applied?.servers ?? [],
+    secrets,
+    ...(sshPrivateKey ? { sshPrivateKey } : {}),
+    editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
+    knownHostsPath,
+  });
+
+  const total = Object.keys(plan.routing.buckets).length;
+  return {
+    nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
+    proxyUrl: `http://${config.hosts.web.address}:${config.proxy.port}`,
+    routing: config.hosts.servers.map((s) => {
+      const owned = Object.keys(plan.routing.buckets).filter((b) => plan.routing.buckets[b] === s.name);
+      return { server: s.name, weight: s.weight, buckets: bucketRanges(owned), share: `${((100 * owned.length) / total).toFixed(2)}%` };
+    }),
+    routingChange: {
+      bucketsMoving: plan.change.bucketMoves.length,
+      pinnedBasesMoving: plan.change.pinMoves.length,
+      restarted: plan.change.losing,
+    },
+    appliedRouting: cluster.appliedRouting,
+  };
+};
+

@@ -1,0 +1,189 @@
+// What runs on each host: the containers, as plain data the resource layer maps
+// onto docker.Container one to one.
+import type { ClusterConfig, NodeHost, SecretKey } from "../config/schema";
+import { PORTS } from "../config/schema";
+import { nodeEnvironment, Role, secretEnvironmentNames } from "./seatable";
+
+export const SEATABLE_CONTAINER = "seatable-server";
+export const PROXY_CONTAINER = "dtable-server-proxy";
+export const CADDY_CONTAINER = "caddy";
+export const CADDY_IMAGE = "lucaslorentz/caddy-docker-proxy:2.12.0-alpine";
+/** The docker network caddy and dtable-web's nginx share (REL's name). */
+export const FRONTEND_NETWORK = "frontend-net";
+
+/** Host folder mounted at /shared (REL); SeaTable's conf/ lives below it. */
+export const SEATABLE_DIR = "/opt/seatable-server";
+/** Host folder for the files this program renders (beside REL's compose files). */
+export const COMPOSE_DIR = "/opt/seatable-compose";
+export const PROXY_DIR = `${COMPOSE_DIR}/dtable-server-proxy`;
+export const PROXY_CONFIG = `${PROXY_DIR}/nginx-proxy.conf`;
+export const PROXY_HOSTS = `${PROXY_DIR}/hosts`;
+/** Where the proxy container sees PROXY_DIR. */
+export const PROXY_DIR_IN_CONTAINER = "/etc/nginx/proxy";
+export const SEATABLE_NGINX_CONF = `${COMPOSE_DIR}/config/seatable-nginx.conf`;
+export const LICENSE_PATH = `${SEATABLE_DIR}/seatable/seatable-license.txt`;
+
+export type PortSpec = { readonly ip: string; readonly external: number; readonly internal: number };
+export type VolumeSpec = { readonly hostPath: string; readonly containerPath: string; readonly readOnly: boolean };
+
+export type ContainerSpec = {
+  readonly name: string;
+  readonly image: string;
+  readonly command?: readonly string[];
+  /** plain environment */
+  readonly env: Readonly<Record<string, string>>;
+  /** environment variable → the secret config key whose value it carries */
+  readonly secretEnv: Readonly<Record<string, SecretKey>>;
+  readonly ports: readonly PortSpec[];
+  readonly volumes: readonly VolumeSpec[];
+  /** extra_hosts: name → address */
+  readonly extraHosts: readonly { readonly host: string; readonly ip: string }[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly networks: readonly string[];
+  /** seconds between SIGTERM and SIGKILL: dtable-server saves its bases on SIGTERM */
+  readonly stopTimeoutSeconds: number;
+  readonly restart: "unless-stopped";
+  readonly logOpts: Readonly<Record<string, string>>;
+  /** a shell test Docker runs; `pulumi up` waits until it passes */
+  readonly healthcheck?: string;
+};
+
+/** Each role answers on its own port (REL's check, curl on 8000, fits dtable-web only). */
+const HEALTHCHECK: Record<Role, string> = {
+  "dtable-web": `curl --fail --silent --max-time 5 http://localhost:${PORTS.dtableWeb}/api2/ping/ || exit 1`,
+  "dtable-db": `curl --fail --silent --max-time 5 http://localhost:${PORTS.dtableDb}/ping/ || exit 1`,
+  "dtable-server": `curl --fail --silent --max-time 5 http://localhost:${PORTS.dtableServer}/ping/ || exit 1`,
+};
+
+/** json-file rotation as in the seed: 10 MB × 3. */
+const LOG_OPTS = { "max-size": "10m", "max-file": "3" } as const;
+
+/** The node whose storage server cleans up snapshots: exactly one (AD); the dtable-db node. */
+export const SNAPSHOT_CLEANUP_ROLE: Role = "dtable-db";
+
+/**
+ * extra_hosts of a seatable-server container: the nodes SeaTable calls across
+ * hosts. Everything that talks to a dtable-server goes through the proxy on
+ * dtable-web, so the dtable-server names are not needed here, and adding or
+ * removing one never changes (and so never restarts) a running container.
+ */
+function seatableExtraHosts(config: ClusterConfig, self: NodeHost) {
+  const named = [config.hosts.web, config.hosts.db, ...(self.role === "dtable-server" ? [self] : [])];
+  return named.map((h) => ({ host: h.name, ip: h.address }));
+}
+
+function caddyLabels(config: ClusterConfig): Record<string, string> {
+  const site = `${config.serverProtocol}://${config.serverHostname}`;
+  return {
+    caddy_0: site,
+    "caddy_0.reverse_proxy": "{{upstreams 80}}",
+    "caddy_0.header.Strict-Transport-Security": "max-age=31536000; includeSubdomains; preload",
+    "caddy_0.header.X-Content-Type-Options": "nosniff",
+    "caddy_0.header.Referrer-Policy": "same-origin",
+    "caddy_0.header.X-Frame-Options": "SAMEORIGIN",
+    caddy_1: ":80",
+    "caddy_1.@http.protocol": "http",
+    "caddy_1.redir": `@http https://${config.serverHostname}{uri}`,
+  };
+}
+
+export function seatableContainer(config: ClusterConfig, host: NodeHost): ContainerSpec {
+  const role = host.role;
+  const snapshotCleanup = role === SNAPSHOT_CLEANUP_ROLE;
+  const ports: PortSpec[] = [];
+  const volumes: VolumeSpec[] = [{ hostPath: SEATABLE_DIR, containerPath: "/shared", readOnly: false }];
+  let labels: Record<string, string> = {};
+  let networks: string[] = [];
+  if (role === "dtable-web") {
+    // gunicorn for the other nodes; never 5000 here: the proxy owns it.
+    ports.push({ ip: host.address, external: PORTS.dtableWeb, internal: PORTS.dtableWeb });
+    volumes.push({ hostPath: SEATABLE_NGINX_CONF, containerPath: "/etc/nginx/sites-enabled/default", readOnly: true });
+    if (config.publicEntry === "caddy") {
+      labels = caddyLabels(config);
+      networks = [FRONTEND_NETWORK];
+    } else {
+      ports.push({ ip: host.address, external: PORTS.http, internal: PORTS.http });
+    }
+  } else if (role === "dtable-db") {
+    ports.push({ ip: host.address, external: PORTS.dtableDb, internal: PORTS.dtableDb });
+  } else {
+    ports.push({ ip: host.address, external: PORTS.dtableServer, internal: PORTS.dtableServer });
+  }
+  return {
+    name: SEATABLE_CONTAINER,
+    image: config.image,
+    env: nodeEnvironment(config, role, { snapshotCleanup }),
+    secretEnv: secretEnvironmentNames(role, config),
+    ports,
+    volumes,
+    extraHosts: seatableExtraHosts(config, host),
+    labels,
+    networks,
+    stopTimeoutSeconds: config.stopTimeoutSeconds,
+    restart: "unless-stopped",
+    logOpts: LOG_OPTS,
+    healthcheck: HEALTHCHECK[role],
+  };
+}
+
+/** nginx routing bases to dtable-servers; its config and /etc/hosts are files this program uploads. */
+export function proxyContainer(config: ClusterConfig): ContainerSpec {
+  const web = config.hosts.web;
+  return {
+    name: PROXY_CONTAINER,
+    image: config.proxy.image,
+    command: ["nginx", "-g", "daemon off;", "-c", `${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`],
+    env: {},
+    secretEnv: {},
+    ports: [{ ip: web.address, external: config.proxy.port, internal: config.proxy.port }],
+    volumes: [
+      // the folder, not the file: a new config is renamed into place, which a file mount would not see
+      { hostPath: PROXY_DIR, containerPath: PROXY_DIR_IN_CONTAINER, readOnly: true },
+      // dtable-server names, rewritten in place: scaling never recreates the container
+      { hostPath: PROXY_HOSTS, containerPath: "/etc/hosts", readOnly: true },
+    ],
+    extraHosts: [],
+    labels: {},
+    networks: [],
+    stopTimeoutSeconds: 30,
+    restart: "unless-stopped",
+    logOpts: LOG_OPTS,
+  };
+}
+
+/** caddy-docker-proxy as REL runs it, on the public address only. */
+export function caddyContainer(config: ClusterConfig): ContainerSpec | undefined {
+  const publicAddress = config.hosts.web.publicAddress;
+  if (config.publicEntry !== "caddy" || publicAddress === undefined) return undefined;
+  return {
+    name: CADDY_CONTAINER,
+    image: CADDY_IMAGE,
+    env: { CADDY_INGRESS_NETWORKS: FRONTEND_NETWORK },
+    secretEnv: {},
+    ports: [
+      { ip: publicAddress, external: PORTS.http, internal: PORTS.http },
+      { ip: publicAddress, external: PORTS.https, internal: PORTS.https },
+    ],
+    volumes: [
+      { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock", readOnly: true },
+      { hostPath: "/opt/caddy", containerPath: "/data/caddy", readOnly: false },
+    ],
+    extraHosts: [],
+    labels: {},
+    networks: [FRONTEND_NETWORK],
+    stopTimeoutSeconds: 30,
+    restart: "unless-stopped",
+    logOpts: LOG_OPTS,
+  };
+}
+
+/** Every container of every host, by host name. */
+export function clusterContainers(config: ClusterConfig): ReadonlyMap<string, readonly ContainerSpec[]> {
+  const { web, db, servers } = config.hosts;
+  const caddy = caddyContainer(config);
+  return new Map<string, ContainerSpec[]>([
+    [web.name, [seatableContainer(config, web), proxyContainer(config), ...(caddy ? [caddy] : [])]],
+    [db.name, [seatableContainer(config, db)]],
+    ...servers.map((s) => [s.name, [seatableContainer(config, s)]] as [string, ContainerSpec[]]),
+  ]);
+}

@@ -1,0 +1,185 @@
+// The ordered commands that put a routing table live (design, "Rolling out a
+// routing change", fixed order): quarantine → unload → switch → verify. Each
+// step is one remote command; the resource layer chains them in this order.
+import type { SshTarget } from "../config/schema";
+import { allBuckets } from "../config/routing-file";
+import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableServers } from "./nginx";
+import { PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER } from "./containers";
+import type { ClusterPlan } from "./index";
+import { refineTable, RoutingTable } from "./routing";
+import { shellQuote } from "./seatable";
+
+/** A dtable-server as the program last deployed it: enough to reach it after it left the config. */
+export type ServerHost = { readonly name: string; readonly address: string; readonly ssh: SshTarget };
+
+export type HostStep = {
+  /** unique, stable resource name part: "quarantine-upload", "unload-dtable-server-2" */
+  readonly id: string;
+  /** the host it runs on (a host name of the config, or of a removed dtable-server) */
+  readonly host: string;
+  readonly title: string;
+  readonly command: string;
+  /** file contents for the command (never a secret) */
+  readonly stdin?: string;
+};
+
+const DTABLE_SERVER_PORT = 5000;
+
+/** A base UUID that falls in `bucket` and is not pinned: for probing the proxy. */
+export function probeUuid(table: RoutingTable, bucket: string): string {
+  for (let n = 0; ; n++) {
+    const hex = (bucket + n.toString(16).padStart(32 - bucket.length, "0")).slice(0, 32);
+    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    if (!(uuid in table.pins)) return uuid;
+  }
+}
+
+/** One probe per server the table routes to: a URI through the proxy and the header value expected. */
+export function serverProbes(table: RoutingTable): { server: string; uuid: string }[] {
+  return tableServers(table).map((server) => {
+    const bucket = allBuckets(table.bucketHexDigits).find((b) => table.buckets[b] === server);
+    const pinned = Object.keys(table.pins).find((u) => table.pins[u] === server);
+    return { server, uuid: bucket !== undefined ? probeUuid(table, bucket) : (pinned as string) };
+  });
+}
+
+// Shell helpers every proxy step uses. Probes run inside the proxy container
+// (busybox wget in nginx:alpine), where the dtable-server names resolve.
+function proxyShell(port: number): string {
+  return [
+    "set -eu",
+    `D=${PROXY_DIR}`,
+    `proxy_running() { [ "$(docker inspect -f '{{.State.Running}}' ${PROXY_CONTAINER} 2>/dev/null)" = true ]; }`,
+    `# header NAME URL: the value of a response header (any status)`,
+    `header() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null "$2" 2>&1 | sed -n "s/^ *$1: *//p" | tr -d '\\r' | head -n 1; }`,
+    `# wait_for URL NAME VALUE SECONDS: until the proxy answers URL with header NAME = VALUE`,
+    `wait_for() { i=0; while [ "$(header "$2" "$1")" != "$3" ]; do i=$((i+1)); if [ "$i" -ge $(($4*5)) ]; then echo "the proxy did not answer $1 with $2: $3 within $4 s" >&2; exit 1; fi; sleep 0.2; done; }`,
+    `P=http://127.0.0.1:${port}`,
+  ].join("\n");
+}
+
+function uploadStep(id: string, web: string, title: string, conf: string, hosts: string): HostStep {
+  return {
+    id,
+    host: web,
+    title,
+    // hosts is rewritten in place (the container mounts that file); the config goes to .next until tested
+    command: [
+      "set -eu",
+      `install -d -m 755 ${PROXY_DIR}`,
+      `printf %s ${shellQuote(hosts)} > ${PROXY_DIR}/hosts`,
+      `cat > ${PROXY_DIR}/nginx-proxy.conf.next`,
+    ].join("\n"),
+    stdin: conf,
+  };
+}
+
+function testStep(id: string, web: string, image: string): HostStep {
+  return {
+    id,
+    host: web,
+    title: "nginx -t on the new config, in the proxy's image; a failure leaves the running config alone",
+    command: [
+      "set -eu",
+      `docker run --rm --network none -v ${PROXY_DIR}:${PROXY_DIR_IN_CONTAINER}:ro -v ${PROXY_DIR}/hosts:/etc/hosts:ro ${shellQuote(image)} nginx -t -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf.next`,
+    ].join("\n"),
+  };
+}
+
+function reloadStep(id: string, web: string, title: string, port: number, expect: { uuid: string; value: string }[]): HostStep {
+  return {
+    id,
+    host: web,
+    title,
+    command: [
+      proxyShell(port),
+      'mv -f "$D/nginx-proxy.conf.next" "$D/nginx-proxy.conf"',
+      "if proxy_running; then",
+      `  docker exec ${PROXY_CONTAINER} nginx -s reload`,
+      ...expect.map((e) => `  wait_for "$P/dtables/${e.uuid}/" ${SERVER_HEADER} ${shellQuote(e.value)} 30`),
+      "fi",
+    ].join("\n"),
+  };
+}
+
+function unloadStep(server: string, removed: boolean, stopTimeout: number): HostStep {
+  const stop = `docker ${removed ? "stop" : "restart"} -t ${stopTimeout} ${SEATABLE_CONTAINER}`;
+  return {
+    id: `unload-${server}`,
+    host: server,
+    title: removed
+      ? `stop ${server} gracefully (it saves its bases on SIGTERM); it leaves the cluster`
+      : `restart ${server} gracefully so it saves and drops the bases that move, and wait for /ping/`,
+    command: [
+      "set -eu",
+      `# SIGTERM: dtable-server saves every open base; SIGKILL only after ${stopTimeout} s`,
+      stop,
+      ...(removed
+        ? []
+        : [
+            "i=0",
+            `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${DTABLE_SERVER_PORT}/ping/ >/dev/null 2>&1; do`,
+            `  i=$((i+1)); if [ "$i" -ge 150 ]; then echo "${server} did not answer /ping/ within 300 s of its restart" >&2; exit 1; fi; sleep 2`,
+            "done",
+          ]),
+    ].join("\n"),
+  };
+}
+
+function verifyStep(plan: ClusterPlan): HostStep {
+  const { config, routing } = plan;
+  const web = config.hosts.web;
+  const checks = [
+    ...config.hosts.servers.map((s) => `check "${s.name} answers /ping/ directly" "$(code http://${s.name}:${DTABLE_SERVER_PORT}/ping/)" 200`),
+    `check "the proxy answers /ping/" "$(code $P/ping/)" 200`,
+    `check "dtable-web answers /api2/ping/ on 8000" "$(code http://${web.address}:8000/api2/ping/)" 200`,
+    ...serverProbes(routing).map((p) => `check "a base of ${p.server} (${p.uuid}) is routed to ${p.server} by the proxy" "$(header ${SERVER_HEADER} $P/dtables/${p.uuid}/)" ${shellQuote(p.server)}`),
+  ];
+  return {
+    id: "verify",
+    host: web.name,
+    title: "verify: every server answers, and the proxy sends each server's buckets to it",
+    command: [
+      proxyShell(config.proxy.port),
+      `code() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 10 "$1" 2>&1 | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9]*\\).*/\\1/p' | tail -n 1; }`,
+      "failed=0",
+      `check() { if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1 (got '$2', expected '$3')" >&2; failed=1; fi; }`,
+      ...checks,
+      '[ "$failed" = 0 ]',
+    ].join("\n"),
+  };
+}
+
+/**
+ * The steps of this `up`, in order. `previousServers` are the dtable-servers
+ * as last deployed (to reach one that left the config).
+ */
+export function rolloutSteps(plan: ClusterPlan, previousServers: readonly ServerHost[] = []): HostStep[] {
+  const { config, routing, previous, change } = plan;
+  const web = config.hosts.web.name;
+  const current = config.hosts.servers;
+  const steps: HostStep[] = [];
+  const moves = change.bucketMoves.length + change.pinMoves.length;
+
+  if (previous && moves > 0) {
+    const leaving = previousServers.filter((s) => !current.some((c) => c.name === s.name));
+    const quarantine = { buckets: change.bucketMoves.map((m) => m.bucket), pins: change.pinMoves.map((m) => m.uuid) };
+    const servers = [...current.map((s) => s.name), ...leaving.map((s) => s.name)];
+    // the table applied before, in the new bucket size, with the moving buckets and bases answering 503
+    const conf = renderProxyConfig(refineTable(previous, routing.bucketHexDigits), servers, config.proxy, quarantine);
+    const probe = change.bucketMoves[0] ? probeUuid(routing, change.bucketMoves[0].bucket) : change.pinMoves[0].uuid;
+    steps.push(
+      uploadStep("quarantine-upload", web, `upload the quarantine config: ${moves} moving bucket(s)/base(s) answer 503`, conf, renderProxyHosts([...current, ...leaving])),
+      testStep("quarantine-test", web, config.proxy.image),
+      reloadStep("quarantine-reload", web, "reload the proxy into quarantine", config.proxy.port, [{ uuid: probe, value: QUARANTINE }]),
+      ...change.losing.map((server) => unloadStep(server, !current.some((c) => c.name === server), config.stopTimeoutSeconds)),
+    );
+  }
+  steps.push(
+    uploadStep("switch-upload", web, "upload the new routing config", renderProxyConfig(routing, current.map((s) => s.name), config.proxy), renderProxyHosts(current)),
+    testStep("switch-test", web, config.proxy.image),
+    reloadStep("switch-reload", web, "reload the proxy with the new table", config.proxy.port, serverProbes(routing).map((p) => ({ uuid: p.uuid, value: p.server }))),
+    verifyStep(plan),
+  );
+  return steps;
+}

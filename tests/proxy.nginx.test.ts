@@ -1,0 +1,414 @@
+// The rendered nginx-proxy.conf, run for real (Debian's nginx) on loopback in
+// front of stand-in dtable-servers (design, "Tests"): what nginx does must equal
+// what the routing table says, for every URL form.
+//
+// Random UUIDs come from a seeded PRNG; every failure shows the seed. Rerun
+// with PROXY_TEST_SEED=<seed> (optionally with -t for one test) to get the same UUIDs.
+import * as http from "http";
+import { rmSync, writeFileSync } from "fs";
+import * as path from "path";
+import WebSocket from "ws";
+import { allBuckets } from "../pure/config/routing-file";
+import { normaliseUuid } from "../pure/config/values";
+import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER } from "../pure/plan/nginx";
+import { bucketOf, computeRoutingTable, ownerOf, RoutingTable, WeightedServer } from "../pure/plan/routing";
+import { freePort, Nginx, nginxDir, nginxTest, startNginx } from "./support/nginx";
+import { Standin, StandinReply, startStandin, startStandins, stopStandins, withTimeout } from "./support/standins";
+
+const SEED = process.env.PROXY_TEST_SEED ? Number(process.env.PROXY_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+const SEED_NOTE = `seed ${SEED} (rerun with PROXY_TEST_SEED=${SEED})`;
+
+jest.setTimeout(30_000);
+
+// ---- seeded randomness -----------------------------------------------------
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+/** FNV-1a of `text`, to give each test its own stream from the seed (so `-t` reruns reproduce it). */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of text) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h;
+}
+let rng = mulberry32(SEED);
+beforeEach(() => {
+  rng = mulberry32(SEED ^ hash(expect.getState().currentTestName ?? ""));
+});
+const randInt = (n: number) => Math.floor(rng() * n);
+const randHex = (digits: number) => Array.from({ length: digits }, () => randInt(16).toString(16)).join("");
+/** A random base UUID, lower-case dashed. */
+const randomUuid = () => normaliseUuid(randHex(32));
+/** A random UUID in `bucket`. */
+const uuidInBucket = (bucket: string) => normaliseUuid(bucket + randHex(32 - bucket.length));
+
+// ---- the cluster under test ----------------------------------------------------
+
+const NAMES = ["dtable-server-1", "dtable-server-2", "dtable-server-3", "dtable-server-4", "dtable-server-5", "dtable-server-6", "dtable-server-7"];
+// Each run takes its own block of loopback addresses, so that two runs at once do not collide.
+const ADDRESS_BASE = 10 + (process.pid % 28) * 8;
+const ADDRESSES = NAMES.map((name, i) => ({ name, address: `127.0.0.${ADDRESS_BASE + i}` }));
+const HOSTS = renderProxyHosts(ADDRESSES);
+
+const WEIGHTS: Record<number, number[]> = { 2: [1, 3], 3: [3, 2, 1], 7: [1, 2, 3, 1, 4, 1, 2] };
+const serversOf = (count: number): WeightedServer[] => WEIGHTS[count].map((weight, i) => ({ name: NAMES[i], weight }));
+
+const settings = (port: number): ProxySettings => ({ port, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
+
+type Cluster = { readonly label: string; readonly count: number; readonly table: RoutingTable; readonly servers: string[]; readonly pinned: string[] };
+
+/** A routing table for `count` servers; with pins, a few random bases pinned away from their bucket's owner. */
+function cluster(count: number, digits: 1 | 2, withPins: boolean): Cluster {
+  const servers = serversOf(count);
+  const names = servers.map((s) => s.name);
+  const plain = computeRoutingTable({ servers, bucketHexDigits: digits, pins: {} });
+  const pins: Record<string, string> = {};
+  if (withPins) {
+    for (let i = 0; i < 4; i++) {
+      const uuid = randomUuid();
+      const owner = plain.buckets[bucketOf(uuid, digits)];
+      const others = names.filter((n) => n !== owner);
+      pins[uuid] = others[randInt(others.length)];
+    }
+  }
+  const table = computeRoutingTable({ servers, bucketHexDigits: digits, pins });
+  return { label: `${count} servers, ${digits} hex digit(s), ${withPins ? "4 pins" : "no pins"}`, count, table, servers: names, pinned: Object.keys(pins) };
+}
+
+const CLUSTERS: Cluster[] = [2, 3, 7].flatMap((count) => ([1, 2] as const).flatMap((digits) => [false, true].map((pins) => cluster(count, digits, pins))));
+
+// ---- URL forms -------------------------------------------------------------------
+
+const SPELLINGS: Record<string, (uuid: string) => string> = {
+  dashed: (u) => u,
+  "upper dashed": (u) => u.toUpperCase(),
+  hex32: (u) => u.replace(/-/g, ""),
+  "upper hex32": (u) => u.replace(/-/g, "").toUpperCase(),
+  "mixed case": (u) => [...u].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join(""),
+};
+
+const FORMS: ((u: string) => string)[] = [
+  (u) => `/dtables/${u}?from=dtable_events`,
+  (u) => `/dtables/${u}/?from=dtable_web`,
+  ...["rows/", "metadata/", "tables/", "columns/", "batch-append-rows/", "links/", "import-excel/?from=x"].map((s) => (u: string) => `/api/v1/dtables/${u}/${s}`),
+  ...["view-rows/", "signals/", "archive/", "repair-base/", "apply-pending-operations/"].map((s) => (u: string) => `/api/v1/internal/dtables/${u}/${s}`),
+  (u) => `/api/v1/${u}/import-csv/`,
+  (u) => `/api/v1/internal/${u}/connected-apps/`,
+  (u) => `/socket.io/?dtable_uuid=${u}&EIO=4&transport=polling`,
+  // non-UUID tokens (a date, a file name) after and before the UUID
+  (u) => `/api/v1/dtables/${u}/files/20240115-0930/cafe1234-beef.png`,
+  (u) => `/x/20240115-0930/cafe1234-beef/${u}/`,
+  (u) => `/api/v1/dtables/${u}/files/?name=cafe1234-beef.png&t=20240115-0930`,
+];
+
+type Case = { readonly path: string; readonly expected: string };
+
+/** Every spelling in every form, for one UUID, cycling through `index` otherwise. */
+function formsOf(uuid: string, table: RoutingTable, index?: number): Case[] {
+  const spellings = Object.values(SPELLINGS);
+  const pairs =
+    index === undefined
+      ? spellings.flatMap((spell) => FORMS.map((form) => ({ spell, form })))
+      : [{ form: FORMS[index % FORMS.length], spell: spellings[Math.floor(index / FORMS.length) % spellings.length] }];
+  return pairs.map(({ spell, form }) => {
+    const written = spell(uuid);
+    return { path: form(written), expected: ownerOf(table, normaliseUuid(written)) };
+  });
+}
+
+/** Requests that carry no whole base UUID go to the default server; the first whole UUID wins. */
+function specialCases(c: Cluster): Case[] {
+  const t = c.table;
+  // A base not on the default server, so that wrongly taking it for a UUID shows.
+  let away = randomUuid();
+  while (ownerOf(t, away) === t.default) away = randomUuid();
+  const other = randomUuid();
+  const hex = (u: string) => u.replace(/-/g, "");
+  const notUuids = [away, ...c.pinned].flatMap((u) => [
+    `/x/ab${u}/`,
+    `/x/${u}ab/`,
+    `/x/${u}-1234/`,
+    `/x/ff${hex(u)}/`,
+    `/x/${hex(u)}ff/`,
+    `/x/${hex(u).slice(1)}/`,
+    `/x/${u.slice(0, -1)}/`,
+    `/x/?q=a${hex(u)}`,
+    `/api/v1/dtables/x${u}/rows/`,
+  ]);
+  return [
+    ...["/", "/ping/", "/api/v1/admin/sys-info/", "/x/20240115-0930/", "/x/cafe1234-beef.png", "/dtables/?from=dtable_web"].map((p) => ({ path: p, expected: t.default })),
+    ...notUuids.map((p) => ({ path: p, expected: t.default })),
+    // a UUID-like token that is not one does not hide the real UUID after it
+    { path: `/x/ab${away}/${other}/`, expected: ownerOf(t, other) },
+    { path: `/x/${hex(away)}ff/dtables/${other}/`, expected: ownerOf(t, other) },
+    // the first whole UUID wins, path before query
+    { path: `/api/v1/dtables/${away}/rows/?other=${other}`, expected: ownerOf(t, away) },
+    { path: `/api/v1/dtables/${other}/rows/?other=${away}`, expected: ownerOf(t, other) },
+  ];
+}
+
+// ---- HTTP through the proxy ------------------------------------------------------
+
+type Reply = { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly body: string; readonly ms: number };
+
+const REQUEST_TIMEOUT_MS = 5000;
+
+function get(port: number, urlPath: string, agent: http.Agent): Promise<Reply> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: Date.now() - started }));
+      res.on("error", reject);
+    });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on("error", reject);
+  });
+}
+
+/** Runs `work` over `items`, `concurrency` at a time. */
+async function pool<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}
+
+const figures = { requestsSent: 0, randomUuids: 0, keepAliveRequests: 0, keepAliveConnections: 0 };
+
+/** Sends every case through the proxy; returns a description of each that did not reach its expected server. */
+async function routeAll(port: number, cases: readonly Case[], concurrency = 32): Promise<string[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    const results = await pool(cases, concurrency, async (c) => {
+      figures.requestsSent += 1;
+      try {
+        const r = await get(port, c.path, agent);
+        let body: Partial<StandinReply> = {};
+        try {
+          body = JSON.parse(r.body) as StandinReply;
+        } catch {
+          // reported below
+        }
+        const header = r.headers[SERVER_HEADER.toLowerCase()];
+        if (r.status === 200 && body.server === c.expected && header === c.expected && body.url === c.path) return undefined;
+        return `${c.path}: expected ${c.expected}, got ${r.status} body ${r.body.slice(0, 120)} header ${String(header)}`;
+      } catch (e) {
+        return `${c.path}: expected ${c.expected}, got error ${(e as Error).message}`;
+      }
+    });
+    return results.filter((r): r is string => r !== undefined);
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---- fixtures ----------------------------------------------------------------------
+
+let standins: Standin[] = [];
+let nginx: Nginx | undefined;
+const standin = (name: string) => standins.find((s) => s.name === name)!;
+
+async function startProxy(conf: (port: number) => string): Promise<Nginx> {
+  const port = await freePort();
+  nginx = await startNginx(conf(port), HOSTS, port);
+  return nginx;
+}
+
+beforeAll(async () => {
+  standins = await startStandins(ADDRESSES);
+});
+
+afterEach(async () => {
+  const running = nginx;
+  nginx = undefined;
+  await running?.stop();
+});
+
+afterAll(async () => {
+  await nginx?.stop();
+  await stopStandins(standins);
+  // Figures for a report, without printing: PROXY_TEST_FIGURES=<file>.
+  if (process.env.PROXY_TEST_FIGURES) writeFileSync(process.env.PROXY_TEST_FIGURES, `${JSON.stringify({ seed: SEED, ...figures }, null, 2)}\n`);
+});
+
+const quarantineOf = (c: Cluster): Quarantine => {
+  const buckets = allBuckets(c.table.bucketHexDigits);
+  return { buckets: buckets.filter(() => rng() < 0.2), pins: [...c.pinned.slice(0, 1), randomUuid()] };
+};
+
+// ---- tests -----------------------------------------------------------------------------
+
+test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}]`, async () => {
+  const confs = CLUSTERS.flatMap((c) => [
+    { label: c.label, text: renderProxyConfig(c.table, c.servers, settings(18080)) },
+    { label: `${c.label}, quarantine`, text: renderProxyConfig(c.table, c.servers, settings(18080), quarantineOf(c)) },
+  ]);
+  const results = await pool(confs, 4, async ({ label, text }) => {
+    const dir = nginxDir(HOSTS, text);
+    try {
+      const r = await nginxTest(path.join(dir, "nginx.conf"));
+      return { label, code: r.code, output: r.code === 0 ? "" : r.output };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  expect(results.filter((r) => r.code !== 0)).toEqual([]);
+  expect(results).toHaveLength(2 * CLUSTERS.length);
+});
+
+// 12 clusters × 900 random UUIDs = 10,800 random UUIDs, plus every pinned UUID in every form and spelling.
+const RANDOM_UUIDS_PER_CLUSTER = 900;
+
+test.each(CLUSTERS.map((c) => [c.label, c] as const))(`routes every URL form to the owner: %s [${SEED_NOTE}]`, async (_label, c) => {
+  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  figures.randomUuids += RANDOM_UUIDS_PER_CLUSTER;
+  const cases = [
+    ...Array.from({ length: RANDOM_UUIDS_PER_CLUSTER }, (_, i) => formsOf(randomUuid(), c.table, i)).flat(),
+    ...c.pinned.flatMap((u) => formsOf(u, c.table)),
+    ...specialCases(c),
+  ];
+  // the pins really point away from their bucket
+  for (const u of c.pinned) expect(ownerOf(c.table, u)).not.toBe(c.table.buckets[bucketOf(u, c.table.bucketHexDigits)]);
+  const mismatches = await routeAll(proxy.port, cases);
+  expect({ seed: SEED, mismatches: mismatches.slice(0, 20), count: mismatches.length }).toEqual({ seed: SEED, mismatches: [], count: 0 });
+});
+
+test(`a WebSocket handshake and message round trip reach the owner [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length > 0)!;
+  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  // one base per server, and a pinned one in upper-case 32-hex spelling
+  const uuids = c.servers.map((name) => uuidInBucket(Object.keys(c.table.buckets).find((b) => c.table.buckets[b] === name)!));
+  const bases = [...uuids, c.pinned[0].replace(/-/g, "").toUpperCase()];
+  for (const s of standins) s.resetCounts();
+  const replies = await Promise.all(
+    bases.map(async (uuid) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/socket.io/?dtable_uuid=${uuid}&EIO=4&transport=websocket`, { handshakeTimeout: 5000 });
+      try {
+        await withTimeout(new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject)), 5000, `WebSocket open for ${uuid}`);
+        const reply = withTimeout(
+          new Promise<string>((resolve, reject) => ws.once("message", (data: WebSocket.RawData) => resolve(data.toString())).once("error", reject)),
+          5000,
+          `WebSocket reply for ${uuid}`,
+        );
+        ws.send(`hello ${uuid}`);
+        return { uuid, reply: await reply, expected: `${ownerOf(c.table, normaliseUuid(uuid))}:hello ${uuid}` };
+      } finally {
+        ws.terminate();
+      }
+    }),
+  );
+  expect({ seed: SEED, replies: replies.map((r) => r.reply) }).toEqual({ seed: SEED, replies: replies.map((r) => r.expected) });
+  for (const name of c.servers) {
+    const expectedUpgrades = bases.filter((u) => ownerOf(c.table, normaliseUuid(u)) === name).length;
+    expect({ name, upgrades: standin(name).upgrades }).toEqual({ name, upgrades: expectedUpgrades });
+  }
+});
+
+test(`plain requests reuse upstream connections (keep-alive) [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
+  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  const target = c.servers[1];
+  const buckets = Object.keys(c.table.buckets).filter((b) => c.table.buckets[b] === target);
+  const cases = Array.from({ length: 2000 }, (_, i) => ({ path: `/api/v1/dtables/${uuidInBucket(buckets[i % buckets.length])}/rows/`, expected: target }));
+  for (const s of standins) s.resetCounts();
+  const mismatches = await routeAll(proxy.port, cases, 8);
+  expect({ seed: SEED, mismatches: mismatches.slice(0, 20) }).toEqual({ seed: SEED, mismatches: [] });
+  figures.keepAliveRequests = standin(target).requests;
+  figures.keepAliveConnections = standin(target).connections;
+  const seen = { requests: standin(target).requests, connectionsBelow50: standin(target).connections < 50, connections: standin(target).connections };
+  expect(seen).toEqual({ requests: 2000, connectionsBelow50: true, connections: seen.connections });
+});
+
+test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the rest as usual; reload back [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length > 0)!;
+  const t = c.table;
+  const proxy = await startProxy((port) => renderProxyConfig(t, c.servers, settings(port)));
+  const buckets = allBuckets(t.bucketHexDigits);
+  // pins[0]: not quarantined, but its bucket is; pins[1]: quarantined, its bucket is not;
+  // plus a quarantined base that has no pin.
+  const [freePin, heldPin] = c.pinned;
+  const loose = randomUuid();
+  const heldBuckets = buckets.filter((b) => b === bucketOf(freePin, t.bucketHexDigits) || (b !== bucketOf(heldPin, t.bucketHexDigits) && b !== bucketOf(loose, t.bucketHexDigits) && rng() < 0.3));
+  const quarantine: Quarantine = { buckets: heldBuckets, pins: [heldPin, loose] };
+  const retryAfter = settings(proxy.port).retryAfterSeconds;
+  await proxy.reload(renderProxyConfig(t, c.servers, settings(proxy.port), quarantine));
+
+  const held = (uuid: string) => quarantine.pins.includes(uuid) || (t.pins[uuid] === undefined && heldBuckets.includes(bucketOf(uuid, t.bucketHexDigits)));
+  const uuids = [...Array.from({ length: 1500 }, () => randomUuid()), ...c.pinned, loose];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  try {
+    const cases = uuids.flatMap((u, i) => formsOf(u, t, i).map((f) => ({ ...f, uuid: u })));
+    // every pinned or quarantined base in every form too
+    cases.push(...[freePin, heldPin, loose].flatMap((u) => formsOf(u, t).map((f) => ({ ...f, uuid: u }))));
+    const wrong = (
+      await pool(cases, 32, async (k) => {
+        figures.requestsSent += 1;
+        const r = await get(proxy.port, k.path, agent);
+        const server = r.status === 200 ? (JSON.parse(r.body) as StandinReply).server : undefined;
+        const ok = held(k.uuid)
+          ? r.status === 503 && r.headers["retry-after"] === String(retryAfter) && r.headers[SERVER_HEADER.toLowerCase()] === QUARANTINE
+          : r.status === 200 && server === k.expected && r.headers["retry-after"] === undefined;
+        return ok ? undefined : `${k.path}: ${held(k.uuid) ? "quarantined" : k.expected}, got ${r.status} ${server ?? ""} retry-after ${String(r.headers["retry-after"])}`;
+      })
+    ).filter((x) => x !== undefined);
+    expect({ seed: SEED, wrong: wrong.slice(0, 20), count: wrong.length }).toEqual({ seed: SEED, wrong: [], count: 0 });
+    // without a UUID: the default server, never quarantined
+    const ping = await get(proxy.port, "/ping/", agent);
+    expect([ping.status, (JSON.parse(ping.body) as StandinReply).server]).toEqual([200, t.default]);
+  } finally {
+    agent.destroy();
+  }
+
+  // Back to the plain config: everything is served again.
+  await proxy.reload(renderProxyConfig(t, c.servers, settings(proxy.port)));
+  const again = await routeAll(proxy.port, [freePin, heldPin, loose, ...heldBuckets.map(uuidInBucket)].flatMap((u) => formsOf(u, t, 0)));
+  expect({ seed: SEED, again }).toEqual({ seed: SEED, again: [] });
+});
+
+test(`a stopped dtable-server: its buckets fail fast with 502, all others are served [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length > 0)!;
+  const t = c.table;
+  const proxy = await startProxy((port) => renderProxyConfig(t, c.servers, settings(port)));
+  const down = c.servers[2];
+  // warm the keep-alive pool to the server before it goes away
+  expect(await routeAll(proxy.port, allBuckets(2).map((b) => formsOf(uuidInBucket(b), t, 0)[0]))).toEqual([]);
+  await standin(down).stop();
+  try {
+    const uuids = [...allBuckets(2).map(uuidInBucket), ...Array.from({ length: 400 }, () => randomUuid()), ...c.pinned];
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    try {
+      const wrong = (
+        await pool(uuids, 32, async (u) => {
+          figures.requestsSent += 1;
+          const [k] = formsOf(u, t, randInt(FORMS.length * 5));
+          const r = await get(proxy.port, k.path, agent);
+          if (k.expected === down) return r.status === 502 && r.ms < 2000 ? undefined : `${k.path}: expected 502 within 2 s, got ${r.status} after ${r.ms} ms`;
+          const server = r.status === 200 ? (JSON.parse(r.body) as StandinReply).server : undefined;
+          return server === k.expected ? undefined : `${k.path}: expected ${k.expected}, got ${r.status} ${server ?? ""}`;
+        })
+      ).filter((x) => x !== undefined);
+      expect({ seed: SEED, wrong: wrong.slice(0, 20), count: wrong.length }).toEqual({ seed: SEED, wrong: [], count: 0 });
+      expect(uuids.some((u) => ownerOf(t, u) === down)).toBe(true);
+    } finally {
+      agent.destroy();
+    }
+  } finally {
+    const { address } = ADDRESSES.find((a) => a.name === down)!;
+    standins = [...standins.filter((s) => s.name !== down), await startStandin(down, address)];
+  }
+});
