@@ -1,10 +1,299 @@
-import { runProgram } from "./support/program";
-import { stackValues } from "./support/stacks";
+// The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildPlan } from "../pure/plan";
+import { appliedRouting } from "../pure/plan/applied";
+import { Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
+import { configOf, stackValues, STACKS } from "./support/stacks";
 
-test("dev runs", async () => {
-  const run = await runProgram(stackValues("dev"));
-  console.log(run.resources.map((r) => `${r.type} ${r.name} deps=${r.dependencies.length} parent=${r.parent.split("::").pop()}`).join("\n"));
-  console.log(JSON.stringify(run.outputs).slice(0, 2000));
-  const c = run.resources.find((r) => r.type === "docker:index/container:Container");
-  console.log(JSON.stringify(c?.inputs).slice(0, 1500));
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:remote:Command";
+const PROVIDER = "pulumi:providers:docker";
+
+/** dev with `n` dtable-servers and another image */
+function generated(n: number, version: string): Record<string, any> {
+  const v = stackValues("dev");
+  const key = v.hosts.servers[0].ssh.hostKey;
+  v.image = `seatable/seatable-enterprise:${version}`;
+  v.hosts.servers = Array.from({ length: n }, (_, i) => ({
+    name: i === 0 ? "dtable-server" : `dtable-server-${i + 1}`,
+    address: `10.0.${Math.floor(i / 200)}.${10 + (i % 200)}`,
+    weight: 1 + (i % 3),
+    ssh: { hostKey: key, port: 22 + (i % 2) * 2200 },
+  }));
+  return v;
+}
+
+const unwrap = (v: unknown): any => (v && typeof v === "object" && SECRET_SIG in (v as object) ? (v as { value: unknown }).value : v);
+const isSecret = (v: unknown) => !!v && typeof v === "object" && SECRET_SIG in (v as object);
+const envOf = (c: Registered): Record<string, string> => Object.fromEntries((unwrap(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+const providerOf = (run: ProgramRun, r: Registered) => run.resources.find((p) => p.type === PROVIDER && r.provider.startsWith(p.urn));
+const parentName = (r: Registered) => r.parent.split("::").pop();
+
+/** Every plain-text occurrence of a secret value outside a secret wrapper. */
+function leaks(value: unknown, path: string, found: string[]) {
+  if (isSecret(value)) return;
+  if (typeof value === "string") {
+    for (const [key, secret] of Object.entries(SECRET_VALUES)) if (value.includes(secret)) found.push(`${path} holds ${key}`);
+  } else if (Array.isArray(value)) value.forEach((v, i) => leaks(v, `${path}[${i}]`, found));
+  else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) leaks(v, `${path}.${k}`, found);
+}
+
+const cases: [string, () => Record<string, any>][] = [
+  ...STACKS.map((s) => [`Pulumi.${s}.yaml`, () => stackValues(s)] as [string, () => Record<string, any>]),
+  ...[1, 2, 5, 16].map((n) => [`${n} servers, 6.1.8`, () => generated(n, "6.1.8")] as [string, () => Record<string, any>]),
+  ...["5.3.12", "6.0.10", "6.2.0"].map((v) => [`3 servers, ${v}`, () => generated(3, v)] as [string, () => Record<string, any>]),
+];
+
+describe.each(cases)("%s", (_label, values) => {
+  let run: ProgramRun;
+  let v: Record<string, any>;
+  beforeAll(async () => {
+    v = values();
+    run = await runProgram(v);
+  });
+
+  test("one docker provider per host, over SSH with the host key pinned and one shared connection", () => {
+    const hosts = [{ name: "dtable-web", ...v.hosts.web }, { name: "dtable-db", ...v.hosts.db }, ...v.hosts.servers];
+    const providers = run.byType(PROVIDER);
+    expect(providers.map((p) => p.name).sort()).toEqual(hosts.map((h: any) => `${h.name}-docker`).sort());
+    const knownHosts = readFileSync(join(tmpdir(), "seatable-cluster", "test.known_hosts"), "utf8");
+    for (const h of hosts as any[]) {
+      const p = run.one(`${h.name}-docker`);
+      const port = h.ssh?.port ?? v.ssh.port;
+      expect(p.inputs.host).toBe(`ssh://${v.ssh.user}@${h.address}:${port}`);
+      const opts = JSON.parse(p.inputs.sshOpts as string) as string[];
+      expect(opts).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", `UserKnownHostsFile=${join(tmpdir(), "seatable-cluster", "test.known_hosts")}`, "ControlMaster=auto"]));
+      expect(knownHosts).toContain(`${port === 22 ? h.address : `[${h.address}]:${port}`} ${h.ssh.hostKey}\n`);
+    }
+  });
+
+  test("the right containers on the right hosts, with the role environment", () => {
+    const containers = run.byType(CONTAINER);
+    const at = (host: string) => containers.filter((c) => providerOf(run, c)?.name === `${host}-docker`).map((c) => c.inputs.name).sort();
+    const caddy = v.publicEntry === "loadBalancer" ? [] : ["caddy"];
+    expect(at("dtable-web")).toEqual([...caddy, "dtable-server-proxy", "seatable-server"].sort());
+    expect(at("dtable-db")).toEqual(["seatable-server"]);
+    for (const s of v.hosts.servers) expect(at(s.name)).toEqual(["seatable-server"]);
+    const role = (host: string) => envOf(containers.find((c) => c.inputs.name === "seatable-server" && providerOf(run, c)?.name === `${host}-docker`)!);
+    expect(role("dtable-db")).toMatchObject({ ENABLE_DTABLE_DB: "true", ENABLE_DTABLE_SERVER: "false", ENABLE_DTABLE_WEB: "false", SEATABLE_START_MODE: "cluster" });
+    for (const s of v.hosts.servers) expect(role(s.name)).toMatchObject({ ENABLE_DTABLE_SERVER: "true", ENABLE_DTABLE_DB: "false", ENABLE_DTABLE_WEB: "false", SEATABLE_START_MODE: "cluster" });
+    expect(role("dtable-web")).toMatchObject({ ENABLE_DTABLE_SERVER: "false", ENABLE_DTABLE_DB: "false", SEATABLE_SERVER_HOSTNAME: v.serverHostname });
+    expect(role("dtable-web").SEATABLE_START_MODE).toBeUndefined();
+  });
+
+  test("every seatable-server: image, /shared, restart policy, log rotation, a stop timeout for saving bases, a health check", () => {
+    for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
+      expect(c.inputs).toMatchObject({
+        image: v.image,
+        restart: "unless-stopped",
+        logDriver: "json-file",
+        logOpts: { "max-size": "10m", "max-file": "3" },
+        stopTimeout: v.stopTimeoutSeconds ?? 300,
+        destroyGraceSeconds: v.stopTimeoutSeconds ?? 300,
+        wait: true,
+      });
+      expect(c.inputs.volumes).toEqual(expect.arrayContaining([{ hostPath: "/opt/seatable-server", containerPath: "/shared", readOnly: false }]));
+      expect((c.inputs.stopTimeout as number) >= 30).toBe(true);
+    }
+  });
+
+  test("every published port is on the host's private address (public address only for caddy's 80/443)", () => {
+    const config = configOf(v);
+    const byHost = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h]));
+    for (const c of run.byType(CONTAINER)) {
+      const host = byHost.get(providerOf(run, c)!.name)!;
+      for (const p of (c.inputs.ports as { ip: string; internal: number; external: number }[]) ?? []) {
+        expect(["0.0.0.0", "::", "", undefined]).not.toContain(p.ip);
+        if (c.inputs.name === "caddy") expect([p.ip, p.internal]).toEqual([host.publicAddress, p.external]);
+        else expect(p.ip).toBe(host.address);
+      }
+    }
+    const webPorts = (run.byType(CONTAINER).find((c) => c.inputs.name === "seatable-server" && providerOf(run, c)?.name === "dtable-web-docker")!.inputs.ports as { internal: number }[]).map((p) => p.internal);
+    expect(webPorts).toContain(8000);
+    expect(webPorts).not.toContain(5000); // the proxy owns 5000
+    const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
+    expect(proxy.inputs.ports).toEqual([{ ip: config.hosts.web.address, external: config.proxy.port, internal: config.proxy.port }]);
+  });
+
+  test("extra_hosts: every seatable-server knows dtable-web and dtable-db; the proxy knows every dtable-server", () => {
+    const config = configOf(v);
+    for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
+      expect(c.inputs.hosts).toEqual(expect.arrayContaining([{ host: "dtable-web", ip: config.hosts.web.address }, { host: "dtable-db", ip: config.hosts.db.address }]));
+    }
+    const upload = run.one("dtable-server-proxy-switch-upload").inputs.create as string;
+    for (const s of config.hosts.servers) expect(upload).toContain(`${s.address} ${s.name}\n`);
+  });
+
+  test("the proxy's config is uploaded, tested with nginx -t, then reloaded, in that order, after every node is ready", () => {
+    const upload = run.one("dtable-server-proxy-switch-upload");
+    const test = run.one("dtable-server-proxy-switch-test");
+    const reload = run.one("dtable-server-proxy-switch-reload");
+    const container = run.one("dtable-server-proxy-container");
+    const verify = run.one("dtable-server-proxy-verify");
+    expect(upload.inputs.stdin).toBe(readOut(v));
+    expect(test.inputs.create).toMatch(/nginx -t -c \/etc\/nginx\/proxy\/nginx-proxy\.conf\.next/);
+    expect(reload.inputs.create).toMatch(/mv -f "\$D\/nginx-proxy\.conf\.next" "\$D\/nginx-proxy\.conf"[\s\S]*nginx -s reload/);
+    expect(test.dependencies).toContain(upload.urn);
+    expect(reload.dependencies).toContain(test.urn);
+    expect(container.dependencies).toContain(reload.urn);
+    expect(verify.dependencies).toEqual(expect.arrayContaining([reload.urn, container.urn]));
+    const ready = run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server").map((c) => c.urn);
+    expect(upload.dependencies).toEqual(expect.arrayContaining(ready));
+    // all of it on dtable-web, over SSH with the host key pinned
+    for (const r of [upload, test, reload, verify]) {
+      expect(unwrap(r.inputs.connection)).toMatchObject({ host: v.hosts.web.address, hostKey: v.hosts.web.ssh.hostKey });
+    }
+  });
+
+  test("SeaTable is pointed at the proxy for its version", () => {
+    const version = (v.image as string).split(":")[1];
+    const edits = (host: string) => {
+      const r = run.resources.find((x) => x.name === `${host}-conf-edits`);
+      return r ? (r.inputs.create as string) : "";
+    };
+    const env = (host: string) => envOf(run.byType(CONTAINER).find((c) => c.inputs.name === "seatable-server" && providerOf(run, c)?.name === `${host}-docker`)!);
+    // dtable-web's settings file is edited in every version (no environment variable for it)
+    expect(edits("dtable-web")).toContain('"key":"INNER_DTABLE_SERVER_URL","value":"http://dtable-web:5000/"');
+    if (version.startsWith("6.2")) {
+      expect(env("dtable-web").INNER_DTABLE_SERVER_URL).toBe("http://dtable-web:5000");
+      expect(env("dtable-db").INNER_DTABLE_SERVER_URL).toBe("http://dtable-web:5000");
+      expect(env("dtable-server").INNER_DTABLE_DB_URL).toMatch(/^http:\/\/dtable-db:7777\/?$/);
+      expect(edits("dtable-db")).toBe("");
+    } else {
+      expect(edits("dtable-db")).toContain('"section":"dtable cache","key":"dtable_server_url","value":"\\"http://dtable-web:5000\\""');
+      expect(edits("dtable-web")).toContain("dtable-api-gateway.conf");
+      expect(edits("dtable-server")).toContain('"key":"dtable_web_service_url"');
+      expect(env("dtable-web").INNER_DTABLE_SERVER_URL).toBeUndefined();
+    }
+    // edits run after the container (SeaTable writes conf/ on its first start)
+    const web = run.one("dtable-web-conf-edits");
+    expect(web.dependencies).toContain(run.one("dtable-web-seatable-server").urn);
+  });
+
+  test("every secret stays a secret in every input that carries it", () => {
+    const found: string[] = [];
+    for (const r of run.resources) {
+      leaks(r.inputs, `${r.type} ${r.name}`, found);
+      leaks(r.name, `name of ${r.type}`, found);
+    }
+    leaks(run.outputs, "stack outputs", found);
+    expect(found).toEqual([]);
+    // and they did reach the containers, as secrets
+    const db = run.one("dtable-db-seatable-server");
+    expect(isSecret(db.inputs.envs)).toBe(true);
+    expect(envOf(db).SEATABLE_MYSQL_DB_PASSWORD).toBe(SECRET_VALUES.mariadbPassword);
+    expect(envOf(run.one("dtable-web-seatable-server")).SEATABLE_ADMIN_PASSWORD).toBe(SECRET_VALUES.adminPassword);
+    // the SSH key reaches each command's connection, which is then secret as a whole
+    const connection = run.one("dtable-server-proxy-verify").inputs.connection;
+    expect(isSecret(connection)).toBe(true);
+    expect(unwrap(connection).privateKey).toBe(SECRET_VALUES.sshPrivateKey);
+  });
+
+  test("outputs: nodes, the proxy URL and the routing summary", () => {
+    const config = configOf(v);
+    expect(run.outputs.proxyUrl).toBe(`http://${config.hosts.web.address}:${config.proxy.port}`);
+    expect((run.outputs.nodes as unknown[]).length).toBe(2 + config.hosts.servers.length);
+    const routing = run.outputs.routing as { server: string; share: string }[];
+    expect(routing.map((r) => r.server)).toEqual(config.hosts.servers.map((s) => s.name));
+    expect(routing.reduce((s, r) => s + parseFloat(r.share), 0)).toBeCloseTo(100, 1);
+  });
+});
+
+function readOut(v: Record<string, any>): string {
+  const { renderedFiles } = require("../pure/plan/files") as typeof import("../pure/plan/files");
+  return renderedFiles(buildPlan(configOf(v))).find((f) => f.path.endsWith("nginx-proxy.conf"))!.content;
+}
+
+describe("a routing change rolls out as quarantine → unload → switch → verify", () => {
+  const three = () => {
+    const v = stackValues("dev");
+    v.hosts.servers.push({ name: "dtable-server-3", address: "192.0.2.23", ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
+    return v;
+  };
+  const appliedFrom = (v: Record<string, any>) => {
+    const config = configOf(v);
+    return appliedRouting(config, buildPlan(config).routing);
+  };
+  const chain = (run: ProgramRun) => run.byType(COMMAND).filter((c) => parentName(c) === "dtable-server-proxy");
+  const order = (run: ProgramRun) => {
+    // follow the dependencies from the first step
+    const steps = chain(run);
+    const names: string[] = [];
+    let current = steps.find((s) => !steps.some((o) => s.dependencies.includes(o.urn)));
+    while (current) {
+      names.push(current.name);
+      const here: Registered = current;
+      current = steps.find((s) => s.dependencies.includes(here.urn) && !names.includes(s.name));
+    }
+    return names;
+  };
+
+  test("scale-out 2 → 3: only the servers that lose buckets restart, between quarantine and switch", async () => {
+    const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
+    expect(order(run)).toEqual([
+      "dtable-server-proxy-quarantine-upload",
+      "dtable-server-proxy-quarantine-test",
+      "dtable-server-proxy-quarantine-reload",
+      "dtable-server-proxy-unload-dtable-server",
+      "dtable-server-proxy-unload-dtable-server-2",
+      "dtable-server-proxy-switch-upload",
+      "dtable-server-proxy-switch-test",
+      "dtable-server-proxy-switch-reload",
+      "dtable-server-proxy-verify",
+    ]);
+    const quarantine = run.one("dtable-server-proxy-quarantine-upload").inputs.stdin as string;
+    expect(quarantine.match(/ quarantine;/g)).toHaveLength(85);
+    const unload = run.one("dtable-server-proxy-unload-dtable-server-2");
+    expect(unload.inputs.create).toMatch(/docker restart -t 300 seatable-server/);
+    expect(unwrap(unload.inputs.connection).host).toBe("192.0.2.22");
+    expect(run.outputs.routingChange).toEqual({ bucketsMoving: 85, pinnedBasesMoving: 0, restarted: ["dtable-server", "dtable-server-2"] });
+  });
+
+  test("scale-in 3 → 2: the leaving server is stopped before the switch, reached by its last known address", async () => {
+    const run = await runProgram(stackValues("dev"), { applied: appliedFrom(three()) });
+    const names = order(run);
+    expect(names.indexOf("dtable-server-proxy-unload-dtable-server-3")).toBeLessThan(names.indexOf("dtable-server-proxy-switch-upload"));
+    expect(names.indexOf("dtable-server-proxy-unload-dtable-server-3")).toBeGreaterThan(names.indexOf("dtable-server-proxy-quarantine-reload"));
+    const unload = run.one("dtable-server-proxy-unload-dtable-server-3");
+    expect(unload.inputs.create).toMatch(/docker stop -t 300 seatable-server/);
+    expect(unwrap(unload.inputs.connection).host).toBe("192.0.2.23");
+    // its container is no longer part of the program: Pulumi deletes it after the switch
+    expect(run.resources.some((r) => r.name === "dtable-server-3-seatable-server")).toBe(false);
+    expect(names.filter((n) => n.includes("unload"))).toEqual(["dtable-server-proxy-unload-dtable-server-3"]);
+  });
+
+  test("reweighting moves buckets from the lighter server only", async () => {
+    const v = stackValues("dev");
+    v.hosts.servers[1].weight = 3;
+    const run = await runProgram(v, { applied: appliedFrom(stackValues("dev")) });
+    expect(order(run).filter((n) => n.includes("unload"))).toEqual(["dtable-server-proxy-unload-dtable-server"]);
+  });
+
+  test("nothing rolls out when the table did not change: no quarantine, no restart", async () => {
+    const run = await runProgram(stackValues("dev"), { applied: appliedFrom(stackValues("dev")) });
+    expect(order(run)).toEqual(["dtable-server-proxy-switch-upload", "dtable-server-proxy-switch-test", "dtable-server-proxy-switch-reload", "dtable-server-proxy-verify"]);
+    expect(run.outputs.routingChange).toEqual({ bucketsMoving: 0, pinnedBasesMoving: 0, restarted: [] });
+  });
+
+  test("the applied table is a stack output, for the next up", async () => {
+    const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
+    const applied = run.outputs.appliedRouting as { table: { buckets: Record<string, string> }; servers: { name: string }[] };
+    expect(Object.values(applied.table.buckets).filter((s) => s === "dtable-server-3")).toHaveLength(85);
+    expect(applied.servers.map((s) => s.name)).toEqual(["dtable-server", "dtable-server-2", "dtable-server-3"]);
+  });
+});
+
+test("an invalid stack fails before any resource is registered, with every problem", async () => {
+  const v = stackValues("dev");
+  v.hosts.servers[0].weight = 0;
+  v.hosts.db.address = "10.0.0";
+  await expect(runProgram(v)).rejects.toThrow(/2 problem\(s\):\nhosts\.db\.address: "10\.0\.0" is not an IPv4 or IPv6 address\nhosts\.servers\[0\]\.weight: /);
+});
+
+test("a missing secret stops `up` with the command that sets it", async () => {
+  const { mariadbPassword: _, ...rest } = SECRET_VALUES;
+  void _;
+  await expect(runProgram(stackValues("dev"), { secrets: rest })).rejects.toThrow(/mariadbPassword: missing; .* run `pulumi config set --secret mariadbPassword <value>`/);
 });
