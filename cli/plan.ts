@@ -9,6 +9,7 @@ import { parseRoutingTable, RoutingTable, routingJson } from "../pure/config/rou
 import { buildPlan } from "../pure/plan";
 import { changeSummary, routingSummary } from "../pure/plan/summary";
 import { renderedFiles } from "../pure/plan/files";
+import { rolloutSteps } from "../pure/plan/rollout";
 
 const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--out DIR]";
 
@@ -74,6 +75,7 @@ function main(argv: string[]): void {
   if (plan.previous) {
     const label = applied ? `--previous ${args.previous}` : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
     out.push(...changeSummary(plan.change, label), "");
+    out.push("Rollout steps of `pulumi up`, in order:", ...rolloutSteps(plan).map((step, i) => `  ${i + 1}. [${step.host}] ${step.title}`), "");
   } else {
     out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
   }

@@ -75,6 +75,18 @@ test("--previous shows the buckets that move, from and to where, and which serve
   expect(r.stdout).toContain("dtable-server -> dtable-server-3: 42 bucket(s): 56-7f");
   expect(r.stdout).toContain("dtable-server-2 -> dtable-server-3: 43 bucket(s): d5-ff");
   expect(r.stdout).toContain("Restart (unload before the switch): dtable-server, dtable-server-2");
+  const steps = r.stdout.slice(r.stdout.indexOf("Rollout steps")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
+  expect(steps.map((l) => l.replace(/^\s+\d+\. /, "").split(" ").slice(0, 2).join(" "))).toEqual([
+    "[dtable-web] upload",
+    "[dtable-web] nginx",
+    "[dtable-web] reload",
+    "[dtable-server] restart",
+    "[dtable-server-2] restart",
+    "[dtable-web] upload",
+    "[dtable-web] nginx",
+    "[dtable-web] reload",
+    "[dtable-web] verify:",
+  ]);
 });
 
 test("the same stack against its own table: nothing moves, nothing restarts", async () => {
