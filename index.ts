@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, SecretKey } from "./pure/config/schema";
+import type { SecretKey } from "./pure/config/schema";
+import { rawStackConfig } from "./pure/config/stack-file";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { bucketRanges } from "./pure/plan/routing";
@@ -18,19 +19,13 @@ const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfi
 
 /** The project's config as the CLI hands it over; secret values are not read here. */
 function rawConfig() {
-  const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
-  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
-    const [namespace, key] = fullKey.split(/:(.*)/s, 2);
-    if (namespace !== PROJECT) continue;
-    if (isConfigSecret(fullKey)) {
-      secretKeys.add(key);
-      values[key] = "[secret]";
-    } else {
-      values[key] = fromConfigString(key, value);
-    }
-  }
-  return { values, secretKeys };
+  return rawStackConfig(
+    Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({
+      key,
+      value: fromConfigString(key.slice(key.indexOf(":") + 1), value),
+      secret: isConfigSecret(key),
+    })),
+  );
 }
 
 export = async () => {

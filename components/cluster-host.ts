@@ -1,5 +1,6 @@
 // One host: its SSH connection (for @pulumi/command) and its docker.Provider
 // (Docker over SSH), both with the host key pinned.
+import { isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type { types } from "@pulumi/command";
@@ -39,7 +40,7 @@ export class ClusterHost extends pulumi.ComponentResource {
     this.provider = new docker.Provider(
       `${name}-docker`,
       {
-        host: `ssh://${args.user}@${args.address}:${args.port}`,
+        host: `ssh://${args.user}@${isIPv6(args.address) ? `[${args.address}]` : args.address}:${args.port}`,
         sshOpts: [
           ...hostKeyOptions,
           // one SSH connection for the many parallel Docker calls (sshd's MaxStartups)

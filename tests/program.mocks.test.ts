@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildPlan } from "../pure/plan";
 import { appliedRouting } from "../pure/plan/applied";
+import { renderedFiles } from "../pure/plan/files";
 import { Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
 import { configOf, stackValues, STACKS } from "./support/stacks";
 
@@ -202,7 +203,6 @@ describe.each(cases)("%s", (_label, values) => {
 });
 
 function readOut(v: Record<string, any>): string {
-  const { renderedFiles } = require("../pure/plan/files") as typeof import("../pure/plan/files");
   return renderedFiles(buildPlan(configOf(v))).find((f) => f.path.endsWith("nginx-proxy.conf"))!.content;
 }
 

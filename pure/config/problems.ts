@@ -19,13 +19,17 @@ export function suggestion(key: string, known: readonly string[]): string {
   return distance(key.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(best.length / 3)) ? `; did you mean "${best}"?` : "";
 }
 
-function describe(input: unknown): string {
+/** What a value is, for "found …": `"2" (a string)`, `1.5 (a number)`, `a list`. */
+export function describe(input: unknown): string {
   if (input === undefined) return "nothing";
   if (input === null) return "null";
   if (Array.isArray(input)) return "a list";
   if (typeof input === "object") return "an object";
   return `${JSON.stringify(input)} (a ${typeof input})`;
 }
+
+/** "a number", "an array", "an object" */
+const article = (what: string) => `${/^[aeiou]/i.test(what) ? "an" : "a"} ${what}`;
 
 type Issue = z.core.$ZodIssue & { input?: unknown };
 
@@ -47,9 +51,12 @@ export function formatIssues(issues: readonly Issue[], prefix = "", knownKeys?: 
       // a record's key failed its own check (a pin's UUID): say that check's words
       lines.push(`${where}: ${issue.issues[0]?.message ?? issue.message}`);
     } else if (issue.code === "invalid_type" && issue.input === undefined) {
-      lines.push(`${where}: missing; expected ${issue.expected === "object" ? "a section" : `a ${issue.expected}`}`);
+      lines.push(`${where}: missing; expected ${issue.expected === "object" ? "a section" : article(issue.expected)}`);
+    } else if (issue.code === "invalid_type" && !issue.message.startsWith("Invalid input")) {
+      // the schema's own words (e.g. "expected a whole number from 1 to 1000, found 1.5"), not zod's
+      lines.push(`${where}: ${issue.message}`);
     } else if (issue.code === "invalid_type") {
-      lines.push(`${where}: expected a ${issue.expected}, found ${describe(issue.input)}`);
+      lines.push(`${where}: expected ${article(issue.expected)}, found ${describe(issue.input)}`);
     } else if (issue.code === "invalid_value") {
       lines.push(`${where}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, found ${describe(issue.input)}`);
     } else {

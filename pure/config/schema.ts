@@ -3,6 +3,10 @@
 // secrets are fixed config keys (SECRET_KEYS) read by the resource layer.
 import { z } from "zod";
 import { addressProblem, isUuid, normaliseUuid } from "./values";
+import { describe } from "./problems";
+
+/** A number as written (`found 0; …`), anything else with its type (`found "2" (a string)`). */
+const found = (input: unknown) => (typeof input === "number" ? String(input) : describe(input));
 
 export const PROJECT = "seatable-cluster";
 
@@ -38,10 +42,10 @@ const hostName = z
   });
 
 const port = z
-  .number({ error: (iss) => `expected a port number, found ${JSON.stringify(iss.input)}` })
-  .int({ error: (iss) => `expected a whole port number from 1 to 65535, found ${JSON.stringify(iss.input)}` })
-  .min(1, { error: (iss) => `expected a port from 1 to 65535, found ${JSON.stringify(iss.input)}` })
-  .max(65535, { error: (iss) => `expected a port from 1 to 65535, found ${JSON.stringify(iss.input)}` });
+  .number({ error: (iss) => `expected a port number, found ${found(iss.input)}` })
+  .int({ error: (iss) => `expected a whole port number from 1 to 65535, found ${found(iss.input)}` })
+  .min(1, { error: (iss) => `expected a port from 1 to 65535, found ${found(iss.input)}` })
+  .max(65535, { error: (iss) => `expected a port from 1 to 65535, found ${found(iss.input)}` });
 
 /** A node address; whether public ones are allowed is checked in validate.ts (it needs allowPublicAddresses). */
 const address = z.string().refine((a) => addressProblem(a) !== "malformed", {
@@ -64,10 +68,16 @@ const host = {
 };
 
 const weight = z
-  .number({ error: (iss) => `expected a whole number from 1 to 1000, found ${JSON.stringify(iss.input)}` })
-  .int({ error: (iss) => `expected a whole number from 1 to 1000, found ${JSON.stringify(iss.input)}` })
-  .min(1, { error: (iss) => `expected a whole number from 1 to 1000, found ${JSON.stringify(iss.input)}; remove a server instead of giving it weight 0` })
-  .max(1000, { error: (iss) => `expected a whole number from 1 to 1000, found ${JSON.stringify(iss.input)}` });
+  .number({ error: (iss) => `expected a whole number from 1 to 1000, found ${found(iss.input)}` })
+  .int({ error: (iss) => `expected a whole number from 1 to 1000, found ${found(iss.input)}` })
+  .min(1, { error: (iss) => `expected a whole number from 1 to 1000, found ${found(iss.input)}; remove a server instead of giving it weight 0` })
+  .max(1000, { error: (iss) => `expected a whole number from 1 to 1000, found ${found(iss.input)}` });
+
+/** A whole number in [min, max] whose problem says so, not zod's "Too small: expected number to be >=30". */
+const wholeNumber = (min: number, max: number, unit = "") => {
+  const expected = (iss: { input?: unknown }) => `expected a whole number${unit} from ${min} to ${max}, found ${found(iss.input)}`;
+  return z.number({ error: expected }).int({ error: expected }).min(min, { error: expected }).max(max, { error: expected });
+};
 
 export const dtableServerSchema = z.strictObject({ name: hostName, ...host, weight: weight.default(1) });
 
@@ -123,7 +133,7 @@ export const stackConfigSchema = z.strictObject({
   timeZone: z.string().min(1).default("Etc/UTC"),
   publicEntry: z.enum(["caddy", "loadBalancer"]).default("caddy"),
   licenseFile: z.string().min(1).optional(),
-  stopTimeoutSeconds: z.number().int().min(30).max(3600).default(300),
+  stopTimeoutSeconds: wholeNumber(30, 3600, " of seconds").default(300),
   allowPublicAddresses: z.boolean().default(false),
   insecureSkipHostKeyCheck: z.boolean().default(false),
   ssh: z
@@ -146,9 +156,9 @@ export const stackConfigSchema = z.strictObject({
     .strictObject({
       image: z.string().min(1).default("nginx:1.27.5-alpine"),
       port: port.default(PORTS.dtableServer),
-      keepalive: z.number().int().min(1).max(4096).default(64),
-      workerConnections: z.number().int().min(256).max(65536).default(4096),
-      retryAfterSeconds: z.number().int().min(1).max(3600).default(10),
+      keepalive: wholeNumber(1, 4096).default(64),
+      workerConnections: wholeNumber(256, 65536).default(4096),
+      retryAfterSeconds: wholeNumber(1, 3600, " of seconds").default(10),
     })
     .default({ image: "nginx:1.27.5-alpine", port: PORTS.dtableServer, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 }),
   routing: routingSchema.default({ bucketHexDigits: 2, pins: {} }),

@@ -4,20 +4,37 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { PROJECT } from "./schema";
-import { RawStackConfig, validateStackConfig, Validated } from "./validate";
+import { fromConfigString, RawStackConfig, validateStackConfig, Validated } from "./validate";
+
+/**
+ * The project's keys of a stack, from (full key, value, is it a secret) entries:
+ * keys of other namespaces (docker:..., pulumi:...) are not ours, and secret
+ * values are replaced by a marker so that nothing after this reads them.
+ */
+export function rawStackConfig(entries: Iterable<{ key: string; value: unknown; secret: boolean }>): RawStackConfig {
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const { key: fullKey, value, secret } of entries) {
+    const [namespace, key] = fullKey.includes(":") ? fullKey.split(/:(.*)/s, 2) : [PROJECT, fullKey];
+    if (namespace !== PROJECT) continue;
+    if (secret) secretKeys.add(key);
+    values[key] = secret ? "[secret]" : value;
+  }
+  return { values, secretKeys };
+}
 
 export function rawFromStackYaml(text: string): RawStackConfig {
   const doc = (parse(text) ?? {}) as { config?: Record<string, unknown> };
-  const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
-  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
-    const [namespace, key] = fullKey.includes(":") ? fullKey.split(/:(.*)/s, 2) : [PROJECT, fullKey];
-    if (namespace !== PROJECT) continue; // provider settings such as docker:... are not ours
-    const secure = value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 1 && "secure" in value;
-    if (secure) secretKeys.add(key);
-    values[key] = secure ? "[secret]" : value;
-  }
-  return { values, secretKeys };
+  return rawStackConfig(
+    Object.entries(doc.config ?? {}).map(([key, value]) => ({
+      key,
+      // `pulumi config set key 600` writes "600": the program gets a string either
+      // way and converts it (index.ts); do the same so that plan and `up` agree
+      value: typeof value === "string" ? fromConfigString(key.slice(key.indexOf(":") + 1), value) : value,
+      // what `pulumi config set --secret` writes: {secure: <ciphertext>}
+      secret: value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 1 && "secure" in value,
+    })),
+  );
 }
 
 /** Validates a stack file; files it names (routing.start.file) are relative to it. */

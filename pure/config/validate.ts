@@ -64,7 +64,8 @@ export function fromConfigString(key: string, value: string): unknown {
   }
   const type = (schema?._zod.def as { type?: string } | undefined)?.type;
   try {
-    if (type === "number") return value.trim() === "" ? value : Number(value);
+    // a value that is not a number stays the string it is, so the problem names what was written
+    if (type === "number") return value.trim() === "" || Number.isNaN(Number(value)) ? value : Number(value);
     if (type === "boolean") return value === "true" ? true : value === "false" ? false : value;
     if (type === undefined || type === "string" || type === "enum") return value;
     return JSON.parse(value);
@@ -173,7 +174,8 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
     try {
       text = options.readFile(start.file);
     } catch (e) {
-      problems.push(`routing.start.file: cannot read "${start.file}": ${(e as Error).message}`);
+      // without Node's ", open '/absolute/path'": the line names the file as the config does
+      problems.push(`routing.start.file: cannot read "${start.file}": ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}`);
     }
     if (text !== undefined) {
       let json: unknown;

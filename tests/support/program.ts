@@ -37,11 +37,15 @@ export const SECRET_VALUES = {
   sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-ssh-Xy9z3\n-----END OPENSSH PRIVATE KEY-----",
 } as const;
 
+/** What runProgram throws when the program fails: its error, with what had been registered by then. */
+export type ProgramFailure = Error & { readonly registered: readonly Registered[] };
+
 /**
  * Runs index.ts for a stack's values. `applied` is what the stack's own
- * appliedRouting output holds (the routing of the last `up`).
+ * appliedRouting output holds (the routing of the last `up`). `secrets` are
+ * the keys set with --secret (by default every secret key, with SECRET_VALUES).
  */
-export async function runProgram(values: Record<string, unknown>, options: { applied?: AppliedRouting; secrets?: Partial<Record<keyof typeof SECRET_VALUES, string>> } = {}): Promise<ProgramRun> {
+export async function runProgram(values: Record<string, unknown>, options: { applied?: AppliedRouting; secrets?: Readonly<Record<string, string>> } = {}): Promise<ProgramRun> {
   const secrets = options.secrets ?? SECRET_VALUES;
   const resources: Registered[] = [];
   pulumi.runtime.setMocks(
@@ -88,7 +92,13 @@ export async function runProgram(values: Record<string, unknown>, options: { app
     Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
   );
 
-  const exported = await program();
+  let exported: Awaited<ReturnType<typeof program>>;
+  try {
+    exported = await program();
+  } catch (e) {
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    throw Object.assign(e as Error, { registered: [...resources] });
+  }
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(exported)) outputs[k] = await resolve(v);
   // let every registration finish

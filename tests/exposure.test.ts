@@ -1,0 +1,150 @@
+// What the program exposes, under the SDK's mocks: ports only on private
+// addresses (IPv6 too), SSH host keys pinned on every path, and no `up` without
+// host keys unless the loud opt-out is set. (The IPv4 port checks of the shipped
+// stacks and the secret leak checks live in program.mocks.test.ts.)
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { addressProblem } from "../pure/config/values";
+import { ProgramFailure, ProgramRun, Registered, runProgram, SECRET_SIG } from "./support/program";
+import { configOf, stackValues, STACKS, validate } from "./support/stacks";
+
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:remote:Command";
+const PROVIDER = "pulumi:providers:docker";
+const ANY = ["0.0.0.0", "::", "[::]", "", undefined];
+
+const unwrap = (v: unknown): any => (v && typeof v === "object" && SECRET_SIG in (v as object) ? (v as { value: unknown }).value : v);
+const providerOf = (run: ProgramRun, r: Registered) => run.resources.find((p) => p.type === PROVIDER && r.provider.startsWith(p.urn));
+const portsOf = (c: Registered) => (c.inputs.ports as { ip: string; internal: number; external: number }[] | undefined) ?? [];
+
+/** dev on private IPv6 addresses (fc00::/7), caddy on a documentation-range IPv6 address */
+function ipv6(): Record<string, any> {
+  const v = stackValues("dev");
+  v.hosts.web.address = "fd12:3456:789a::10";
+  v.hosts.web.publicAddress = "2001:db8::10";
+  v.hosts.db.address = "fd12:3456:789a::11";
+  v.hosts.servers[0].address = "fd12:3456:789a::21";
+  v.hosts.servers[1].address = "fd12:3456:789a::22";
+  v.hosts.servers[1].ssh.port = 2222;
+  return v;
+}
+
+/** runProgram, with what the program logs as warnings (pulumi.log.warn is console.warn under mocks) */
+async function withWarnings(values: Record<string, unknown>): Promise<{ run: ProgramRun; warnings: string[] }> {
+  const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+  try {
+    const run = await runProgram(values);
+    return { run, warnings: warn.mock.calls.map((c) => String(c[0])) };
+  } finally {
+    warn.mockRestore();
+  }
+}
+
+describe("IPv6: private addresses only, every port bound to one of them", () => {
+  let run: ProgramRun;
+  let v: Record<string, any>;
+  beforeAll(async () => {
+    v = ipv6();
+    const { run: r, warnings } = await withWarnings(v);
+    run = r;
+    expect(warnings).toEqual([]); // fc00::/7 is private: no allowPublicAddresses, no warning
+  });
+
+  test("the addresses are private", () => {
+    for (const h of [v.hosts.web, v.hosts.db, ...v.hosts.servers]) expect([h.address, addressProblem(h.address)]).toEqual([h.address, undefined]);
+  });
+
+  test("no published port binds 0.0.0.0 or ::; each binds its host's private address (caddy its public one)", () => {
+    const config = configOf(v);
+    const byHost = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h]));
+    const seen: string[] = [];
+    for (const c of run.byType(CONTAINER)) {
+      const host = byHost.get(providerOf(run, c)!.name)!;
+      for (const p of portsOf(c)) {
+        expect(ANY).not.toContain(p.ip);
+        expect(p.ip).toBe(c.inputs.name === "caddy" ? host.publicAddress : host.address);
+        seen.push(`${c.inputs.name}@${p.ip}:${p.external}`);
+      }
+    }
+    expect(seen).toEqual(expect.arrayContaining(["dtable-server-proxy@fd12:3456:789a::10:5000", "seatable-server@fd12:3456:789a::11:7777", "seatable-server@fd12:3456:789a::22:5000"]));
+  });
+
+  test("the proxy is published on dtable-web's private address only", () => {
+    const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
+    expect(proxy.inputs.ports).toEqual([{ ip: "fd12:3456:789a::10", external: 5000, internal: 5000 }]);
+  });
+
+  test("known_hosts pins IPv6 hosts in OpenSSH's form ([address]:port off port 22)", () => {
+    const knownHosts = readFileSync(join(tmpdir(), "seatable-cluster", "test.known_hosts"), "utf8");
+    expect(knownHosts).toContain(`fd12:3456:789a::10 ${v.hosts.web.ssh.hostKey}\n`);
+    expect(knownHosts).toContain(`[fd12:3456:789a::22]:2222 ${v.hosts.servers[1].ssh.hostKey}\n`);
+  });
+
+  test("Docker reaches IPv6 hosts at ssh://user@[address]:port", () => {
+    expect(run.one("dtable-web-docker").inputs.host).toBe("ssh://root@[fd12:3456:789a::10]:22");
+    expect(run.one("dtable-server-2-docker").inputs.host).toBe("ssh://root@[fd12:3456:789a::22]:2222");
+  });
+
+  test("a public IPv6 address is refused without allowPublicAddresses", () => {
+    const w = ipv6();
+    w.hosts.servers[0].address = "2a00:1450:4001::21";
+    const r = validate(w);
+    expect(r.ok ? [] : r.problems).toEqual([expect.stringMatching(/^hosts\.servers\[0\]\.address: "2a00:1450:4001::21" is a public address; expected a private one/)]);
+  });
+});
+
+describe.each(STACKS)("Pulumi.%s.yaml: SSH host keys", (stack) => {
+  const hostPaths = (v: Record<string, any>) => [
+    { path: "hosts.web", host: v.hosts.web },
+    { path: "hosts.db", host: v.hosts.db },
+    ...v.hosts.servers.map((s: unknown, i: number) => ({ path: `hosts.servers[${i}]`, host: s })),
+  ];
+
+  test("every remote command connects with its host's pinned key, every docker provider with StrictHostKeyChecking=yes", async () => {
+    const v = stackValues(stack);
+    const { run, warnings } = await withWarnings(v);
+    expect(warnings).toEqual([]);
+    const keyOf = new Map(hostPaths(v).map(({ host }) => [host.address, host.ssh.hostKey]));
+    const commands = run.byType(COMMAND);
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) {
+      const connection = unwrap(c.inputs.connection) as { host: string; hostKey?: string };
+      expect([c.name, connection.hostKey]).toEqual([c.name, keyOf.get(connection.host)]);
+    }
+    for (const p of run.byType(PROVIDER)) {
+      const opts = JSON.parse(p.inputs.sshOpts as string) as string[];
+      expect(opts).toContain("StrictHostKeyChecking=yes");
+      expect(opts).not.toContain("StrictHostKeyChecking=no");
+      expect(opts.some((o) => o.startsWith("UserKnownHostsFile=/dev/null"))).toBe(false);
+    }
+  });
+
+  test("without a host's key, `up` refuses before any resource is registered, naming the key and how to get it", async () => {
+    const count = hostPaths(stackValues(stack)).length;
+    for (let i = 0; i < count; i++) {
+      const v = stackValues(stack);
+      const { path, host } = hostPaths(v)[i];
+      delete host.ssh.hostKey;
+      let failure: ProgramFailure | undefined;
+      await runProgram(v).catch((e: ProgramFailure) => (failure = e));
+      expect(failure?.message.split("\n").slice(1)).toEqual([
+        `${path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${host.address}\`), or set insecureSkipHostKeyCheck: true`,
+      ]);
+      expect(failure?.registered).toEqual([]);
+    }
+  });
+
+  test("insecureSkipHostKeyCheck: true is the explicit opt-out: `up` runs, warns loudly, and checks no host key", async () => {
+    const v = stackValues(stack);
+    v.insecureSkipHostKeyCheck = true;
+    for (const { host } of hostPaths(v)) delete host.ssh.hostKey;
+    const checked = validate(v);
+    const warning = "insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets";
+    expect(checked.ok && checked.warnings).toEqual([warning]);
+    const { run, warnings } = await withWarnings(v);
+    expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
+    for (const p of run.byType(PROVIDER)) expect(JSON.parse(p.inputs.sshOpts as string)).toEqual(expect.arrayContaining(["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]));
+    for (const c of run.byType(COMMAND)) expect(unwrap(c.inputs.connection).hostKey).toBeUndefined();
+  });
+});

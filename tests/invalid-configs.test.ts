@@ -1,0 +1,261 @@
+// The bad-input corpus: every tests/corpus/invalid/*.yaml is the dev stack with
+// one thing wrong. Each must be rejected by `npm run plan` (as a process: exit 1,
+// nothing written, exactly the expected lines on stderr) and by the program under
+// the SDK's mocks (before any resource is registered, with the same lines).
+// A file's first lines say what it expects: `# expect: <key path>: <regex>`.
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { promisify } from "node:util";
+import ts from "typescript";
+import { stringify } from "yaml";
+import { rawFromStackYaml } from "../pure/config/stack-file";
+import { SECRET_KEYS } from "../pure/config/schema";
+import { ProgramFailure, runProgram, SECRET_VALUES } from "./support/program";
+import { ROOT, stackValues } from "./support/stacks";
+
+const run = promisify(execFile);
+const CORPUS = join(__dirname, "corpus", "invalid");
+const FILES = readdirSync(CORPUS)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The lines a corpus file expects, as matchers: `<key path>: ` then the regex. */
+function expectedLines(text: string): { matchers: unknown[]; patterns: RegExp[] } {
+  const patterns: RegExp[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^# expect: (\S+?): (.+)$/.exec(line);
+    if (!m) break;
+    patterns.push(new RegExp(`^${escape(m[1])}: (?:${m[2]})`));
+  }
+  return { patterns, matchers: patterns.map((p) => expect.stringMatching(p)) };
+}
+
+// `npm run plan` is `ts-node --transpile-only cli/plan.ts`: the same transpilation,
+// done once here, so that ~60 processes take seconds instead of a minute
+// (ts-node spends ~2 s per start transpiling the plan layer). One file also runs
+// through ts-node itself, exactly as `npm run plan` does.
+let planJs: string;
+function transpilePlanCommand(): string {
+  const out = mkdtempSync(join(tmpdir(), "plan-js-"));
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts")) {
+        const js = ts.transpileModule(readFileSync(path, "utf8"), {
+          fileName: path,
+          compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+        }).outputText;
+        const target = join(out, relative(ROOT, path)).replace(/\.ts$/, ".js");
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, js);
+      }
+    }
+  };
+  walk(join(ROOT, "cli"));
+  walk(join(ROOT, "pure"));
+  return out;
+}
+
+type Result = { code: number; stdout: string; stderr: string };
+
+async function plan(args: string[], viaTsNode = false): Promise<Result> {
+  const argv = viaTsNode ? ["-r", "ts-node/register/transpile-only", join(ROOT, "cli", "plan.ts"), ...args] : [join(planJs, "cli", "plan.js"), ...args];
+  try {
+    const { stdout, stderr } = await run(process.execPath, argv, {
+      cwd: ROOT,
+      timeout: 30000,
+      env: { ...process.env, NODE_PATH: join(ROOT, "node_modules") },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** Runs `jobs` at most `limit` at a time. */
+async function bounded<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  return results;
+}
+
+let work: string;
+const planned = new Map<string, Result & { out: string }>();
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "invalid-configs-"));
+  planJs = transpilePlanCommand();
+  const results = await bounded(
+    FILES.map((file) => async () => {
+      const out = join(work, file, "out");
+      return { ...(await plan(["--stack-file", join(CORPUS, file), "--out", out])), out };
+    }),
+    4,
+  );
+  FILES.forEach((file, i) => planned.set(file, results[i]));
+}, 120000);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  rmSync(planJs, { recursive: true, force: true });
+});
+
+/**
+ * A stack file's values and secrets as the Pulumi CLI would hand them to the
+ * program: `{secure: ...}` keys are secrets; every secret key the file does not
+ * set in plain text is set (as a secret), so that only the file's mistake shows.
+ */
+function programInput(text: string): { values: Record<string, unknown>; secrets: Record<string, string> } {
+  const raw = rawFromStackYaml(text);
+  const values = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k)));
+  const secrets: Record<string, string> = Object.fromEntries(Object.entries(SECRET_VALUES).filter(([k]) => !(k in values)));
+  for (const k of raw.secretKeys) secrets[k] = `secret-${k}`;
+  return { values, secrets };
+}
+
+/** Runs the program with the stack file's directory as the working directory, as `pulumi up` would. */
+async function programFailure(file: string): Promise<ProgramFailure> {
+  const { values, secrets } = programInput(readFileSync(file, "utf8"));
+  const cwd = process.cwd();
+  process.chdir(dirname(file));
+  try {
+    await runProgram(values, { secrets });
+  } catch (e) {
+    return e as ProgramFailure;
+  } finally {
+    process.chdir(cwd);
+  }
+  throw new Error(`${file}: the program accepted it`);
+}
+
+test("the corpus has at least 40 cases, each with its expectation", () => {
+  expect(FILES.length).toBeGreaterThanOrEqual(40);
+  for (const file of FILES) expect([file, expectedLines(readFileSync(join(CORPUS, file), "utf8")).patterns.length > 0]).toEqual([file, true]);
+});
+
+test("every file is a stack file with the project's keys", () => {
+  // every file parses as YAML with the project's keys
+  for (const file of FILES) expect(Object.keys(rawFromStackYaml(readFileSync(join(CORPUS, file), "utf8")).values)).toContain("hosts");
+});
+
+describe.each(FILES)("%s", (file) => {
+  const path = join(CORPUS, file);
+  const expected = () => expectedLines(readFileSync(path, "utf8"));
+
+  test("npm run plan: exit 1, nothing on stdout, nothing written, exactly the expected line(s) on stderr", () => {
+    const r = planned.get(file)!;
+    expect(r.stderr.trimEnd().split("\n")).toEqual(expected().matchers);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(existsSync(r.out)).toBe(false);
+  });
+
+  test("the program: rejects before any resource is registered, with the same line(s)", async () => {
+    const failure = await programFailure(path);
+    const [head, ...lines] = failure.message.split("\n");
+    expect(lines).toEqual(expected().matchers);
+    expect(head).toBe(`the stack config has ${lines.length} problem(s):`);
+    expect(lines).toEqual(planned.get(file)!.stderr.trimEnd().split("\n"));
+    expect(failure.registered).toEqual([]);
+  });
+});
+
+test.each(["45-secret-plain-mariadb.yaml"])("through ts-node, as `npm run plan` runs it: %s", async (file) => {
+  const out = join(work, `ts-node-${file}`);
+  const r = await plan(["--stack-file", join(CORPUS, file), "--out", out], true);
+  expect([r.code, r.stdout, r.stderr]).toEqual([1, "", planned.get(file)!.stderr]);
+  expect(existsSync(out)).toBe(false);
+});
+
+test("a secret in plain text tells the user the `pulumi config set --secret` command", () => {
+  for (const key of Object.keys(SECRET_KEYS)) {
+    const file = FILES.find((f) => readFileSync(join(CORPUS, f), "utf8").includes(`seatable-cluster:${key}:`));
+    if (file) expect(planned.get(file)!.stderr).toContain(`\`pulumi config set --secret ${key} <value>\``);
+  }
+});
+
+describe("the explicit opt-outs are accepted, with a warning", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "opt-out-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const writeStack = (values: Record<string, unknown>) => {
+    const path = join(dir, "Pulumi.test.yaml");
+    writeFileSync(path, stringify({ config: Object.fromEntries(Object.entries(values).map(([k, v]) => [`seatable-cluster:${k}`, v])) }));
+    return path;
+  };
+  /** runProgram, collecting what the program logs as warnings (pulumi.log.warn goes to console.warn under mocks) */
+  const programWarnings = async (values: Record<string, unknown>) => {
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const r = await runProgram(values);
+      return { run: r, warnings: warn.mock.calls.map((c) => String(c[0])) };
+    } finally {
+      warn.mockRestore();
+    }
+  };
+
+  test("allowPublicAddresses: true lets a public address through, with a warning from plan and from the program", async () => {
+    const v = stackValues("dev");
+    v.allowPublicAddresses = true;
+    v.hosts.db.address = "8.8.8.8";
+    const warning = 'hosts.db.address: "8.8.8.8" is public; ports 5000, 7777 and 8000 will be reachable there unless a firewall blocks them';
+    const out = join(dir, "out");
+    const r = await plan(["--stack-file", writeStack(v), "--out", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`warning: ${warning}\n`);
+    expect(existsSync(join(out, "routing.json"))).toBe(true);
+    const { run: ran, warnings } = await programWarnings(v);
+    expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
+    // still published on that one address, never on all of them
+    const db = ran.one("dtable-db-seatable-server");
+    expect((db.inputs.ports as { ip: string }[]).map((p) => p.ip)).toEqual(["8.8.8.8"]);
+  });
+
+  test("without allowPublicAddresses the same stack is refused", async () => {
+    const v = stackValues("dev");
+    v.hosts.db.address = "8.8.8.8";
+    const r = await plan(["--stack-file", writeStack(v)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^hosts\.db\.address: "8\.8\.8\.8" is a public address; expected a private one/);
+  });
+
+  test("values written as strings, as `pulumi config set` writes them, are read as the program reads them", async () => {
+    const v = stackValues("dev");
+    v.stopTimeoutSeconds = "600";
+    v.allowPublicAddresses = "false";
+    const r = await plan(["--stack-file", writeStack(v)]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    v.stopTimeoutSeconds = "ten minutes";
+    const bad = await plan(["--stack-file", writeStack(v)]);
+    expect([bad.code, bad.stderr]).toEqual([1, 'stopTimeoutSeconds: expected a whole number of seconds from 30 to 3600, found "ten minutes" (a string)\n']);
+    await expect(runProgram(v)).rejects.toThrow(/\nstopTimeoutSeconds: expected a whole number of seconds from 30 to 3600, found "ten minutes" \(a string\)$/);
+  });
+
+  test("insecureSkipHostKeyCheck: true runs without host keys, with a loud warning from plan and from the program", async () => {
+    const v = stackValues("dev");
+    v.insecureSkipHostKeyCheck = true;
+    for (const h of [v.hosts.web, v.hosts.db, ...v.hosts.servers]) delete h.ssh.hostKey;
+    const warning = "insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets";
+    const r = await plan(["--stack-file", writeStack(v)]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`warning: ${warning}\n`);
+    const { run: ran, warnings } = await programWarnings(v);
+    expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
+    expect(ran.resources.length).toBeGreaterThan(0);
+  });
+});
