@@ -34,6 +34,13 @@ export function probeUuid(table: RoutingTable, bucket: string): string {
   }
 }
 
+/**
+ * The probe request for a base: routed by the proxy on the UUID in its query
+ * string, answered by any dtable-server's /ping/ with 200 (no credentials, and
+ * no base loaded), so that busybox wget shows the proxy's headers.
+ */
+export const probePath = (uuid: string) => `/ping/?dtable_uuid=${uuid}`;
+
 /** One probe per server the table routes to: a URI through the proxy and the header value expected. */
 export function serverProbes(table: RoutingTable): { server: string; uuid: string }[] {
   return tableServers(table).map((server) => {
@@ -50,10 +57,15 @@ function proxyShell(port: number): string {
     "set -eu",
     `D=${PROXY_DIR}`,
     `proxy_running() { [ "$(docker inspect -f '{{.State.Running}}' ${PROXY_CONTAINER} 2>/dev/null)" = true ]; }`,
-    `# header NAME URL: the value of a response header (any status)`,
+    // busybox wget -S prints the status line, but the headers only for a 2xx answer
+    `# header NAME URL: the value of a response header (2xx answers only)`,
     `header() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null "$2" 2>&1 | sed -n "s/^ *$1: *//p" | tr -d '\\r' | head -n 1; }`,
+    `# code URL: the HTTP status of the answer (any status)`,
+    `code() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 10 "$1" 2>&1 | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9]*\\).*/\\1/p' | tail -n 1; }`,
     `# wait_for URL NAME VALUE SECONDS: until the proxy answers URL with header NAME = VALUE`,
     `wait_for() { i=0; while [ "$(header "$2" "$1")" != "$3" ]; do i=$((i+1)); if [ "$i" -ge $(($4*5)) ]; then echo "the proxy did not answer $1 with $2: $3 within $4 s" >&2; exit 1; fi; sleep 0.2; done; }`,
+    `# wait_code URL CODE SECONDS: until the proxy answers URL with status CODE`,
+    `wait_code() { i=0; while [ "$(code "$1")" != "$2" ]; do i=$((i+1)); if [ "$i" -ge $(($3*5)) ]; then echo "the proxy did not answer $1 with $2 within $3 s" >&2; exit 1; fi; sleep 0.2; done; }`,
     `P=http://127.0.0.1:${port}`,
   ].join("\n");
 }
@@ -96,7 +108,10 @@ function reloadStep(id: string, web: string, title: string, port: number, expect
       'mv -f "$D/nginx-proxy.conf.next" "$D/nginx-proxy.conf"',
       "if proxy_running; then",
       `  docker exec ${PROXY_CONTAINER} nginx -s reload`,
-      ...expect.map((e) => `  wait_for "$P/dtables/${e.uuid}/" ${SERVER_HEADER} ${shellQuote(e.value)} 30`),
+      // a quarantined probe answers 503, whose headers busybox wget does not show
+      ...expect.map((e) =>
+        e.value === QUARANTINE ? `  wait_code "$P${probePath(e.uuid)}" 503 30` : `  wait_for "$P${probePath(e.uuid)}" ${SERVER_HEADER} ${shellQuote(e.value)} 30`,
+      ),
       "fi",
     ].join("\n"),
   };
@@ -133,7 +148,7 @@ function verifyStep(plan: ClusterPlan): HostStep {
     ...config.hosts.servers.map((s) => `check "${s.name} answers /ping/ directly" "$(code http://${s.name}:${DTABLE_SERVER_PORT}/ping/)" 200`),
     `check "the proxy answers /ping/" "$(code $P/ping/)" 200`,
     `check "dtable-web answers /api2/ping/ on 8000" "$(code http://${web.address}:8000/api2/ping/)" 200`,
-    ...serverProbes(routing).map((p) => `check "a base of ${p.server} (${p.uuid}) is routed to ${p.server} by the proxy" "$(header ${SERVER_HEADER} $P/dtables/${p.uuid}/)" ${shellQuote(p.server)}`),
+    ...serverProbes(routing).map((p) => `check "a base of ${p.server} (${p.uuid}) is routed to ${p.server} by the proxy" "$(header ${SERVER_HEADER} "$P${probePath(p.uuid)}")" ${shellQuote(p.server)}`),
   ];
   return {
     id: "verify",
@@ -141,7 +156,6 @@ function verifyStep(plan: ClusterPlan): HostStep {
     title: "verify: every server answers, and the proxy sends each server's buckets to it",
     command: [
       proxyShell(config.proxy.port),
-      `code() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 10 "$1" 2>&1 | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9]*\\).*/\\1/p' | tail -n 1; }`,
       "failed=0",
       `check() { if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1 (got '$2', expected '$3')" >&2; failed=1; fi; }`,
       ...checks,
