@@ -7,7 +7,7 @@ import { remote, types } from "@pulumi/command";
 import type { ClusterConfig } from "../pure/config/schema";
 import { proxyContainer } from "../pure/plan/containers";
 import type { HostStep } from "../pure/plan/rollout";
-import { containerResource, stepChain } from "./resources";
+import { commandsOf, containerResource, stepGraph } from "./resources";
 
 export type DtableServerProxyArgs = {
   readonly config: ClusterConfig;
@@ -27,23 +27,23 @@ export class DtableServerProxy extends pulumi.ComponentResource {
   constructor(name: string, args: DtableServerProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("seatable:cluster:DtableServerProxy", name, {}, opts);
     const { steps } = args;
-    const verifyAt = steps.findIndex((s) => s.id === "verify");
     // Up to the switch's reload: the container starts on the first deployment
     // only once its config is in place; after that it is never replaced by routing.
-    const toSwitch = stepChain(name, steps.slice(0, verifyAt), args.connection, { parent: this, dependsOn: args.nodesReady });
+    const toSwitch = stepGraph(name, steps.filter((s) => s.id !== "verify"), args.connection, { parent: this, first: args.nodesReady });
     this.container = containerResource(`${name}-container`, proxyContainer(args.config), {}, {
       parent: this,
       provider: args.provider,
-      dependsOn: toSwitch,
+      dependsOn: commandsOf(toSwitch),
     });
     // verify again whenever anything before it ran, or a container was replaced
-    const [verify] = stepChain(name, steps.slice(verifyAt), args.connection, { parent: this, dependsOn: [...toSwitch, this.container, ...args.nodesReady] }, [
-      ...toSwitch.map((c) => c.triggers),
-      this.container.id,
-      ...args.nodesReady.filter((r): r is docker.Container => r instanceof docker.Container).map((c) => c.id),
-    ]);
-    this.steps = [...toSwitch, verify];
-    this.verified = verify;
+    const verify = stepGraph(name, steps.filter((s) => s.id === "verify"), args.connection, {
+      parent: this,
+      made: toSwitch,
+      alsoAfter: [this.container, ...args.nodesReady],
+      extraTriggers: [this.container.id, ...args.nodesReady.filter((r): r is docker.Container => r instanceof docker.Container).map((c) => c.id)],
+    });
+    this.steps = [...commandsOf(toSwitch), ...commandsOf(verify)];
+    this.verified = verify.get("verify")!.command;
     this.registerOutputs({});
   }
 }

@@ -7,7 +7,7 @@ import type { ClusterConfig, NodeHost } from "../pure/config/schema";
 import { LICENSE_PATH, seatableContainer } from "../pure/plan/containers";
 import { nodeSteps } from "../pure/plan/node-steps";
 import { ClusterHost } from "./cluster-host";
-import { containerResource, Secrets, stepChain } from "./resources";
+import { commandsOf, containerResource, Secrets, stepGraph } from "./resources";
 
 export type SeatableNodeArgs = {
   readonly config: ClusterConfig;
@@ -29,7 +29,7 @@ abstract class SeatableNode extends pulumi.ComponentResource {
     const { config, node, host } = args;
     const steps = nodeSteps(config, node, args.editScript);
     const connection = () => host.connection;
-    const before = stepChain(name, steps.before, connection, { parent: this, dependsOn: [host] });
+    const before = commandsOf(stepGraph(name, steps.before, connection, { parent: this, first: [host] }));
     const license = config.licenseFile
       ? [
           new remote.CopyToRemote(
@@ -44,7 +44,7 @@ abstract class SeatableNode extends pulumi.ComponentResource {
       provider: host.provider,
       dependsOn: [...before, ...license, ...(args.needs ?? [])],
     });
-    const after = stepChain(name, steps.after, connection, { parent: this, dependsOn: [this.container] }, [this.container.id]);
+    const after = commandsOf(stepGraph(name, steps.after, connection, { parent: this, first: [this.container], extraTriggers: [this.container.id] }));
     this.ready = [this.container, ...after];
     this.registerOutputs({ containerId: this.container.id });
   }

@@ -54,35 +54,58 @@ export function containerResource(
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 
+/** One run of a step: the hash of its text and of every step it waits for. */
+export type Made = { command: remote.Command; hash: string };
+
+export type StepGraphOptions = {
+  readonly parent: pulumi.Resource;
+  /** what the steps without `after` wait for */
+  readonly first?: pulumi.Resource[];
+  /** what every step waits for, besides its `after` */
+  readonly alsoAfter?: pulumi.Resource[];
+  /** steps made by an earlier call, for `after` */
+  readonly made?: ReadonlyMap<string, Made>;
+  readonly extraTriggers?: pulumi.Input<unknown>[];
+};
+
 /**
- * One remote.Command per step, each depending on the one before. A step's
- * trigger covers its own text and every step before it, so a change anywhere
- * re-runs the rest of the chain, and an unchanged chain runs nothing.
+ * One remote.Command per step, depending on the steps it waits for (`after`).
+ * A step's trigger covers its own text and everything before it, so a change
+ * anywhere re-runs the rest, and nothing changed runs nothing.
  */
-export function stepChain(
+export function stepGraph(
   prefix: string,
   steps: readonly HostStep[],
   connection: (host: string) => types.input.remote.ConnectionArgs,
-  opts: pulumi.CustomResourceOptions,
-  extraTriggers: pulumi.Input<unknown>[] = [],
-): remote.Command[] {
-  const commands: remote.Command[] = [];
-  let chain = "";
+  options: StepGraphOptions,
+): Map<string, Made> {
+  const made = new Map<string, Made>(options.made ?? []);
+  const result = new Map<string, Made>();
   for (const step of steps) {
-    chain = sha(`${chain}\n${step.host}\n${step.command}\n${step.stdin ?? ""}`);
-    const previous = commands[commands.length - 1];
-    commands.push(
-      new remote.Command(
-        `${prefix}-${step.id}`,
-        {
-          connection: connection(step.host),
-          create: step.command,
-          ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
-          triggers: [chain, ...extraTriggers],
-        },
-        { ...opts, dependsOn: previous ? [previous] : opts.dependsOn },
-      ),
+    const before = step.after.map((id) => {
+      const m = made.get(id);
+      if (!m) throw new Error(`step ${step.id} waits for ${id}, which comes later or not at all`);
+      return m;
+    });
+    const hash = sha([...before.map((b) => b.hash), step.host, step.command, step.stdin ?? ""].join("\n"));
+    const command = new remote.Command(
+      `${prefix}-${step.id}`,
+      {
+        connection: connection(step.host),
+        create: step.command,
+        ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
+        triggers: [hash, ...(options.extraTriggers ?? [])],
+      },
+      {
+        parent: options.parent,
+        dependsOn: [...(before.length > 0 ? before.map((b) => b.command) : (options.first ?? [])), ...(options.alsoAfter ?? [])],
+      },
     );
+    made.set(step.id, { command, hash });
+    result.set(step.id, { command, hash });
   }
-  return commands;
+  return result;
 }
+
+/** The commands of a graph, in step order. */
+export const commandsOf = (graph: ReadonlyMap<string, Made>) => [...graph.values()].map((m) => m.command);

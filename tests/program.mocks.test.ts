@@ -217,32 +217,39 @@ describe("a routing change rolls out as quarantine → unload → switch → ver
     return appliedRouting(config, buildPlan(config).routing);
   };
   const chain = (run: ProgramRun) => run.byType(COMMAND).filter((c) => parentName(c) === "dtable-server-proxy");
-  const order = (run: ProgramRun) => {
-    // follow the dependencies from the first step
+  /** each proxy step with the proxy steps it waits for */
+  const waits = (run: ProgramRun) => {
     const steps = chain(run);
-    const names: string[] = [];
-    let current = steps.find((s) => !steps.some((o) => s.dependencies.includes(o.urn)));
-    while (current) {
-      names.push(current.name);
-      const here: Registered = current;
-      current = steps.find((s) => s.dependencies.includes(here.urn) && !names.includes(s.name));
+    const short = (n: string) => n.replace("dtable-server-proxy-", "");
+    return Object.fromEntries(steps.map((s) => [short(s.name), steps.filter((o) => s.dependencies.includes(o.urn)).map((o) => short(o.name)).sort()]));
+  };
+  /** the steps in an order that respects every dependency (ties by name) */
+  const order = (run: ProgramRun) => {
+    const w = waits(run);
+    const done: string[] = [];
+    while (done.length < Object.keys(w).length) {
+      const ready = Object.keys(w).filter((n) => !done.includes(n) && w[n].every((d) => done.includes(d))).sort();
+      if (ready.length === 0) throw new Error("a cycle");
+      done.push(...ready);
     }
-    return names;
+    return done.map((n) => `dtable-server-proxy-${n}`);
   };
 
-  test("scale-out 2 → 3: only the servers that lose buckets restart, between quarantine and switch", async () => {
+  test("scale-out 2 → 3: only the servers that lose buckets restart, side by side, between quarantine and switch", async () => {
     const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
-    expect(order(run)).toEqual([
-      "dtable-server-proxy-quarantine-upload",
-      "dtable-server-proxy-quarantine-test",
-      "dtable-server-proxy-quarantine-reload",
-      "dtable-server-proxy-unload-dtable-server",
-      "dtable-server-proxy-unload-dtable-server-2",
-      "dtable-server-proxy-switch-upload",
-      "dtable-server-proxy-switch-test",
-      "dtable-server-proxy-switch-reload",
-      "dtable-server-proxy-verify",
-    ]);
+    expect(waits(run)).toEqual({
+      "quarantine-upload": [],
+      "quarantine-test": ["quarantine-upload"],
+      "quarantine-reload": ["quarantine-test"],
+      "unload-dtable-server": ["quarantine-reload"],
+      "unload-dtable-server-2": ["quarantine-reload"],
+      "switch-upload": ["unload-dtable-server", "unload-dtable-server-2"],
+      "switch-test": ["switch-upload"],
+      "switch-reload": ["switch-test"],
+      verify: ["switch-reload"],
+    });
+    // the quarantine waits for every node, the new dtable-server-3 among them
+    expect(run.one("dtable-server-proxy-quarantine-upload").dependencies).toContain(run.one("dtable-server-3-seatable-server").urn);
     const quarantine = run.one("dtable-server-proxy-quarantine-upload").inputs.stdin as string;
     expect(quarantine.match(/ quarantine;/g)).toHaveLength(85);
     const unload = run.one("dtable-server-proxy-unload-dtable-server-2");

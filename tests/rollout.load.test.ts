@@ -23,7 +23,7 @@ import { performance } from "perf_hooks";
 import type { ClusterConfig } from "../pure/config/schema";
 import { buildPlan, ClusterPlan } from "../pure/plan/index";
 import { renderProxyConfig, renderProxyHosts } from "../pure/plan/nginx";
-import { HostStep, rolloutSteps, ServerHost } from "../pure/plan/rollout";
+import { HostStep, inSequence, rolloutSteps, ServerHost } from "../pure/plan/rollout";
 import { bucketOf, RoutingTable } from "../pure/plan/routing";
 import { compileStandin, DoubleHold, doubleHolds, readEvents, storageContents } from "./support/dtable-standin";
 import { FakeDocker } from "./support/fake-docker";
@@ -95,7 +95,7 @@ function seedSteps(plan: ClusterPlan, previousServers: readonly ServerHost[]): H
   const all = [...new Set([...previousServers.map((s) => s.name), ...plan.config.hosts.servers.map((s) => s.name)])].sort();
   const everyone = rolloutSteps({ ...plan, change: { ...plan.change, losing: all } }, previousServers);
   const pick = (prefix: string) => everyone.filter((s) => s.id.startsWith(prefix));
-  return [...pick("switch-"), ...pick("unload-"), ...pick("verify")];
+  return inSequence([...pick("switch-"), ...pick("unload-"), ...pick("verify")]);
 }
 
 // ---- the writers ---------------------------------------------------------------------
@@ -321,13 +321,21 @@ async function rollouts(order: Order, world: FakeDocker, writers: Writers, table
     const from = performance.now();
     const since = process.hrtime.bigint(); // the stand-ins' event clock
     const figuresOfSteps: StepFigure[] = [];
+    // as the program's resources run: each step once the steps it waits for are done
+    const done = new Map<string, Promise<void>>();
     for (const step of steps) {
-      const r = await world.runStep(step, STEP_TIMEOUT_MS);
-      figuresOfSteps.push({ id: step.id, host: step.host, ms: r.ms });
-      if (r.code !== 0) {
-        throw new Error(`${order} order, ${label}: step ${step.id} on ${step.host} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}\n--- proxy ---\n${world.proxyOutput()}`);
-      }
+      done.set(
+        step.id,
+        Promise.all(step.after.map((id) => done.get(id))).then(async () => {
+          const r = await world.runStep(step, STEP_TIMEOUT_MS);
+          figuresOfSteps.push({ id: step.id, host: step.host, ms: r.ms });
+          if (r.code !== 0) {
+            throw new Error(`${order} order, ${label}: step ${step.id} on ${step.host} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}\n--- proxy ---\n${world.proxyOutput()}`);
+          }
+        }),
+      );
     }
+    await Promise.all(done.values());
     const to = performance.now();
     writers.phase = "steady";
     await sleep(SETTLE_MS);
@@ -457,8 +465,8 @@ function writeReport(): void {
     "  rollout's first step to 0.5 s after its last.",
     "",
     "How to read the pauses: in the program's order a moving bucket answers 503 from the quarantine",
-    "reload to the switch reload, which spans the restart of every server that loses buckets, one",
-    "after the other; a bucket that stays on a restarting server answers 502 while that server",
+    "reload to the switch reload, which spans the restarts of the servers that lose buckets (side",
+    "by side, so the slowest one counts); a bucket that stays on a restarting server answers 502 while that server",
     "restarts; the other buckets never stop. Restarts here take about a second (a stand-in process);",
     "a real dtable-server's take longer, and every pause grows with them.",
     "",

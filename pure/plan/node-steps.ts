@@ -3,7 +3,7 @@
 // then). Same HostStep shape as the rollout.
 import type { ClusterConfig, NodeHost } from "../config/schema";
 import { COMPOSE_DIR, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
-import type { HostStep } from "./rollout";
+import { HostStep, inSequence } from "./rollout";
 import { confEdits, editCommand } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
 
@@ -18,7 +18,7 @@ const running = `[ "$(docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINE
 
 /** `editScript` is the text of hostscripts/edit-conf.py (read by the resource layer). */
 export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: string): NodeSteps {
-  const before: HostStep[] = [
+  const before: Omit<HostStep, "after">[] = [
     {
       id: "prepare",
       host: host.name,
@@ -42,7 +42,7 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
     });
   }
   const plan = confEdits(config, host.role, { snapshotCleanup: host.role === SNAPSHOT_CLEANUP_ROLE });
-  const after: HostStep[] = [];
+  const after: Omit<HostStep, "after">[] = [];
   if (plan.edits.length > 0) {
     const { command, stdin } = editCommand(plan.edits, editScript);
     after.push({
@@ -58,5 +58,5 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       stdin,
     });
   }
-  return { before, after };
+  return { before: inSequence(before), after: inSequence(after) };
 }

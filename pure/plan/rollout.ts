@@ -21,7 +21,14 @@ export type HostStep = {
   readonly command: string;
   /** file contents for the command (never a secret) */
   readonly stdin?: string;
+  /** ids of the steps that must be done first; steps with the same `after` run side by side */
+  readonly after: readonly string[];
 };
+
+/** Steps that each wait for the one before: a plain sequence. */
+export function inSequence(steps: readonly Omit<HostStep, "after">[], first: readonly string[] = []): HostStep[] {
+  return steps.map((step, i) => ({ ...step, after: i === 0 ? first : [steps[i - 1].id] }));
+}
 
 const DTABLE_SERVER_PORT = 5000;
 
@@ -63,14 +70,14 @@ function proxyShell(port: number): string {
     `# code URL: the HTTP status of the answer (any status)`,
     `code() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 10 "$1" 2>&1 | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9]*\\).*/\\1/p' | tail -n 1; }`,
     `# wait_for URL NAME VALUE SECONDS: until the proxy answers URL with header NAME = VALUE`,
-    `wait_for() { i=0; while [ "$(header "$2" "$1")" != "$3" ]; do i=$((i+1)); if [ "$i" -ge $(($4*5)) ]; then echo "the proxy did not answer $1 with $2: $3 within $4 s" >&2; exit 1; fi; sleep 0.2; done; }`,
+    `wait_for() { end=$(($(date +%s) + $4)); while [ "$(header "$2" "$1")" != "$3" ]; do if [ "$(date +%s)" -ge "$end" ]; then echo "the proxy did not answer $1 with $2: $3 within $4 s" >&2; exit 1; fi; sleep 0.2; done; }`,
     `# wait_code URL CODE SECONDS: until the proxy answers URL with status CODE`,
-    `wait_code() { i=0; while [ "$(code "$1")" != "$2" ]; do i=$((i+1)); if [ "$i" -ge $(($3*5)) ]; then echo "the proxy did not answer $1 with $2 within $3 s" >&2; exit 1; fi; sleep 0.2; done; }`,
+    `wait_code() { end=$(($(date +%s) + $3)); while [ "$(code "$1")" != "$2" ]; do if [ "$(date +%s)" -ge "$end" ]; then echo "the proxy did not answer $1 with $2 within $3 s" >&2; exit 1; fi; sleep 0.2; done; }`,
     `P=http://127.0.0.1:${port}`,
   ].join("\n");
 }
 
-function uploadStep(id: string, web: string, title: string, conf: string, hosts: string): HostStep {
+function uploadStep(id: string, web: string, title: string, conf: string, hosts: string): Omit<HostStep, "after"> {
   return {
     id,
     host: web,
@@ -86,7 +93,7 @@ function uploadStep(id: string, web: string, title: string, conf: string, hosts:
   };
 }
 
-function testStep(id: string, web: string, image: string): HostStep {
+function testStep(id: string, web: string, image: string): Omit<HostStep, "after"> {
   return {
     id,
     host: web,
@@ -98,7 +105,7 @@ function testStep(id: string, web: string, image: string): HostStep {
   };
 }
 
-function reloadStep(id: string, web: string, title: string, port: number, expect: { uuid: string; value: string }[]): HostStep {
+function reloadStep(id: string, web: string, title: string, port: number, expect: { uuid: string; value: string }[]): Omit<HostStep, "after"> {
   return {
     id,
     host: web,
@@ -117,7 +124,7 @@ function reloadStep(id: string, web: string, title: string, port: number, expect
   };
 }
 
-function unloadStep(server: string, removed: boolean, stopTimeout: number): HostStep {
+function unloadStep(server: string, removed: boolean, stopTimeout: number): Omit<HostStep, "after"> {
   const stop = `docker ${removed ? "stop" : "restart"} -t ${stopTimeout} ${SEATABLE_CONTAINER}`;
   return {
     id: `unload-${server}`,
@@ -132,16 +139,16 @@ function unloadStep(server: string, removed: boolean, stopTimeout: number): Host
       ...(removed
         ? []
         : [
-            "i=0",
+            "end=$(($(date +%s) + 300))",
             `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${DTABLE_SERVER_PORT}/ping/ >/dev/null 2>&1; do`,
-            `  i=$((i+1)); if [ "$i" -ge 150 ]; then echo "${server} did not answer /ping/ within 300 s of its restart" >&2; exit 1; fi; sleep 2`,
+            `  if [ "$(date +%s)" -ge "$end" ]; then echo "${server} did not answer /ping/ within 300 s of its restart" >&2; exit 1; fi; sleep 2`,
             "done",
           ]),
     ].join("\n"),
   };
 }
 
-function verifyStep(plan: ClusterPlan): HostStep {
+function verifyStep(plan: ClusterPlan): Omit<HostStep, "after"> {
   const { config, routing } = plan;
   const web = config.hosts.web;
   const checks = [
@@ -165,7 +172,8 @@ function verifyStep(plan: ClusterPlan): HostStep {
 }
 
 /**
- * The steps of this `up`, in order. `previousServers` are the dtable-servers
+ * The steps of this `up`, in an order that satisfies every step's `after`.
+ * `previousServers` are the dtable-servers
  * as last deployed (to reach one that left the config).
  */
 export function rolloutSteps(plan: ClusterPlan, previousServers: readonly ServerHost[] = []): HostStep[] {
@@ -175,6 +183,7 @@ export function rolloutSteps(plan: ClusterPlan, previousServers: readonly Server
   const steps: HostStep[] = [];
   const moves = change.bucketMoves.length + change.pinMoves.length;
 
+  let unloaded: string[] = [];
   if (previous && moves > 0) {
     const leaving = previousServers.filter((s) => !current.some((c) => c.name === s.name));
     const quarantine = { buckets: change.bucketMoves.map((m) => m.bucket), pins: change.pinMoves.map((m) => m.uuid) };
@@ -183,17 +192,27 @@ export function rolloutSteps(plan: ClusterPlan, previousServers: readonly Server
     const conf = renderProxyConfig(refineTable(previous, routing.bucketHexDigits), servers, config.proxy, quarantine);
     const probe = change.bucketMoves[0] ? probeUuid(routing, change.bucketMoves[0].bucket) : change.pinMoves[0].uuid;
     steps.push(
-      uploadStep("quarantine-upload", web, `upload the quarantine config: ${moves} moving bucket(s)/base(s) answer 503`, conf, renderProxyHosts([...current, ...leaving])),
-      testStep("quarantine-test", web, config.proxy.image),
-      reloadStep("quarantine-reload", web, "reload the proxy into quarantine", config.proxy.port, [{ uuid: probe, value: QUARANTINE }]),
-      ...change.losing.map((server) => unloadStep(server, !current.some((c) => c.name === server), config.stopTimeoutSeconds)),
+      ...inSequence([
+        uploadStep("quarantine-upload", web, `upload the quarantine config: ${moves} moving bucket(s)/base(s) answer 503`, conf, renderProxyHosts([...current, ...leaving])),
+        testStep("quarantine-test", web, config.proxy.image),
+        reloadStep("quarantine-reload", web, "reload the proxy into quarantine", config.proxy.port, [{ uuid: probe, value: QUARANTINE }]),
+      ]),
     );
+    // every losing server at once: the quarantine lasts as long as the slowest restart, not their sum
+    const unloads = change.losing.map((server) => ({ ...unloadStep(server, !current.some((c) => c.name === server), config.stopTimeoutSeconds), after: ["quarantine-reload"] }));
+    steps.push(...unloads);
+    unloaded = unloads.map((u) => u.id);
   }
   steps.push(
-    uploadStep("switch-upload", web, "upload the new routing config", renderProxyConfig(routing, current.map((s) => s.name), config.proxy), renderProxyHosts(current)),
-    testStep("switch-test", web, config.proxy.image),
-    reloadStep("switch-reload", web, "reload the proxy with the new table", config.proxy.port, serverProbes(routing).map((p) => ({ uuid: p.uuid, value: p.server }))),
-    verifyStep(plan),
+    ...inSequence(
+      [
+        uploadStep("switch-upload", web, "upload the new routing config", renderProxyConfig(routing, current.map((s) => s.name), config.proxy), renderProxyHosts(current)),
+        testStep("switch-test", web, config.proxy.image),
+        reloadStep("switch-reload", web, "reload the proxy with the new table", config.proxy.port, serverProbes(routing).map((p) => ({ uuid: p.uuid, value: p.server }))),
+        verifyStep(plan),
+      ],
+      unloaded,
+    ),
   );
   return steps;
 }
