@@ -63,6 +63,7 @@ export = async () => {
     ...(sshPrivateKey ? { sshPrivateKey } : {}),
     editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
     knownHostsPath,
+    runId: new Date().toISOString(),
   });
 
   const total = Object.keys(plan.routing.buckets).length;

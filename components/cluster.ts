@@ -19,6 +19,8 @@ export type SeaTableClusterArgs = {
   readonly sshPrivateKey?: pulumi.Output<string>;
   readonly editScript: string;
   readonly knownHostsPath: string;
+  /** differs on every run (verification runs after every `up`) */
+  readonly runId: string;
 };
 
 export class SeaTableCluster extends pulumi.ComponentResource {
@@ -75,6 +77,7 @@ export class SeaTableCluster extends pulumi.ComponentResource {
         steps: rolloutSteps(plan, args.previousServers),
         connection: (name) => on(name).connection,
         nodesReady: [...webNode.ready, ...dbNode.ready, ...serverNodes.flatMap((n) => n.ready)],
+        runId: args.runId,
       },
       { parent: this },
     );

@@ -16,6 +16,8 @@ export type DtableServerProxyArgs = {
   readonly connection: (host: string) => types.input.remote.ConnectionArgs;
   /** every node ready (containers up, conf edited) before traffic moves */
   readonly nodesReady: pulumi.Resource[];
+  /** differs on every run: verification runs after every `up`, changed or not */
+  readonly runId: string;
 };
 
 export class DtableServerProxy extends pulumi.ComponentResource {
@@ -35,12 +37,12 @@ export class DtableServerProxy extends pulumi.ComponentResource {
       provider: args.provider,
       dependsOn: commandsOf(toSwitch),
     });
-    // verify again whenever anything before it ran, or a container was replaced
+    // verification runs on every `up` (its trigger holds the run's id)
     const verify = stepGraph(name, steps.filter((s) => s.id === "verify"), args.connection, {
       parent: this,
       made: toSwitch,
       alsoAfter: [this.container, ...args.nodesReady],
-      extraTriggers: [this.container.id, ...args.nodesReady.filter((r): r is docker.Container => r instanceof docker.Container).map((c) => c.id)],
+      extraTriggers: [args.runId],
     });
     this.steps = [...commandsOf(toSwitch), ...commandsOf(verify)];
     this.verified = verify.get("verify")!.command;

@@ -284,6 +284,16 @@ describe("a routing change rolls out as quarantine → unload → switch → ver
     expect(run.outputs.routingChange).toEqual({ bucketsMoving: 0, pinnedBasesMoving: 0, restarted: [] });
   });
 
+  test("a second up with nothing changed re-runs only the verification", async () => {
+    const applied = appliedFrom(stackValues("dev"));
+    const first = await runProgram(stackValues("dev"), { applied });
+    await new Promise((r) => setTimeout(r, 5)); // another run, another moment
+    const second = await runProgram(stackValues("dev"), { applied });
+    const triggers = (run: ProgramRun) => Object.fromEntries(run.byType(COMMAND).map((c) => [c.name, JSON.stringify(c.inputs.triggers)]));
+    const [a, b] = [triggers(first), triggers(second)];
+    expect(Object.keys(b).filter((name) => a[name] !== b[name])).toEqual(["dtable-server-proxy-verify"]);
+  });
+
   test("the applied table is a stack output, for the next up", async () => {
     const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
     const applied = run.outputs.appliedRouting as { table: { buckets: Record<string, string> }; servers: { name: string }[] };
