@@ -302,7 +302,8 @@ export async function proxyBench(): Promise<Section> {
       { key: DIRECT, label: "direct, nginx stand-in", direct: true, group: "nginx", base: DIRECT, url: () => `http://${addressOf(0)}:${PORT}/`, proxyCpu: () => 0, backendCpu },
       { key: NODE, label: "direct, Node.js stand-in", direct: true, group: "nginx", base: DIRECT, url: () => `http://${NODE_ADDRESS}:${PORT}/`, proxyCpu: () => 0, backendCpu: nodeCpu },
     ];
-    for (const servers of SERVER_COUNTS) {
+    // the rendered proxy in front of `servers` stand-ins of one kind, with 0 and PINS pins
+    const proxied = async (group: "nginx" | "node", servers: number, address: (i: number) => string) => {
       const names = Array.from({ length: servers }, (_, i) => nameOf(i));
       for (const pinCount of [0, PINS]) {
         const pins: Record<string, string> = {};
@@ -310,52 +311,28 @@ export async function proxyBench(): Promise<Section> {
         const routing = computeRoutingTable({ servers: names.map((name) => ({ name, weight: 1 })), bucketHexDigits: 2, pins });
         const port = await freePort();
         const conf = renderProxyConfig(routing, names, { ...proxySettings, port });
-        const hosts = renderProxyHosts(names.map((name, i) => ({ name, address: addressOf(i) })));
+        const hosts = renderProxyHosts(names.map((name, i) => ({ name, address: address(i) })));
         const proxy = await startNginx(conf, hosts, port);
         running.push(proxy);
         await checkProxy(port, routing, rng);
-        log(`proxy: ${servers} servers, ${pinCount} pins on port ${port}: routes as the table says (config ${thousands(conf.length / 1024)} KiB)`);
+        const kind = group === "node" ? " Node.js" : "";
+        log(`proxy: ${servers}${kind} servers, ${pinCount} pins on port ${port}: routes as the table says (config ${thousands(conf.length / 1024)} KiB)`);
         configs.push({
-          key: `proxy-${servers}-${pinCount}`,
-          label: `proxy, ${servers} servers, ${thousands(pinCount)} pins`,
+          key: group === "node" ? `proxy-node-${servers}-${pinCount}` : `proxy-${servers}-${pinCount}`,
+          label: group === "node" ? `proxy → Node.js, ${servers} servers, ${thousands(pinCount)} pins` : `proxy, ${servers} servers, ${thousands(pinCount)} pins`,
           direct: false,
-          group: "nginx",
-          base: DIRECT,
+          group,
+          base: group === "node" ? NODE : DIRECT,
           servers,
           pins: pinCount,
           url: () => `http://127.0.0.1:${port}/`,
           proxyCpu: () => childrenCpu(proxy.pid),
-          backendCpu,
+          backendCpu: group === "node" ? nodeCpu : backendCpu,
         });
       }
-    }
-    for (const servers of NODE_SERVER_COUNTS) {
-      const names = Array.from({ length: servers }, (_, i) => nameOf(i));
-      for (const pinCount of [0, PINS]) {
-        const pins: Record<string, string> = {};
-        while (Object.keys(pins).length < pinCount) pins[randomUuid(rng)] = names[Math.floor(rng() * servers)];
-        const routing = computeRoutingTable({ servers: names.map((name) => ({ name, weight: 1 })), bucketHexDigits: 2, pins });
-        const port = await freePort();
-        const conf = renderProxyConfig(routing, names, { ...proxySettings, port });
-        const hosts = renderProxyHosts(names.map((name, i) => ({ name, address: nodeAddressOf(i) })));
-        const proxy = await startNginx(conf, hosts, port);
-        running.push(proxy);
-        await checkProxy(port, routing, rng);
-        log(`proxy: ${servers} Node.js servers, ${pinCount} pins on port ${port}: routes as the table says (config ${thousands(conf.length / 1024)} KiB)`);
-        configs.push({
-          key: `proxy-node-${servers}-${pinCount}`,
-          label: `proxy → Node.js, ${servers} servers, ${thousands(pinCount)} pins`,
-          direct: false,
-          group: "node",
-          base: NODE,
-          servers,
-          pins: pinCount,
-          url: () => `http://127.0.0.1:${port}/`,
-          proxyCpu: () => childrenCpu(proxy.pid),
-          backendCpu: nodeCpu,
-        });
-      }
-    }
+    };
+    for (const servers of SERVER_COUNTS) await proxied("nginx", servers, addressOf);
+    for (const servers of NODE_SERVER_COUNTS) await proxied("node", servers, nodeAddressOf);
 
     // everything of this benchmark that uses CPU: this process (and the Node stand-ins in it), the stand-ins' and the proxies' workers
     const allOurs = () => ownCpu() + backendCpu() + configs.reduce((sum, c) => sum + (c.direct ? 0 : c.proxyCpu()), 0);

@@ -6,6 +6,7 @@
 // with PROXY_TEST_SEED=<seed> (optionally with -t for one test) to get the same UUIDs.
 import * as http from "http";
 import { rmSync, writeFileSync } from "fs";
+import { mulberry32 } from "./support/random";
 import * as path from "path";
 import WebSocket from "ws";
 import { allBuckets } from "../pure/config/routing-file";
@@ -22,16 +23,6 @@ jest.setTimeout(30_000);
 
 // ---- seeded randomness -----------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 /** FNV-1a of `text`, to give each test its own stream from the seed (so `-t` reruns reproduce it). */
 function hash(text: string): number {
   let h = 0x811c9dc5;
