@@ -43,11 +43,13 @@
 //                          → the request to that host's stand-in, curl's exit codes
 // Anything else fails with exit 125, so a step that changes shape shows up.
 // Every request goes to a loopback address; any other address is refused.
-import { ChildProcess, spawn } from "child_process";
+import { spawn } from "child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { spawnGroup } from "./process-group";
+import { withTimeout } from "./standins";
 import { COMPOSE_DIR, PROXY_CONTAINER, PROXY_DIR, SEATABLE_CONTAINER } from "../../pure/plan/containers";
 import type { HostStep } from "../../pure/plan/rollout";
 import { NGINX } from "./nginx";
@@ -78,16 +80,6 @@ const fail = (code: number, stderr: string, stdout = ""): Result => ({ code, std
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves `promise`, or rejects after `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function isLoopback(address: string): boolean {
   return net.isIPv4(address) ? address.startsWith("127.") : address === "::1";
@@ -125,47 +117,15 @@ export async function startProxyNginx(proxyDir: string, prefix: string, port: nu
   const logPath = path.join(prefix, "nginx.log");
   const fd = openSync(logPath, "a");
   const launch = 'mount --bind "$1" /etc/hosts && exec "$0" -p "$2/" -c "$3" -e stderr -g "daemon off; pid $2/nginx.pid;"';
-  // detached: nginx (the shell execs it) leads its own process group, so stop() reaches the workers
-  const child: ChildProcess = spawn("unshare", ["--mount", "sh", "-c", launch, NGINX, path.join(proxyDir, "hosts"), prefix, path.join(proxyDir, "nginx-proxy.conf")], {
-    detached: true,
-    stdio: ["ignore", fd, fd],
-  });
+  // nginx (the shell execs it) leads its own process group, so stop() reaches the workers
+  const group = spawnGroup("unshare", ["--mount", "sh", "-c", launch, NGINX, path.join(proxyDir, "hosts"), prefix, path.join(proxyDir, "nginx-proxy.conf")], fd, "the proxy's nginx");
   closeSync(fd);
-  let running = true;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.once("error", () => resolve());
-  }).then(() => {
-    running = false;
-  });
-  const pid = child.pid ?? -1;
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // gone already
-    }
-  };
-  const onExit = () => killGroup("SIGKILL");
-  process.once("exit", onExit);
+  const { pid } = group;
   const output = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-20_000) : "");
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      process.off("exit", onExit);
-      if (running) {
-        killGroup("SIGTERM");
-        await bounded(exited, 5_000, "nginx to stop").catch(async () => {
-          killGroup("SIGKILL");
-          await bounded(exited, 5_000, "nginx to die").catch(() => undefined);
-        });
-      }
-      // workers left behind by the master (should not happen)
-      killGroup("SIGKILL");
-    })());
+  const stop = () => group.stop();
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (!running) throw new Error(`the proxy's nginx exited during start-up:\n${output()}`);
+    if (group.hasExited()) throw new Error(`the proxy's nginx exited during start-up:\n${output()}`);
     const r = await get(new URL(`http://127.0.0.1:${port}/ping/`), "127.0.0.1", 1_000);
     if (!("error" in r)) break;
     if (Date.now() > deadline) {
@@ -177,7 +137,7 @@ export async function startProxyNginx(proxyDir: string, prefix: string, port: nu
   return {
     pid,
     get running() {
-      return running;
+      return !group.hasExited();
     },
     output,
     reload: () => process.kill(pid, "SIGHUP"),
@@ -304,7 +264,7 @@ export class FakeDocker {
       if (control) {
         const closed = new Promise<void>((resolve) => control.close(() => resolve()));
         control.closeAllConnections();
-        await bounded(closed, 5_000, "the control server to close").catch(() => undefined);
+        await withTimeout(closed, 5_000, "the control server to close").catch(() => undefined);
       }
     })();
     return this.stopping;
@@ -404,7 +364,7 @@ export class FakeDocker {
     const fd = openSync(logPath, "a"); // a file, not a pipe: the config logs to /dev/stderr
     try {
       const child = spawn("unshare", ["--mount", "sh", "-c", 'mount --bind "$1" /etc/hosts && exec "$0" -t -p "$2/" -c "$3" -e stderr', NGINX, hosts, prefix, conf], { stdio: ["ignore", fd, fd] });
-      const code = await bounded(new Promise<number>((resolve) => child.once("exit", (n) => resolve(n ?? -1))), 15_000, "nginx -t").catch(() => {
+      const code = await withTimeout(new Promise<number>((resolve) => child.once("exit", (n) => resolve(n ?? -1))), 15_000, "nginx -t").catch(() => {
         child.kill("SIGKILL");
         return -1;
       });

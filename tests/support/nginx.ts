@@ -5,11 +5,12 @@
 //
 // Layout: one directory per nginx holding `nginx.conf` and `hosts`; it is also
 // nginx's prefix (temp directories, pid file).
-import { ChildProcess, spawn } from "child_process";
+import { spawn } from "child_process";
 import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { spawnGroup } from "./process-group";
 import { withTimeout } from "./standins";
 
 export const NGINX = "/usr/sbin/nginx";
@@ -167,56 +168,21 @@ export async function startNginx(confText: string, hostsText: string, port: numb
 
   const log = openLog(dir, "nginx.log");
   const output = () => readLog(log.path);
-  // detached: nginx (the master, which the shell execs) leads its own process
-  // group, so stop() reaches the workers too.
-  const child: ChildProcess = spawn("unshare", launchArgs(dir, []), { detached: true, stdio: ["ignore", log.fd, log.fd] });
+  // nginx (the master, which the shell execs) leads its own process group, so stop() reaches the workers too
+  const group = spawnGroup("unshare", launchArgs(dir, []), log.fd, "nginx", STOP_TIMEOUT_MS);
   closeSync(log.fd);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once("error", () => resolve(-1));
-    child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null)));
-  });
-  let hasExited = false;
-  void exited.then(() => (hasExited = true));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error("could not spawn unshare/nginx");
-
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
-  };
-  // Last resort if the test process ends without stop().
-  const onExit = () => killGroup("SIGKILL");
-  process.once("exit", onExit);
-
+  const { pid } = group;
+  const hasExited = () => group.hasExited();
   let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      process.off("exit", onExit);
-      if (!hasExited) {
-        killGroup("SIGTERM");
-        try {
-          await withTimeout(exited, STOP_TIMEOUT_MS, "nginx to stop");
-        } catch {
-          killGroup("SIGKILL");
-          await withTimeout(exited, STOP_TIMEOUT_MS, "nginx to die after SIGKILL");
-        }
-      }
-      // Workers left behind by the master (should not happen): kill the group regardless.
-      killGroup("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
+  const stop = () =>
+    (stopping ??= group.stop().then(() => rmSync(dir, { recursive: true, force: true })));
 
   const failed = (why: string) => new Error(`${why}\n--- nginx output ---\n${output()}`);
 
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (hasExited) throw failed(`nginx exited during start-up`);
+      if (hasExited()) throw failed(`nginx exited during start-up`);
       if (childPids(pid).length > 0 && (await canConnect(port))) break;
       if (Date.now() > deadline) throw failed(`nginx not ready on port ${port} within ${READY_TIMEOUT_MS} ms`);
       await sleep(25);
@@ -234,7 +200,7 @@ export async function startNginx(confText: string, hostsText: string, port: numb
     output,
     stop,
     async reload(newConfText: string) {
-      if (hasExited) throw failed("nginx is not running");
+      if (hasExited()) throw failed("nginx is not running");
       writeFileSync(confPath, newConfText);
       const checkedNew = await nginxTest(confPath);
       if (checkedNew.code !== 0) throw new Error(`nginx -t failed for the new config (exit ${checkedNew.code}):\n${checkedNew.output}`);
@@ -244,7 +210,7 @@ export async function startNginx(confText: string, hostsText: string, port: numb
       // requests and exit: once no old worker is left, only the new config serves.
       const deadline = Date.now() + RELOAD_TIMEOUT_MS;
       for (;;) {
-        if (hasExited) throw failed("nginx exited during reload");
+        if (hasExited()) throw failed("nginx exited during reload");
         const now = childPids(pid);
         if (now.length > 0 && now.every((p) => !before.has(p))) break;
         if (Date.now() > deadline) throw failed(`nginx reload not finished within ${RELOAD_TIMEOUT_MS} ms (workers before ${[...before]}, now ${now})`);
