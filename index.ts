@@ -5,8 +5,10 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { SecretKey } from "./pure/config/schema";
 import { rawStackConfig } from "./pure/config/stack-file";
+import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
+import { versionNotes } from "./pure/plan/seatable";
 import { bucketRanges } from "./pure/plan/routing";
 import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
 import { SeaTableCluster } from "./components/cluster";
@@ -39,7 +41,14 @@ export = async () => {
   // The routing applied last lives in this stack's own outputs, written only
   // after a rollout verified (see SeaTableCluster.appliedRouting).
   const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
-  const applied = parseAppliedRouting((await self.getOutputDetails("appliedRouting")).value);
+  const details = await self.getOutputDetails("appliedRouting");
+  const applied = parseAppliedRouting(details.value ?? details.secretValue);
+  if (applied && applied.table.bucketHexDigits > config.routing.bucketHexDigits) {
+    throw new pulumi.RunError(
+      `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${applied.table.bucketHexDigits} of the table applied last; fewer digits would merge buckets that live on different servers`,
+    );
+  }
+  for (const note of versionNotes(config)) pulumi.log.warn(note);
   const plan = buildPlan(config, applied?.table, validated.startTable);
 
   const pulumiConfig = new pulumi.Config();
@@ -69,7 +78,7 @@ export = async () => {
   const total = Object.keys(plan.routing.buckets).length;
   return {
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
-    proxyUrl: `http://${config.hosts.web.address}:${config.proxy.port}`,
+    proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,
     routing: config.hosts.servers.map((s) => {
       const owned = Object.keys(plan.routing.buckets).filter((b) => plan.routing.buckets[b] === s.name);
       return { server: s.name, weight: s.weight, buckets: bucketRanges(owned), share: `${((100 * owned.length) / total).toFixed(2)}%` };

@@ -10,6 +10,7 @@ import { buildPlan } from "../pure/plan";
 import { changeSummary, routingSummary } from "../pure/plan/summary";
 import { renderedFiles } from "../pure/plan/files";
 import { rolloutSteps } from "../pure/plan/rollout";
+import { versionNotes } from "../pure/plan/seatable";
 
 const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--out DIR]";
 
@@ -64,6 +65,7 @@ function main(argv: string[]): void {
 
   const plan = buildPlan(config, applied, validated.startTable);
   for (const warning of validated.warnings) process.stderr.write(`warning: ${warning}\n`);
+  for (const note of versionNotes(config)) process.stderr.write(`note: ${note}\n`);
 
   const out: string[] = [
     `Stack file ${stackFile}`,

@@ -1,12 +1,11 @@
 // One host: its SSH connection (for @pulumi/command) and its docker.Provider
 // (Docker over SSH), both with the host key pinned.
-import { isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type { types } from "@pulumi/command";
+import { urlHost } from "../pure/config/values";
 
 export type ClusterHostArgs = {
-  readonly name: string;
   readonly address: string;
   readonly user: string;
   readonly port: number;
@@ -31,7 +30,9 @@ export class ClusterHost extends pulumi.ComponentResource {
       port: args.port,
       user: args.user,
       ...(args.hostKey ? { hostKey: args.hostKey } : {}),
-      ...(args.privateKey ? { privateKey: pulumi.secret(args.privateKey) } : { agentSocketPath: process.env.SSH_AUTH_SOCK }),
+      // without a key the provider uses SSH_AUTH_SOCK itself; as an input the
+      // socket path (new each login) would re-run every command
+      ...(args.privateKey ? { privateKey: pulumi.secret(args.privateKey) } : {}),
       dialErrorLimit: 3,
     };
     const hostKeyOptions = args.insecureSkipHostKeyCheck
@@ -40,7 +41,7 @@ export class ClusterHost extends pulumi.ComponentResource {
     this.provider = new docker.Provider(
       `${name}-docker`,
       {
-        host: `ssh://${args.user}@${isIPv6(args.address) ? `[${args.address}]` : args.address}:${args.port}`,
+        host: `ssh://${args.user}@${urlHost(args.address)}:${args.port}`,
         sshOpts: [
           ...hostKeyOptions,
           // one SSH connection for the many parallel Docker calls (sshd's MaxStartups)

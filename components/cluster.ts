@@ -24,7 +24,6 @@ export type SeaTableClusterArgs = {
 };
 
 export class SeaTableCluster extends pulumi.ComponentResource {
-  readonly hosts: ReadonlyMap<string, ClusterHost>;
   readonly proxy: DtableServerProxy;
   /** the applied routing, resolved only once the new table is live and verified */
   readonly appliedRouting: pulumi.Output<unknown>;
@@ -39,7 +38,6 @@ export class SeaTableCluster extends pulumi.ComponentResource {
       new ClusterHost(
         h.name,
         {
-          name: h.name,
           address: h.address,
           user: h.ssh.user,
           port: h.ssh.port,
@@ -55,7 +53,6 @@ export class SeaTableCluster extends pulumi.ComponentResource {
     for (const h of [web, db, ...servers]) hosts.set(h.name, host(h));
     // a dtable-server that left the config: reachable until its buckets have moved away
     for (const s of args.previousServers) if (!hosts.has(s.name)) hosts.set(s.name, host(s));
-    this.hosts = hosts;
     const on = (name: string) => hosts.get(name) as ClusterHost;
 
     const common = { config, secrets, editScript: args.editScript };

@@ -22,7 +22,6 @@ export type DtableServerProxyArgs = {
 
 export class DtableServerProxy extends pulumi.ComponentResource {
   readonly container: docker.Container;
-  readonly steps: remote.Command[];
   /** the verification command; done when the table is live and checked */
   readonly verified: remote.Command;
 
@@ -31,20 +30,18 @@ export class DtableServerProxy extends pulumi.ComponentResource {
     const { steps } = args;
     // Up to the switch's reload: the container starts on the first deployment
     // only once its config is in place; after that it is never replaced by routing.
-    const toSwitch = stepGraph(name, steps.filter((s) => s.id !== "verify"), args.connection, { parent: this, first: args.nodesReady });
+    const toSwitch = stepGraph(name, steps.filter((s) => !s.needsProxy), args.connection, { parent: this, first: args.nodesReady, runId: args.runId });
     this.container = containerResource(`${name}-container`, proxyContainer(args.config), {}, {
       parent: this,
       provider: args.provider,
       dependsOn: commandsOf(toSwitch),
     });
-    // verification runs on every `up` (its trigger holds the run's id)
-    const verify = stepGraph(name, steps.filter((s) => s.id === "verify"), args.connection, {
+    const verify = stepGraph(name, steps.filter((s) => s.needsProxy), args.connection, {
       parent: this,
       made: toSwitch,
       alsoAfter: [this.container, ...args.nodesReady],
-      extraTriggers: [args.runId],
+      runId: args.runId,
     });
-    this.steps = [...commandsOf(toSwitch), ...commandsOf(verify)];
     this.verified = verify.get("verify")!.command;
     this.registerOutputs({});
   }

@@ -66,12 +66,15 @@ export type StepGraphOptions = {
   /** steps made by an earlier call, for `after` */
   readonly made?: ReadonlyMap<string, Made>;
   readonly extraTriggers?: pulumi.Input<unknown>[];
+  /** differs on every run: the trigger of the steps that run on every `up` */
+  readonly runId?: string;
 };
 
 /**
  * One remote.Command per step, depending on the steps it waits for (`after`).
  * A step's trigger covers its own text and everything before it, so a change
- * anywhere re-runs the rest, and nothing changed runs nothing.
+ * anywhere re-runs the rest, and nothing changed runs nothing, except the steps
+ * marked to run on every `up`.
  */
 export function stepGraph(
   prefix: string,
@@ -94,7 +97,9 @@ export function stepGraph(
         connection: connection(step.host),
         create: step.command,
         ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
-        triggers: [hash, ...(options.extraTriggers ?? [])],
+        triggers: [hash, ...(options.extraTriggers ?? []), ...(step.everyRun ? [options.runId] : [])],
+        // the command's own output from the run before is of no use to it
+        addPreviousOutputInEnv: false,
       },
       {
         parent: options.parent,

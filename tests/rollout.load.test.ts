@@ -16,7 +16,7 @@
 //
 // Figures go to docs/rollout-load-test.md when asked:
 //   ROLLOUT_FIGURES=1 npx jest tests/rollout.load.test.ts
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
@@ -503,4 +503,78 @@ test("the seed's order (switch the proxy, then restart every server) loses write
   figures.seed = f;
   expect(f.total.acked).toBeGreaterThan(1000);
   expect(f.lost.length + f.doubleHeld.length).toBeGreaterThan(0);
+});
+
+// ---- recovering from an up that stopped half-way ------------------------------------------
+
+/** The proxy's answer for a base: status and the server header. */
+function probe(port: number, uuid: string): Promise<{ status: number; server: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: `/ping/?dtable_uuid=${uuid}`, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, server: String(res.headers["x-dtable-server"] ?? "") }));
+    });
+    req.on("timeout", () => req.destroy(new Error("probe timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** A world with the first deployment's two servers and proxy, no load. */
+async function quietWorld(scenario: number) {
+  const root = mkdtempSync(path.join(TMPFS, `rollout-recovery-`));
+  chmodSync(root, 0o755);
+  temps.push(root);
+  const addresses = addressesOf(scenario);
+  const proxyPort = await freePort();
+  const world = new FakeDocker({ root, web: "dtable-web", proxyPort, servers: addresses.servers, standinScript: compileStandin(path.join(root, "standin")), saveIntervalMs: SAVE_INTERVAL_MS });
+  worlds.push(world);
+  await world.start();
+  await startWebPing(addresses.web);
+  const two = clusterConfig(2, addresses, proxyPort);
+  const three = clusterConfig(3, addresses, proxyPort);
+  for (const s of three.hosts.servers) await world.startServer(s.name);
+  const first = buildPlan(two);
+  await world.startProxy(renderProxyConfig(first.routing, two.hosts.servers.map((s) => s.name), two.proxy), renderProxyHosts(two.hosts.servers));
+  const runSteps = async (steps: readonly HostStep[]) => {
+    for (const step of steps) {
+      const r = await world.runStep(step, STEP_TIMEOUT_MS);
+      if (r.code !== 0) return { failed: step.id, stderr: r.stderr };
+    }
+    return { failed: undefined, stderr: "" };
+  };
+  return { world, proxyPort, two, three, first, runSteps };
+}
+
+test("an up that stopped in quarantine: the next up, with the config of before, takes the proxy out of quarantine", async () => {
+  const { proxyPort, two, three, first, runSteps } = await quietWorld(2);
+  const out = buildPlan(three, first.routing);
+  const moving = out.change.bucketMoves[0];
+  const uuid = `${moving.bucket}000000-0000-4000-8000-000000000000`;
+  expect(await runSteps(rolloutSteps(out, serverHosts(two)).filter((s) => s.id.startsWith("quarantine-")))).toEqual({ failed: undefined, stderr: "" });
+  expect((await probe(proxyPort, uuid)).status).toBe(503);
+  // the user undoes the change: the table applied last is still the first one
+  const back = buildPlan(two, first.routing);
+  expect(back.change.bucketMoves).toEqual([]);
+  expect(await runSteps(rolloutSteps(back, serverHosts(two)))).toEqual({ failed: undefined, stderr: "" });
+  expect(await probe(proxyPort, uuid)).toEqual({ status: 200, server: moving.from });
+});
+
+test("an up that switched but did not record its table: a further change is refused before anything changes, the same change goes through", async () => {
+  const { world, proxyPort, two, three, first, runSteps } = await quietWorld(3);
+  const out = buildPlan(three, first.routing);
+  // the whole rollout ran, but the stack still records the first table (say, verify failed)
+  expect((await runSteps(rolloutSteps(out, serverHosts(two)).filter((s) => s.id !== "verify"))).failed).toBeUndefined();
+  const live = () => readFileSync(path.join(world.hostDir("dtable-web"), "dtable-server-proxy", "nginx-proxy.conf"), "utf8");
+  const before = live();
+  // another change, computed from the recorded (first) table: refused by its first step
+  const reweighted: ClusterConfig = { ...two, hosts: { ...two.hosts, servers: two.hosts.servers.map((s, i) => ({ ...s, weight: i === 1 ? 3 : 1 })) } };
+  const other = rolloutSteps(buildPlan(reweighted, first.routing), serverHosts(two));
+  const refused = await runSteps(other);
+  expect(refused.failed).toBe(other[0].id);
+  expect(refused.stderr).toMatch(/the proxy runs a routing table .* that this stack did not apply last/);
+  expect(live()).toBe(before);
+  const moving = out.change.bucketMoves[0];
+  expect((await probe(proxyPort, `${moving.bucket}000000-0000-4000-8000-000000000000`)).server).toBe(moving.to);
+  // the same change again goes through, and ends on its table
+  expect(await runSteps(rolloutSteps(out, serverHosts(two)))).toEqual({ failed: undefined, stderr: "" });
 });

@@ -2,7 +2,7 @@
 // (see ../shared/docs/seatable-facts.md); secret *values* are not part of it: the
 // secrets are fixed config keys (SECRET_KEYS) read by the resource layer.
 import { z } from "zod";
-import { addressProblem, isUuid, normaliseUuid } from "./values";
+import { addressProblem, isUuid } from "./values";
 import { describe } from "./problems";
 
 /** A number as written (`found 0; …`), anything else with its type (`found "2" (a string)`). */
@@ -39,7 +39,9 @@ const hostName = z
   })
   .refine((n) => n !== WEB_NAME && n !== DB_NAME, {
     error: (iss) => `${JSON.stringify(iss.input)} is reserved for the ${String(iss.input)} host; name dtable-servers e.g. "dtable-server-2"`,
-  });
+  })
+  // the proxy's marker for buckets that answer 503 (pure/plan/nginx.ts)
+  .refine((n) => n !== "quarantine", { error: () => '"quarantine" is reserved by the proxy; name dtable-servers e.g. "dtable-server-2"' });
 
 const port = z
   .number({ error: (iss) => `expected a port number, found ${found(iss.input)}` })
@@ -195,4 +197,3 @@ export type ClusterConfig = Readonly<
   }
 >;
 
-export { normaliseUuid };

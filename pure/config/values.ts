@@ -57,3 +57,8 @@ export function versionFromImage(image: string): string | undefined {
   const tag = /:([^:/]+)$/.exec(image)?.[1];
   return tag !== undefined && /^\d+\.\d+(\.\d+)?$/.test(tag) ? tag : undefined;
 }
+
+/** An address as the host part of a URL: IPv6 in brackets. */
+export function urlHost(address: string): string {
+  return isIP(address) === 6 ? `[${address}]` : address;
+}

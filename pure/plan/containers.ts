@@ -23,6 +23,9 @@ export const PROXY_DIR_IN_CONTAINER = "/etc/nginx/proxy";
 export const SEATABLE_NGINX_CONF = `${COMPOSE_DIR}/config/seatable-nginx.conf`;
 export const LICENSE_PATH = `${SEATABLE_DIR}/seatable/seatable-license.txt`;
 
+/** Shell test: is the container running on this host? */
+export const containerRunning = (name: string) => `[ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ]`;
+
 export type PortSpec = { readonly ip: string; readonly external: number; readonly internal: number };
 export type VolumeSpec = { readonly hostPath: string; readonly containerPath: string; readonly readOnly: boolean };
 
@@ -175,15 +178,4 @@ export function caddyContainer(config: ClusterConfig): ContainerSpec | undefined
     restart: "unless-stopped",
     logOpts: LOG_OPTS,
   };
-}
-
-/** Every container of every host, by host name. */
-export function clusterContainers(config: ClusterConfig): ReadonlyMap<string, readonly ContainerSpec[]> {
-  const { web, db, servers } = config.hosts;
-  const caddy = caddyContainer(config);
-  return new Map<string, ContainerSpec[]>([
-    [web.name, [seatableContainer(config, web), proxyContainer(config), ...(caddy ? [caddy] : [])]],
-    [db.name, [seatableContainer(config, db)]],
-    ...servers.map((s) => [s.name, [seatableContainer(config, s)]] as [string, ContainerSpec[]]),
-  ]);
 }

@@ -2,18 +2,18 @@
 // (what `npm run plan -- --out DIR` writes under DIR/<host>/<path>).
 import type { ClusterPlan } from "./index";
 import { PROXY_CONFIG, PROXY_HOSTS, SEATABLE_NGINX_CONF } from "./containers";
-import { renderProxyConfig, renderProxyHosts } from "./nginx";
+import { proxyFiles } from "./rollout";
 import { renderSeatableNginx } from "./seatable-nginx";
 
 export type RenderedFile = { readonly host: string; readonly path: string; readonly content: string };
 
 export function renderedFiles(plan: ClusterPlan): RenderedFile[] {
-  const { config, routing } = plan;
+  const { config } = plan;
   const web = config.hosts.web.name;
-  const servers = config.hosts.servers.map((s) => s.name);
+  const proxy = proxyFiles(plan);
   return [
-    { host: web, path: PROXY_CONFIG, content: renderProxyConfig(routing, servers, config.proxy) },
-    { host: web, path: PROXY_HOSTS, content: renderProxyHosts(config.hosts.servers) },
+    { host: web, path: PROXY_CONFIG, content: proxy.conf },
+    { host: web, path: PROXY_HOSTS, content: proxy.hosts },
     { host: web, path: SEATABLE_NGINX_CONF, content: renderSeatableNginx(config) },
   ];
 }

@@ -2,6 +2,7 @@
 // One regex finds the base UUID; hash maps (constant cost, however many pins or
 // servers) turn its bucket or the pinned UUID into the upstream.
 import { allBuckets, RoutingTable } from "../config/routing-file";
+import { PORTS } from "../config/schema";
 
 export type ProxySettings = {
   readonly port: number;
@@ -17,7 +18,6 @@ export type Quarantine = { readonly buckets: readonly string[]; readonly pins: r
 export const QUARANTINE = "quarantine";
 /** Response header naming the dtable-server the proxy chose. */
 export const SERVER_HEADER = "X-Dtable-Server";
-export const DTABLE_SERVER_PORT = 5000;
 
 // A whole base UUID: at the start of the URI or after "/" or "=", dashed or 32
 // hex digits, and followed by "/", "?", "&", "#" or the end. PCRE scans left to
@@ -101,7 +101,7 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "",
     ...upstreams.flatMap((s) => [
       `  upstream ${s} {`,
-      `    server ${s}:${DTABLE_SERVER_PORT};`,
+      `    server ${s}:${PORTS.dtableServer};`,
       `    keepalive ${proxy.keepalive};`,
       // dtable-server (Node.js) closes idle connections after 5 s; reusing one it
       // is closing would give a 502 that proxy_next_upstream off does not retry

@@ -2,7 +2,7 @@
 // it starts, and the conf edits after its first start (SeaTable writes conf/
 // then). Same HostStep shape as the rollout.
 import type { ClusterConfig, NodeHost } from "../config/schema";
-import { COMPOSE_DIR, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
+import { COMPOSE_DIR, containerRunning, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
 import { HostStep, inSequence } from "./rollout";
 import { confEdits, editCommand } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
@@ -14,7 +14,7 @@ export type NodeSteps = {
   readonly after: readonly HostStep[];
 };
 
-const running = `[ "$(docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER} 2>/dev/null)" = true ]`;
+const running = containerRunning(SEATABLE_CONTAINER);
 
 /** `editScript` is the text of hostscripts/edit-conf.py (read by the resource layer). */
 export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: string): NodeSteps {
@@ -51,9 +51,12 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       title: `point ${plan.services.join(", ")} at the cluster (files under conf/), restart seatable-server if a file changed`,
       command: [
         "set -eu",
-        `out=$(${command})`,
+        // a marker survives a lost restart, so that running the step again restarts
+        `M=${SEATABLE_DIR}/.conf-edits-restart-pending`,
+        `if ! out=$(${command}); then printf "%s\\n" "$out"; exit 1; fi`,
         'printf "%s\\n" "$out"',
-        `if printf "%s\\n" "$out" | grep -q '^changed '; then docker restart -t ${config.stopTimeoutSeconds} ${SEATABLE_CONTAINER} >/dev/null; echo "restarted ${SEATABLE_CONTAINER}"; fi`,
+        `if printf "%s\\n" "$out" | grep -q '^changed '; then touch "$M"; fi`,
+        `if [ -e "$M" ]; then docker restart -t ${config.stopTimeoutSeconds} ${SEATABLE_CONTAINER} >/dev/null; rm -f "$M"; echo "restarted ${SEATABLE_CONTAINER}"; fi`,
       ].join("\n"),
       stdin,
     });

@@ -1,10 +1,12 @@
 // The ordered commands that put a routing table live (design, "Rolling out a
 // routing change", fixed order): quarantine → unload → switch → verify. Each
 // step is one remote command; the resource layer chains them in this order.
-import type { SshTarget } from "../config/schema";
-import { allBuckets } from "../config/routing-file";
+import { createHash } from "node:crypto";
+import { PORTS, SshTarget } from "../config/schema";
+import { allBuckets, routingJson } from "../config/routing-file";
+import { urlHost } from "../config/values";
 import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableServers } from "./nginx";
-import { PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER } from "./containers";
+import { containerRunning, PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
 import { refineTable, RoutingTable } from "./routing";
 import { shellQuote } from "./seatable";
@@ -23,6 +25,10 @@ export type HostStep = {
   readonly stdin?: string;
   /** ids of the steps that must be done first; steps with the same `after` run side by side */
   readonly after: readonly string[];
+  /** runs on every `up`, changed or not (it converges or checks; it does nothing when all is in place) */
+  readonly everyRun?: boolean;
+  /** the proxy container must exist first (verification) */
+  readonly needsProxy?: boolean;
 };
 
 /** Steps that each wait for the one before: a plain sequence. */
@@ -30,7 +36,10 @@ export function inSequence(steps: readonly Omit<HostStep, "after">[], first: rea
   return steps.map((step, i) => ({ ...step, after: i === 0 ? first : [steps[i - 1].id] }));
 }
 
-const DTABLE_SERVER_PORT = 5000;
+/** The routing table the proxy runs, kept beside its config on dtable-web. */
+export const PROXY_ROUTING = `${PROXY_DIR}/routing.json`;
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** A base UUID that falls in `bucket` and is not pinned: for probing the proxy. */
 export function probeUuid(table: RoutingTable, bucket: string): string {
@@ -48,12 +57,14 @@ export function probeUuid(table: RoutingTable, bucket: string): string {
  */
 export const probePath = (uuid: string) => `/ping/?dtable_uuid=${uuid}`;
 
-/** One probe per server the table routes to: a URI through the proxy and the header value expected. */
+/** One probe per server that owns a bucket or a pin: a base UUID the proxy must send to it. */
 export function serverProbes(table: RoutingTable): { server: string; uuid: string }[] {
-  return tableServers(table).map((server) => {
+  return tableServers(table).flatMap((server) => {
     const bucket = allBuckets(table.bucketHexDigits).find((b) => table.buckets[b] === server);
     const pinned = Object.keys(table.pins).find((u) => table.pins[u] === server);
-    return { server, uuid: bucket !== undefined ? probeUuid(table, bucket) : (pinned as string) };
+    const uuid = bucket !== undefined ? probeUuid(table, bucket) : pinned;
+    // the default server may own nothing: requests without a UUID are all it gets
+    return uuid === undefined ? [] : [{ server, uuid }];
   });
 }
 
@@ -63,10 +74,10 @@ function proxyShell(port: number): string {
   return [
     "set -eu",
     `D=${PROXY_DIR}`,
-    `proxy_running() { [ "$(docker inspect -f '{{.State.Running}}' ${PROXY_CONTAINER} 2>/dev/null)" = true ]; }`,
+    `proxy_running() { ${containerRunning(PROXY_CONTAINER)}; }`,
     // busybox wget -S prints the status line, but the headers only for a 2xx answer
     `# header NAME URL: the value of a response header (2xx answers only)`,
-    `header() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null "$2" 2>&1 | sed -n "s/^ *$1: *//p" | tr -d '\\r' | head -n 1; }`,
+    `header() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 5 "$2" 2>&1 | sed -n "s/^ *$1: *//p" | tr -d '\\r' | head -n 1; }`,
     `# code URL: the HTTP status of the answer (any status)`,
     `code() { docker exec ${PROXY_CONTAINER} wget -q -S -O /dev/null -T 10 "$1" 2>&1 | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9]*\\).*/\\1/p' | tail -n 1; }`,
     `# wait_for URL NAME VALUE SECONDS: until the proxy answers URL with header NAME = VALUE`,
@@ -77,19 +88,39 @@ function proxyShell(port: number): string {
   ].join("\n");
 }
 
-function uploadStep(id: string, web: string, title: string, conf: string, hosts: string): Omit<HostStep, "after"> {
+/**
+ * Refuses to go on when the proxy runs a table other than `allowed` (the one
+ * applied last, or this rollout's target): an earlier `up` stopped after its
+ * switch, or another stack manages this host. Quarantining against the wrong
+ * table would let a base open on two servers.
+ */
+function routingGuard(allowed: readonly RoutingTable[]): string[] {
+  const hashes = [...new Set(allowed.map((t) => sha256(routingJson(t))))];
+  return [
+    `if [ -e ${PROXY_ROUTING} ]; then`,
+    `  case "$(sha256sum < ${PROXY_ROUTING} | cut -c1-64)" in`,
+    `    ${hashes.join("|")}) ;;`,
+    `    *) echo "the proxy runs a routing table (${PROXY_ROUTING}) that this stack did not apply last: an earlier pulumi up stopped after its switch, or another stack manages this host. Undo the config change since that up and run pulumi up again, so that no base is opened on two servers." >&2; exit 1 ;;`,
+    "  esac",
+    "fi",
+  ];
+}
+
+/** Writes the proxy's next files beside the live ones; nothing live changes until the reload step. */
+function uploadStep(id: string, web: string, title: string, files: { conf: string; hosts: string; routing?: RoutingTable }, guard: readonly RoutingTable[]): Omit<HostStep, "after"> {
   return {
     id,
     host: web,
     title,
-    // hosts is rewritten in place (the container mounts that file); the config goes to .next until tested
     command: [
       "set -eu",
       `install -d -m 755 ${PROXY_DIR}`,
-      `printf %s ${shellQuote(hosts)} > ${PROXY_DIR}/hosts`,
-      `cat > ${PROXY_DIR}/nginx-proxy.conf.next`,
+      ...routingGuard(guard),
+      `printf %s ${shellQuote(files.hosts)} > ${PROXY_HOSTS}.next`,
+      ...(files.routing ? [`printf %s ${shellQuote(routingJson(files.routing))} > ${PROXY_ROUTING}.next`] : []),
+      `cat > ${PROXY_CONFIG}.next`,
     ].join("\n"),
-    stdin: conf,
+    stdin: files.conf,
   };
 }
 
@@ -97,14 +128,19 @@ function testStep(id: string, web: string, image: string): Omit<HostStep, "after
   return {
     id,
     host: web,
-    title: "nginx -t on the new config, in the proxy's image; a failure leaves the running config alone",
+    title: "nginx -t on the new config with its hosts file, in the proxy's image; a failure leaves the running proxy alone",
     command: [
       "set -eu",
-      `docker run --rm --network none -v ${PROXY_DIR}:${PROXY_DIR_IN_CONTAINER}:ro -v ${PROXY_DIR}/hosts:/etc/hosts:ro ${shellQuote(image)} nginx -t -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf.next`,
+      `docker run --rm --network none -v ${PROXY_DIR}:${PROXY_DIR_IN_CONTAINER}:ro -v ${PROXY_HOSTS}.next:/etc/hosts:ro ${shellQuote(image)} nginx -t -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf.next`,
     ].join("\n"),
   };
 }
 
+/**
+ * Puts the tested files in place and reloads the proxy when they differ from
+ * the live ones. A marker survives a failed reload, so that running the step
+ * again reloads even though the files are in place by then.
+ */
 function reloadStep(id: string, web: string, title: string, port: number, expect: { uuid: string; value: string }[]): Omit<HostStep, "after"> {
   return {
     id,
@@ -112,14 +148,21 @@ function reloadStep(id: string, web: string, title: string, port: number, expect
     title,
     command: [
       proxyShell(port),
-      'mv -f "$D/nginx-proxy.conf.next" "$D/nginx-proxy.conf"',
-      "if proxy_running; then",
-      `  docker exec ${PROXY_CONTAINER} nginx -s reload`,
+      'if [ -e "$D/nginx-proxy.conf.next" ]; then',
+      '  if ! cmp -s "$D/nginx-proxy.conf.next" "$D/nginx-proxy.conf" || ! cmp -s "$D/hosts.next" "$D/hosts"; then touch "$D/reload-pending"; fi',
+      // in place: the container mounts this one file
+      '  cat "$D/hosts.next" > "$D/hosts" && rm -f "$D/hosts.next"',
+      '  mv -f "$D/nginx-proxy.conf.next" "$D/nginx-proxy.conf"',
+      'fi',
+      'if [ -e "$D/routing.json.next" ]; then mv -f "$D/routing.json.next" "$D/routing.json"; fi',
+      'if [ -e "$D/reload-pending" ] && proxy_running; then',
+      `  docker exec ${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`,
       // a quarantined probe answers 503, whose headers busybox wget does not show
       ...expect.map((e) =>
         e.value === QUARANTINE ? `  wait_code "$P${probePath(e.uuid)}" 503 30` : `  wait_for "$P${probePath(e.uuid)}" ${SERVER_HEADER} ${shellQuote(e.value)} 30`,
       ),
-      "fi",
+      'fi',
+      'rm -f "$D/reload-pending"',
     ].join("\n"),
   };
 }
@@ -140,7 +183,7 @@ function unloadStep(server: string, removed: boolean, stopTimeout: number): Omit
         ? []
         : [
             "end=$(($(date +%s) + 300))",
-            `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${DTABLE_SERVER_PORT}/ping/ >/dev/null 2>&1; do`,
+            `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${PORTS.dtableServer}/ping/ >/dev/null 2>&1; do`,
             `  if [ "$(date +%s)" -ge "$end" ]; then echo "${server} did not answer /ping/ within 300 s of its restart" >&2; exit 1; fi; sleep 2`,
             "done",
           ]),
@@ -152,9 +195,9 @@ function verifyStep(plan: ClusterPlan): Omit<HostStep, "after"> {
   const { config, routing } = plan;
   const web = config.hosts.web;
   const checks = [
-    ...config.hosts.servers.map((s) => `check "${s.name} answers /ping/ directly" "$(code http://${s.name}:${DTABLE_SERVER_PORT}/ping/)" 200`),
+    ...config.hosts.servers.map((s) => `check "${s.name} answers /ping/ directly" "$(code http://${s.name}:${PORTS.dtableServer}/ping/)" 200`),
     `check "the proxy answers /ping/" "$(code $P/ping/)" 200`,
-    `check "dtable-web answers /api2/ping/ on 8000" "$(code http://${web.address}:8000/api2/ping/)" 200`,
+    `check "dtable-web answers /api2/ping/ on ${PORTS.dtableWeb}" "$(code http://${urlHost(web.address)}:${PORTS.dtableWeb}/api2/ping/)" 200`,
     ...serverProbes(routing).map((p) => `check "a base of ${p.server} (${p.uuid}) is routed to ${p.server} by the proxy" "$(header ${SERVER_HEADER} "$P${probePath(p.uuid)}")" ${shellQuote(p.server)}`),
   ];
   return {
@@ -173,8 +216,10 @@ function verifyStep(plan: ClusterPlan): Omit<HostStep, "after"> {
 
 /**
  * The steps of this `up`, in an order that satisfies every step's `after`.
- * `previousServers` are the dtable-servers
- * as last deployed (to reach one that left the config).
+ * `previousServers` are the dtable-servers as last deployed (to reach one
+ * that left the config). The switch steps and the verification run on every
+ * `up`: the proxy converges on the table (also after an `up` that stopped in
+ * quarantine) and reloads only when its files change.
  */
 export function rolloutSteps(plan: ClusterPlan, previousServers: readonly ServerHost[] = []): HostStep[] {
   const { config, routing, previous, change } = plan;
@@ -182,6 +227,7 @@ export function rolloutSteps(plan: ClusterPlan, previousServers: readonly Server
   const current = config.hosts.servers;
   const steps: HostStep[] = [];
   const moves = change.bucketMoves.length + change.pinMoves.length;
+  const guard = previous ? [refineTable(previous, routing.bucketHexDigits), previous, routing] : [routing];
 
   let unloaded: string[] = [];
   if (previous && moves > 0) {
@@ -193,7 +239,7 @@ export function rolloutSteps(plan: ClusterPlan, previousServers: readonly Server
     const probe = change.bucketMoves[0] ? probeUuid(routing, change.bucketMoves[0].bucket) : change.pinMoves[0].uuid;
     steps.push(
       ...inSequence([
-        uploadStep("quarantine-upload", web, `upload the quarantine config: ${moves} moving bucket(s)/base(s) answer 503`, conf, renderProxyHosts([...current, ...leaving])),
+        uploadStep("quarantine-upload", web, `upload the quarantine config: ${moves} moving bucket(s)/base(s) answer 503`, { conf, hosts: renderProxyHosts([...current, ...leaving]) }, guard),
         testStep("quarantine-test", web, config.proxy.image),
         reloadStep("quarantine-reload", web, "reload the proxy into quarantine", config.proxy.port, [{ uuid: probe, value: QUARANTINE }]),
       ]),
@@ -203,16 +249,23 @@ export function rolloutSteps(plan: ClusterPlan, previousServers: readonly Server
     steps.push(...unloads);
     unloaded = unloads.map((u) => u.id);
   }
+  const files = proxyFiles(plan);
   steps.push(
     ...inSequence(
       [
-        uploadStep("switch-upload", web, "upload the new routing config", renderProxyConfig(routing, current.map((s) => s.name), config.proxy), renderProxyHosts(current)),
+        uploadStep("switch-upload", web, "upload the new routing config", { conf: files.conf, hosts: files.hosts, routing }, guard),
         testStep("switch-test", web, config.proxy.image),
         reloadStep("switch-reload", web, "reload the proxy with the new table", config.proxy.port, serverProbes(routing).map((p) => ({ uuid: p.uuid, value: p.server }))),
-        verifyStep(plan),
+        { ...verifyStep(plan), needsProxy: true },
       ],
       unloaded,
-    ),
+    ).map((step) => ({ ...step, everyRun: true })),
   );
   return steps;
+}
+
+/** The proxy's files for the plan's table: what `up` uploads and `plan --out` writes. */
+export function proxyFiles(plan: ClusterPlan): { conf: string; hosts: string } {
+  const servers = plan.config.hosts.servers;
+  return { conf: renderProxyConfig(plan.routing, servers.map((s) => s.name), plan.config.proxy), hosts: renderProxyHosts(servers) };
 }

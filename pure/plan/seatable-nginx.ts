@@ -5,9 +5,10 @@
 // where nothing answers on a cluster's dtable-web (the seed's "falsche Ziele").
 import type { ClusterConfig } from "../config/schema";
 import { PORTS } from "../config/schema";
+import { proxyUrl } from "./seatable";
 
 export function renderSeatableNginx(config: ClusterConfig): string {
-  const proxy = `http://${config.hosts.web.name}:${config.proxy.port}`;
+  const proxy = proxyUrl(config);
   const db = `http://${config.hosts.db.name}:${PORTS.dtableDb}`;
   const deprecated = "'This endpoint is deprecated. Please migrate to the API Gateway: https://forum.seatable.com/t/important-changes-to-the-seatable-cloud-api-in-version-5-3/6677'";
   const logs = (name: string) => [`    access_log /opt/nginx-logs/${name}.access.log seatableformat;`, `    error_log /opt/nginx-logs/${name}.error.log;`];

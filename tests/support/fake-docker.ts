@@ -317,7 +317,7 @@ export class FakeDocker {
     if (cmd === "exec" && host === this.o.web && rest[0] === PROXY_CONTAINER) {
       if (!this.proxy?.running) return fail(1, `Error response from daemon: container ${PROXY_CONTAINER} is not running\n`);
       const inner = rest.slice(1);
-      if (inner.join(" ") === "nginx -s reload") {
+      if (inner.join(" ") === "nginx -s reload" || inner.join(" ") === `nginx -s reload -c /etc/nginx/proxy/nginx-proxy.conf`) {
         this.proxy.reload();
         return ok();
       }

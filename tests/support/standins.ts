@@ -5,7 +5,7 @@
 import * as http from "http";
 import type { Socket } from "net";
 import { WebSocketServer } from "ws";
-import { DTABLE_SERVER_PORT } from "../../pure/plan/nginx";
+import { PORTS } from "../../pure/config/schema";
 
 export type StandinReply = { readonly server: string; readonly url: string };
 
@@ -34,7 +34,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 }
 
 /** Starts one stand-in named `name` on `address`:5000 (or `port`). */
-export async function startStandin(name: string, address: string, port: number = DTABLE_SERVER_PORT): Promise<Standin> {
+export async function startStandin(name: string, address: string, port: number = PORTS.dtableServer): Promise<Standin> {
   const sockets = new Set<Socket>();
   let connections = 0;
   let requests = 0;
