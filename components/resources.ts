@@ -38,13 +38,19 @@ export function containerResource(
       // Pulumi's own stop on replace/delete must wait as long as Docker does
       destroyGraceSeconds: spec.stopTimeoutSeconds,
       restart: spec.restart,
-      logDriver: "json-file",
+      logDriver: spec.logDriver,
       logOpts: { ...spec.logOpts },
       ...(spec.healthcheck
         ? {
-            healthcheck: { tests: ["CMD-SHELL", spec.healthcheck], interval: "20s", timeout: "10s", retries: 3, startPeriod: "120s" },
+            healthcheck: {
+              tests: ["CMD-SHELL", spec.healthcheck.command],
+              interval: spec.healthcheck.interval,
+              timeout: spec.healthcheck.timeout,
+              retries: spec.healthcheck.retries,
+              startPeriod: spec.healthcheck.startPeriod,
+            },
             wait: true,
-            waitTimeout: 900,
+            waitTimeout: spec.healthcheck.waitSeconds,
           }
         : {}),
     },

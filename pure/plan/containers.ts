@@ -47,9 +47,23 @@ export type ContainerSpec = {
   readonly stopTimeoutSeconds: number;
   readonly restart: "unless-stopped";
   readonly logOpts: Readonly<Record<string, string>>;
-  /** a shell test Docker runs; `pulumi up` waits until it passes */
-  readonly healthcheck?: string;
+  readonly logDriver: "json-file";
+  /** Docker's health check; `pulumi up` waits until the container is healthy */
+  readonly healthcheck?: HealthcheckSpec;
 };
+
+export type HealthcheckSpec = {
+  readonly command: string;
+  readonly interval: string;
+  readonly timeout: string;
+  readonly retries: number;
+  /** SeaTable's first start (database set-up) takes minutes */
+  readonly startPeriod: string;
+  /** how long `up` waits for healthy */
+  readonly waitSeconds: number;
+};
+
+const healthcheck = (command: string): HealthcheckSpec => ({ command, interval: "20s", timeout: "10s", retries: 3, startPeriod: "120s", waitSeconds: 900 });
 
 /** Each role answers on its own port (REL's check, curl on 8000, fits dtable-web only). */
 const HEALTHCHECK: Record<Role, string> = {
@@ -125,7 +139,8 @@ export function seatableContainer(config: ClusterConfig, host: NodeHost): Contai
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     restart: "unless-stopped",
     logOpts: LOG_OPTS,
-    healthcheck: HEALTHCHECK[role],
+    logDriver: "json-file",
+    healthcheck: healthcheck(HEALTHCHECK[role]),
   };
 }
 
@@ -150,6 +165,7 @@ export function proxyContainer(config: ClusterConfig): ContainerSpec {
     networks: [],
     stopTimeoutSeconds: 30,
     restart: "unless-stopped",
+    logDriver: "json-file",
     logOpts: LOG_OPTS,
   };
 }
@@ -176,6 +192,7 @@ export function caddyContainer(config: ClusterConfig): ContainerSpec | undefined
     networks: [FRONTEND_NETWORK],
     stopTimeoutSeconds: 30,
     restart: "unless-stopped",
+    logDriver: "json-file",
     logOpts: LOG_OPTS,
   };
 }
