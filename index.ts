@@ -9,7 +9,7 @@ import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { versionNotes } from "./pure/plan/seatable";
-import { bucketRanges } from "./pure/plan/routing";
+import { serverShares } from "./pure/plan/summary";
 import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
@@ -75,14 +75,10 @@ export = async () => {
     runId: new Date().toISOString(),
   });
 
-  const total = Object.keys(plan.routing.buckets).length;
   return {
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
     proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,
-    routing: config.hosts.servers.map((s) => {
-      const owned = Object.keys(plan.routing.buckets).filter((b) => plan.routing.buckets[b] === s.name);
-      return { server: s.name, weight: s.weight, buckets: bucketRanges(owned), share: `${((100 * owned.length) / total).toFixed(2)}%` };
-    }),
+    routing: serverShares(config, plan.routing).map((s) => ({ server: s.server, weight: s.weight, buckets: s.ranges, share: s.share })),
     routingChange: {
       bucketsMoving: plan.change.bucketMoves.length,
       pinnedBasesMoving: plan.change.pinMoves.length,

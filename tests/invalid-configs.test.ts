@@ -9,11 +9,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
 import ts from "typescript";
-import { stringify } from "yaml";
 import { rawFromStackYaml } from "../pure/config/stack-file";
 import { SECRET_KEYS } from "../pure/config/schema";
 import { ProgramFailure, runProgram, SECRET_VALUES } from "./support/program";
-import { ROOT, stackValues } from "./support/stacks";
+import { ROOT, stackValues, writeStackFile } from "./support/stacks";
 
 const run = promisify(execFile);
 const CORPUS = join(__dirname, "corpus", "invalid");
@@ -193,11 +192,7 @@ describe("the explicit opt-outs are accepted, with a warning", () => {
     dir = mkdtempSync(join(tmpdir(), "opt-out-"));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  const writeStack = (values: Record<string, unknown>) => {
-    const path = join(dir, "Pulumi.test.yaml");
-    writeFileSync(path, stringify({ config: Object.fromEntries(Object.entries(values).map(([k, v]) => [`seatable-cluster:${k}`, v])) }));
-    return path;
-  };
+  const writeStack = (values: Record<string, unknown>) => writeStackFile(dir, values);
   /** runProgram, collecting what the program logs as warnings (pulumi.log.warn goes to console.warn under mocks) */
   const programWarnings = async (values: Record<string, unknown>) => {
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);

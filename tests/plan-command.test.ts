@@ -4,9 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { stringify } from "yaml";
 import { parseRoutingTable } from "../pure/config/routing-file";
-import { ROOT, stackValues } from "./support/stacks";
+import { ROOT, stackValues, writeStackFile } from "./support/stacks";
 
 const run = promisify(execFile);
 
@@ -26,11 +25,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const writeStack = (values: Record<string, unknown>) => {
-  const path = join(dir, "Pulumi.test.yaml");
-  writeFileSync(path, stringify({ config: Object.fromEntries(Object.entries(values).map(([k, v]) => [`seatable-cluster:${k}`, v])) }));
-  return path;
-};
+const writeStack = (values: Record<string, unknown>) => writeStackFile(dir, values);
 
 test("dev: prints each server's weight, buckets and share, and writes routing.json and the proxy config", async () => {
   const out = join(dir, "out");

@@ -7,26 +7,32 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((cell, c) => (c >= 2 && c <= 6 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd());
 }
 
-export function routingSummary(config: ClusterConfig, routing: RoutingTable): string[] {
+/** Each dtable-server's part of the table: what `plan` prints and `up` exports. */
+export function serverShares(config: ClusterConfig, routing: RoutingTable) {
   const total = Object.keys(routing.buckets).length;
   const weightSum = config.hosts.servers.reduce((s, h) => s + h.weight, 0);
-  const rows = [["dtable-server", "address", "weight", "buckets", "share", "target", "pins", "bucket ranges"]];
-  for (const s of config.hosts.servers) {
+  return config.hosts.servers.map((s) => {
     const owned = Object.keys(routing.buckets).filter((b) => routing.buckets[b] === s.name);
-    const pins = Object.values(routing.pins).filter((p) => p === s.name).length;
-    rows.push([
-      s.name,
-      s.address,
-      String(s.weight),
-      String(owned.length),
-      `${((100 * owned.length) / total).toFixed(2)}%`,
-      `${((100 * s.weight) / weightSum).toFixed(2)}%`,
-      String(pins),
-      bucketRanges(owned) || "-",
-    ]);
-  }
+    return {
+      server: s.name,
+      address: s.address,
+      weight: s.weight,
+      buckets: owned.length,
+      share: `${((100 * owned.length) / total).toFixed(2)}%`,
+      target: `${((100 * s.weight) / weightSum).toFixed(2)}%`,
+      pins: Object.values(routing.pins).filter((p) => p === s.name).length,
+      ranges: bucketRanges(owned),
+    };
+  });
+}
+
+export function routingSummary(config: ClusterConfig, routing: RoutingTable): string[] {
+  const rows = [
+    ["dtable-server", "address", "weight", "buckets", "share", "target", "pins", "bucket ranges"],
+    ...serverShares(config, routing).map((s) => [s.server, s.address, String(s.weight), String(s.buckets), s.share, s.target, String(s.pins), s.ranges || "-"]),
+  ];
   return [
-    `Routing: ${total} buckets (${routing.bucketHexDigits} hex digit${routing.bucketHexDigits > 1 ? "s" : ""} of the base UUID), ${Object.keys(routing.pins).length} pinned base(s); requests without a base UUID go to ${routing.default}`,
+    `Routing: ${Object.keys(routing.buckets).length} buckets (${routing.bucketHexDigits} hex digit${routing.bucketHexDigits > 1 ? "s" : ""} of the base UUID), ${Object.keys(routing.pins).length} pinned base(s); requests without a base UUID go to ${routing.default}`,
     "",
     ...table(rows),
   ];

@@ -1,5 +1,6 @@
 // The shipped stack files as test fixtures.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { stringify } from "yaml";
 import { join } from "node:path";
 import { rawFromStackYaml } from "../../pure/config/stack-file";
 import { RawStackConfig, validateStackConfig, Validated } from "../../pure/config/validate";
@@ -34,4 +35,11 @@ export function configOf(values: Record<string, unknown> = stackValues()): Clust
   const v = validate(values);
   if (!v.ok) throw new Error(v.problems.join("\n"));
   return v.config;
+}
+
+/** Writes `values` as Pulumi.test.yaml in `dir`, the way a user's stack file holds them. */
+export function writeStackFile(dir: string, values: Record<string, unknown>): string {
+  const path = join(dir, "Pulumi.test.yaml");
+  writeFileSync(path, stringify({ config: Object.fromEntries(Object.entries(values).map(([k, v]) => [`seatable-cluster:${k}`, v])) }));
+  return path;
 }
