@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { SecretKey } from "./pure/config/schema";
+import { SECRET_KEYS, SecretKey } from "./pure/config/schema";
 import { rawStackConfig } from "./pure/config/stack-file";
 import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
@@ -14,19 +14,17 @@ import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
 
-// Whether a key was set with --secret: the SDK knows (the CLI passes the list)
-// but exports it only internally; the mocks' setAllConfig fills the same list.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
-
-/** The project's config as the CLI hands it over; secret values are not read here. */
+/**
+ * The project's config as the CLI hands it over; secret values are not read
+ * here. Pulumi.yaml declares the secret keys `secret: true`, so the CLI itself
+ * refuses one set in plain text before the program runs.
+ */
 function rawConfig() {
   return rawStackConfig(
-    Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({
-      key,
-      value: fromConfigString(key.slice(key.indexOf(":") + 1), value),
-      secret: isConfigSecret(key),
-    })),
+    Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => {
+      const name = key.slice(key.indexOf(":") + 1);
+      return { key, value: fromConfigString(name, value), secret: key.startsWith(`${pulumi.getProject()}:`) && name in SECRET_KEYS };
+    }),
   );
 }
 

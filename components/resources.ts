@@ -38,6 +38,8 @@ export function containerResource(
       // Pulumi's own stop on replace/delete must wait as long as Docker does
       destroyGraceSeconds: spec.stopTimeoutSeconds,
       restart: spec.restart,
+      // the provider's default removes a container's volumes with it
+      removeVolumes: false,
       logDriver: spec.logDriver,
       logOpts: { ...spec.logOpts },
       ...(spec.healthcheck

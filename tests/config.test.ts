@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { stackConfigSchema } from "../pure/config/schema";
+import { SECRET_KEYS, stackConfigSchema } from "../pure/config/schema";
 import { fromConfigString } from "../pure/config/validate";
 import { configOf, problemsOf, ROOT, stackValues, STACKS, validate } from "./support/stacks";
 
@@ -35,14 +35,23 @@ describe("shipped stack files", () => {
   test("the defaults declared in Pulumi.yaml are the schema's", () => {
     const declared = (parse(readFileSync(`${ROOT}/Pulumi.yaml`, "utf8")) as { config: Record<string, { default?: unknown }> }).config;
     const withDefaults = Object.keys(declared).filter((k) => "default" in declared[k]);
+    const settings = Object.keys(declared).filter((k) => !(k in SECRET_KEYS));
     const parsed = stackConfigSchema.parse({ ...stackValues(), ...Object.fromEntries(withDefaults.map((k) => [k, undefined])) }) as Record<string, unknown>;
     for (const key of withDefaults) expect([key, parsed[key]]).toEqual([key, declared[key].default]);
     // keys Pulumi.yaml gives no default have none in the schema either
-    for (const key of Object.keys(declared).filter((k) => !withDefaults.includes(k))) {
+    for (const key of settings.filter((k) => !withDefaults.includes(k))) {
       const without = stackConfigSchema.safeParse({ ...stackValues(), [key]: undefined });
       const schemaDefault = without.success ? (without.data as Record<string, unknown>)[key] : undefined;
       expect([key, schemaDefault]).toEqual([key, undefined]);
     }
+  });
+
+  test("Pulumi.yaml declares exactly the secret keys as secrets, so the CLI refuses them in plain text", () => {
+    const declared = (parse(readFileSync(`${ROOT}/Pulumi.yaml`, "utf8")) as { config: Record<string, { secret?: boolean; default?: unknown }> }).config;
+    const secret = Object.keys(declared).filter((k) => declared[k].secret === true);
+    expect(secret.sort()).toEqual(Object.keys(SECRET_KEYS).sort());
+    // a default would sit in Pulumi.yaml in plain text
+    for (const key of secret) expect([key, "default" in declared[key]]).toEqual([key, false]);
   });
 
   test("values Pulumi hands over as strings get the schema's types", () => {

@@ -162,7 +162,9 @@ describe.each(FILES)("%s", (file) => {
     expect(existsSync(r.out)).toBe(false);
   });
 
-  test("the program: rejects before any resource is registered, with the same line(s)", async () => {
+  // a problem the Pulumi CLI catches first, or one that does not harm the program, says so in its file
+  const planOnly = /^# plan only: /m.test(readFileSync(path, "utf8"));
+  if (!planOnly) test("the program: rejects before any resource is registered, with the same line(s)", async () => {
     const failure = await programFailure(path);
     const [head, ...lines] = failure.message.split("\n");
     expect(lines).toEqual(expected().matchers);

@@ -102,6 +102,10 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
+  test("no container takes its volumes with it when it is replaced or deleted", () => {
+    for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);
+  });
+
   test("every published port is on the host's private address (public address only for caddy's 80/443)", () => {
     const config = configOf(v);
     const byHost = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h]));
