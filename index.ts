@@ -1,4 +1,5 @@
 // The Pulumi program: stack config → plan → resources.
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,9 +11,15 @@ import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { versionNotes } from "./pure/plan/seatable";
 import { serverShares } from "./pure/plan/summary";
-import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
+import { appliedRouting, knownHosts, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
+import { containerChanges } from "./pure/plan/changes";
+import { clusterGraph } from "./pure/plan/graph";
+import { liveFindings } from "./pure/plan/live";
+import { proxyFiles, sha256 } from "./pure/plan/rollout";
+import { stageNotes } from "./pure/plan/summary";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
+import { hostAccess } from "./io/hosts";
 
 /**
  * The project's config as the CLI hands it over; secret values are not read
@@ -28,6 +35,12 @@ function rawConfig() {
   );
 }
 
+/** Secret values, to tell whether a container changes (they only enter a digest kept as a secret). */
+function secretValues(): Partial<Record<SecretKey, string>> {
+  const all = pulumi.runtime.allConfig();
+  return Object.fromEntries(Object.keys(SECRET_KEYS).flatMap((k) => (all[`${pulumi.getProject()}:${k}`] !== undefined ? [[k, all[`${pulumi.getProject()}:${k}`]]] : [])));
+}
+
 export = async () => {
   const validated = validateStackConfig(rawConfig(), { requireSecrets: true, readFile: (p) => readFileSync(p, "utf8") });
   if (!validated.ok) {
@@ -35,12 +48,15 @@ export = async () => {
   }
   for (const warning of validated.warnings) pulumi.log.warn(warning);
   const { config } = validated;
+  const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 
   // The routing applied last lives in this stack's own outputs, written only
-  // after a rollout verified (see SeaTableCluster.appliedRouting).
-  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  // after a rollout verified (see SeaTableCluster.verified).
+  const self = new pulumi.StackReference(stack);
   const details = await self.getOutputDetails("appliedRouting");
   const applied = parseAppliedRouting(details.value ?? details.secretValue);
+  const containersDetails = await self.getOutputDetails("appliedContainers");
+  const appliedContainers = parseAppliedContainers(containersDetails.secretValue ?? containersDetails.value);
   if (applied && applied.table.bucketHexDigits > config.routing.bucketHexDigits) {
     throw new pulumi.RunError(
       `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${applied.table.bucketHexDigits} of the table applied last; fewer digits would merge buckets that live on different servers`,
@@ -62,17 +78,59 @@ export = async () => {
   const knownHostsPath = join(tmpdir(), "seatable-cluster", `${pulumi.getStack()}.known_hosts`);
   mkdirSync(join(tmpdir(), "seatable-cluster"), { recursive: true });
   writeFileSync(knownHostsPath, knownHosts([config.hosts.web, config.hosts.db, ...config.hosts.servers, ...(applied?.servers ?? [])]));
+  const sshOptions = [
+    "-o", "BatchMode=yes",
+    "-o", "ConnectTimeout=10",
+    "-o", "GlobalKnownHostsFile=/dev/null",
+    ...(config.insecureSkipHostKeyCheck ? ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] : ["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsPath}`]),
+    ...(config.ssh.privateKeyPath ? ["-o", "IdentitiesOnly=yes", "-i", config.ssh.privateKeyPath] : []),
+  ];
 
-  const cluster = new SeaTableCluster("seatable", {
+  // What the proxy runs now, and which containers Pulumi will replace: the plan of this up starts from both.
+  const run = { stack, id: `${new Date().toISOString()}-${randomBytes(3).toString("hex")}` };
+  const live = await hostAccess().readLive(config.hosts.web, sshOptions);
+  const findings = liveFindings(live, applied?.proxy, run);
+  if (findings.errors.length > 0) throw new pulumi.RunError(findings.errors.join("\n"));
+  for (const warning of findings.warnings) pulumi.log.warn(warning);
+  const containers = containerChanges(config, applied, appliedContainers, secretValues());
+  const graph = clusterGraph({
     plan,
     previousServers: applied?.servers ?? [],
+    containers: containers.changes,
+    live,
+    ...(applied?.proxy ? { recorded: applied.proxy } : {}),
+    run,
+    editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
+  });
+  for (const note of stageNotes(graph.stages)) pulumi.log.info(note);
+
+  // A server the change must stop or restart has to answer; a dead one that left the config can be evicted.
+  const everyServer = [...config.hosts.servers, ...(applied?.servers ?? [])];
+  for (const stage of graph.stages.stages) {
+    for (const s of stage.servers.filter((x) => x.action !== "evict")) {
+      const h = everyServer.find((x) => x.name === s.name)!;
+      if (!(await hostAccess().reachable(h))) {
+        throw new pulumi.RunError(
+          s.action === "stop"
+            ? `${s.name} (${h.address}:${h.ssh.port}) does not answer, and this up must stop it before its buckets move. If its host is dead, add it to rollout.evict: its buckets then move without an unload, and what it had not saved is lost (the operation log keeps acknowledged writes only as far as SeaTable replays it).`
+            : `${s.name} (${h.address}:${h.ssh.port}) does not answer, and this up must ${s.action} it. Bring the host back; if it is dead, remove it from hosts.servers and add it to rollout.evict.`,
+        );
+      }
+    }
+  }
+
+  const cluster = new SeaTableCluster("seatable", {
+    config,
+    graph,
+    previousServers: applied?.servers ?? [],
+    keptSteps: applied?.rolloutSteps ?? [],
     secrets,
     ...(sshPrivateKey ? { sshPrivateKey } : {}),
-    editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
     knownHostsPath,
-    runId: new Date().toISOString(),
   });
 
+  const files = proxyFiles(plan);
+  const record = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (applied?.rolloutSteps ?? []) : graph.rolloutNames);
   return {
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
     proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,
@@ -80,9 +138,11 @@ export = async () => {
     routingChange: {
       bucketsMoving: plan.change.bucketMoves.length,
       pinnedBasesMoving: plan.change.pinMoves.length,
-      restarted: plan.change.losing,
+      stages: graph.stages.stages.map((st) => ({ servers: st.servers.map((s) => `${s.name} (${s.action})`), bucketsPaused: st.paused.buckets.length, pinsPaused: st.paused.pins.length })),
+      largestPausedShare: graph.stages.largestPausedShare,
     },
-    appliedRouting: cluster.appliedRouting,
+    // recorded only once the change is live and verified: a failed up is redone from the last verified state
+    appliedRouting: cluster.verified.apply(() => record),
+    appliedContainers: pulumi.secret(cluster.verified.apply(() => containers.digests)),
   };
 };
-

@@ -7,12 +7,12 @@ import { parseArgs } from "node:util";
 import { validateStackFile } from "../pure/config/stack-file";
 import { parseRoutingTable, RoutingTable, routingJson } from "../pure/config/routing-file";
 import { buildPlan } from "../pure/plan";
-import { changeSummary, routingSummary } from "../pure/plan/summary";
+import { changeSummary, graphSummary, routingSummary, stageNotes } from "../pure/plan/summary";
 import { renderedFiles } from "../pure/plan/files";
-import { rolloutSteps } from "../pure/plan/rollout";
+import { offlineGraph } from "../pure/plan/graph";
 import { versionNotes } from "../pure/plan/seatable";
 
-const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--out DIR]";
+const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--replace-containers] [--out DIR]";
 
 function fail(lines: string[], code = 1): never {
   for (const line of lines) process.stderr.write(`${line}\n`);
@@ -28,6 +28,7 @@ function main(argv: string[]): void {
         stack: { type: "string" },
         "stack-file": { type: "string" },
         previous: { type: "string" },
+        "replace-containers": { type: "boolean" },
         out: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -77,10 +78,18 @@ function main(argv: string[]): void {
   if (plan.previous) {
     const label = applied ? `--previous ${args.previous}` : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
     out.push(...changeSummary(plan.change, label), "");
-    out.push("Rollout steps of `pulumi up`, in order:", ...rolloutSteps(plan).map((step, i) => `  ${i + 1}. [${step.host}] ${step.title}`), "");
   } else {
     out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
   }
+  const { graph, changes } = offlineGraph(plan, args["replace-containers"] === true, readFileSync(resolve(__dirname, "..", "hostscripts", "edit-conf.py"), "utf8"));
+  if (plan.previous) {
+    out.push(
+      `Stages (rollout.maxRestarting: ${config.rollout.maxRestarting}${args["replace-containers"] ? "; every container replaced: a new image or environment" : "; containers unchanged"}):`,
+      ...stageNotes(graph.stages).map((l) => `  ${l}`),
+      "",
+    );
+  }
+  out.push("Order of `pulumi up` (after every image is pulled on every host):", ...graphSummary(graph, changes), "");
 
   if (args.out !== undefined) {
     const files = [{ path: "routing.json", content: routingJson(plan.routing) }, ...renderedFiles(plan).map((f) => ({ path: join(f.host, f.path), content: f.content }))];

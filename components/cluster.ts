@@ -1,37 +1,35 @@
-// The whole cluster: one ClusterHost per host, the nodes, the proxy and its rollout.
+// The whole cluster: one ClusterHost per host, the nodes and the proxy, and
+// every resource of the plan's graph in its order (pure/plan/graph.ts).
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import type { ClusterConfig } from "../pure/config/schema";
-import { FRONTEND_NETWORK, caddyContainer } from "../pure/plan/containers";
-import type { ClusterPlan } from "../pure/plan";
-import { appliedRouting } from "../pure/plan/applied";
-import { rolloutSteps, ServerHost } from "../pure/plan/rollout";
+import type { ClusterConfig, NodeHost } from "../pure/config/schema";
+import { FRONTEND_NETWORK, caddyContainer, proxyContainer, seatableContainer } from "../pure/plan/containers";
+import type { ClusterGraph } from "../pure/plan/graph";
+import { PROXY } from "../pure/plan/graph";
+import type { ServerHost } from "../pure/plan/rollout";
 import { ClusterHost } from "./cluster-host";
-import { DtableDbNode, DtableServerNode, DtableWebNode } from "./nodes";
-import { DtableServerProxy } from "./dtable-server-proxy";
-import { containerResource, Secrets } from "./resources";
+import { DtableDbNode, DtableServerNode, DtableServerProxy, DtableWebNode } from "./nodes";
+import { containerResource, keptCommand, Secrets, stepCommand, stepHash } from "./resources";
 
 export type SeaTableClusterArgs = {
-  readonly plan: ClusterPlan;
+  readonly config: ClusterConfig;
+  readonly graph: ClusterGraph;
   /** dtable-servers as last deployed (from the applied routing) */
   readonly previousServers: readonly ServerHost[];
+  /** rollout steps of the last `up`, kept as they are when nothing changes */
+  readonly keptSteps: readonly string[];
   readonly secrets: Secrets;
   readonly sshPrivateKey?: pulumi.Output<string>;
-  readonly editScript: string;
   readonly knownHostsPath: string;
-  /** differs on every run (verification runs after every `up`) */
-  readonly runId: string;
 };
 
 export class SeaTableCluster extends pulumi.ComponentResource {
-  readonly proxy: DtableServerProxy;
-  /** the applied routing, resolved only once the new table is live and verified */
-  readonly appliedRouting: pulumi.Output<unknown>;
+  /** resolves once the change is live and verified (at once when there is none) */
+  readonly verified: pulumi.Output<unknown>;
 
   constructor(name: string, args: SeaTableClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("seatable:cluster:SeaTableCluster", name, {}, opts);
-    const { plan, secrets } = args;
-    const config: ClusterConfig = plan.config;
+    const { config, graph, secrets } = args;
     const { web, db, servers } = config.hosts;
 
     const host = (h: { name: string; address: string; ssh: { user: string; port: number; hostKey?: string } }) =>
@@ -52,33 +50,65 @@ export class SeaTableCluster extends pulumi.ComponentResource {
     const hosts = new Map<string, ClusterHost>();
     for (const h of [web, db, ...servers]) hosts.set(h.name, host(h));
     // a dtable-server that left the config: reachable until its buckets have moved away
-    for (const s of args.previousServers) if (!hosts.has(s.name)) hosts.set(s.name, host(s));
+    for (const s of args.previousServers) if (!hosts.has(s.name) && !config.rollout.evict.includes(s.name)) hosts.set(s.name, host(s));
     const on = (name: string) => hosts.get(name) as ClusterHost;
 
-    const common = { config, secrets, editScript: args.editScript };
+    const nodes = new Map<string, { node: NodeHost; component: DtableWebNode | DtableDbNode | DtableServerNode }>([
+      [web.name, { node: web, component: new DtableWebNode(web.name, { parent: this }) }],
+      [db.name, { node: db, component: new DtableDbNode(db.name, { parent: this }) }],
+      ...servers.map((s) => [s.name, { node: s, component: new DtableServerNode(s.name, { parent: this }) }] as const),
+    ]);
+    const proxy = new DtableServerProxy(PROXY, { parent: this });
     const webHost = on(web.name);
-    const caddy = caddyContainer(config);
-    const network = caddy ? new docker.Network(`${web.name}-${FRONTEND_NETWORK}`, { name: FRONTEND_NETWORK }, { parent: this, provider: webHost.provider }) : undefined;
-    const webNode = new DtableWebNode(web.name, { ...common, node: web, host: webHost, needs: network ? [network] : [] }, { parent: this });
-    if (caddy && network) {
-      containerResource(`${web.name}-caddy`, caddy, secrets, { parent: this, provider: webHost.provider, dependsOn: [network, webNode.container] });
-    }
-    const dbNode = new DtableDbNode(db.name, { ...common, node: db, host: on(db.name) }, { parent: this });
-    const serverNodes = servers.map((s) => new DtableServerNode(s.name, { ...common, node: s, host: on(s.name) }, { parent: this }));
 
-    this.proxy = new DtableServerProxy(
-      "dtable-server-proxy",
-      {
-        config,
-        provider: webHost.provider,
-        steps: rolloutSteps(plan, args.previousServers),
-        connection: (name) => on(name).connection,
-        nodesReady: [...webNode.ready, ...dbNode.ready, ...serverNodes.flatMap((n) => n.ready)],
-        runId: args.runId,
-      },
-      { parent: this },
-    );
-    this.appliedRouting = this.proxy.verified.stdout.apply(() => appliedRouting(config, plan.routing));
-    this.registerOutputs({});
+    const caddy = caddyContainer(config);
+    // caddy and dtable-web's nginx share this network: it exists before dtable-web's container
+    const network = caddy ? new docker.Network(`${web.name}-${FRONTEND_NETWORK}`, { name: FRONTEND_NETWORK }, { parent: this, provider: webHost.provider }) : undefined;
+
+    const made = new Map<string, pulumi.CustomResource>();
+    const hashes = new Map<string, string>();
+    const containers = new Map<string, docker.Container>();
+    let proxyContainerResource: docker.Container | undefined;
+    for (const node of graph.nodes) {
+      const dependsOn = node.kind === "pull" ? [] : node.after.map((id) => {
+        const r = made.get(id);
+        if (!r) throw new Error(`internal: ${node.id} waits for ${id}, which comes later or not at all`);
+        return r;
+      });
+      if (node.kind === "pull") {
+        made.set(node.id, new docker.RemoteImage(node.id, { name: node.image, keepLocally: true }, { parent: on(node.host), provider: on(node.host).provider }));
+      } else if (node.kind === "container") {
+        const { node: n, component } = nodes.get(node.host)!;
+        const needs = n.role === "dtable-web" && network ? [network] : [];
+        const c = containerResource(`${n.name}-seatable-server`, seatableContainer(config, n), secrets, { parent: component, provider: on(n.name).provider, dependsOn: [...dependsOn, ...needs] });
+        containers.set(n.name, c);
+        made.set(node.id, c);
+      } else if (node.kind === "proxy") {
+        proxyContainerResource = containerResource(`${PROXY}-container`, proxyContainer(config), {}, { parent: proxy, provider: webHost.provider, dependsOn });
+        made.set(node.id, proxyContainerResource);
+      } else {
+        // a node's own steps before it (never the rollout's, which are new on every change)
+        const before = node.after.filter((id) => graph.nodes.some((n) => n.id === id && n.kind === "step" && n.owner === node.owner)).map((id) => hashes.get(id)!);
+        const hash = stepHash(node.step, before);
+        // a node's steps after its container run again for a new container
+        const container = node.owner === PROXY ? undefined : containers.get(node.owner);
+        const triggers = [hash, ...(container && node.after.includes(`container-${node.owner}`) ? [container.id] : [])];
+        const parent = node.owner === PROXY ? proxy : nodes.get(node.owner)!.component;
+        made.set(node.id, stepCommand(node.id, node.step, on(node.step.host).connection, triggers, { parent, dependsOn }));
+        hashes.set(node.id, hash);
+      }
+    }
+    // nothing changes: the last up's rollout steps stay in the stack untouched
+    if (graph.quiet) for (const name of args.keptSteps) keptCommand(name, webHost.connection, { parent: proxy });
+
+    if (caddy && network) {
+      containerResource(`${web.name}-caddy`, caddy, secrets, { parent: this, provider: webHost.provider, dependsOn: [network, containers.get(web.name)!] });
+    }
+    for (const { node, component } of nodes.values()) component.expose({ containerId: containers.get(node.name)!.id });
+    proxy.expose({ containerId: proxyContainerResource!.id });
+
+    const last = graph.rolloutNames[graph.rolloutNames.length - 1];
+    this.verified = last ? (made.get(last) as pulumi.CustomResource & { stdout: pulumi.Output<string> }).stdout : pulumi.output("unchanged");
+    this.registerOutputs({ verified: this.verified });
   }
 }

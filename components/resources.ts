@@ -9,6 +9,9 @@ import type { HostStep } from "../pure/plan/rollout";
 
 export type Secrets = Readonly<Partial<Record<SecretKey, pulumi.Output<string>>>>;
 
+/** Beyond Docker's own stop timeout and health wait, so that Pulumi never gives up first. */
+const MARGIN_SECONDS = 300;
+
 export function containerResource(
   name: string,
   spec: ContainerSpec,
@@ -21,6 +24,8 @@ export function containerResource(
     if (!value) throw new Error(`${key}: not set; run \`pulumi config set --secret ${key} <value>\``);
     return pulumi.interpolate`${variable}=${value}`;
   });
+  const stop = spec.stopTimeoutSeconds;
+  const create = (spec.healthcheck?.waitSeconds ?? 0) + MARGIN_SECONDS;
   return new docker.Container(
     name,
     {
@@ -34,9 +39,9 @@ export function containerResource(
       hosts: spec.extraHosts.map((h) => ({ host: h.host, ip: h.ip })),
       labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
       networksAdvanced: spec.networks.map((n) => ({ name: n })),
-      stopTimeout: spec.stopTimeoutSeconds,
+      stopTimeout: stop,
       // Pulumi's own stop on replace/delete must wait as long as Docker does
-      destroyGraceSeconds: spec.stopTimeoutSeconds,
+      destroyGraceSeconds: stop,
       restart: spec.restart,
       // the provider's default removes a container's volumes with it
       removeVolumes: false,
@@ -56,69 +61,45 @@ export function containerResource(
           }
         : {}),
     },
-    opts,
+    {
+      // a container's name is fixed: the old one must go before the new one starts
+      deleteBeforeReplace: true,
+      customTimeouts: { create: `${create}s`, update: `${create}s`, delete: `${stop + MARGIN_SECONDS}s` },
+      ...opts,
+    },
   );
 }
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** One run of a step: the hash of its text and of every step it waits for. */
-export type Made = { command: remote.Command; hash: string };
+/** The trigger of a step: its own text and those of the steps it waits for, so that a change anywhere re-runs the rest. */
+export const stepHash = (step: HostStep, before: readonly string[]) => sha([...before, step.host, step.command, step.stdin ?? ""].join("\n"));
 
-export type StepGraphOptions = {
-  readonly parent: pulumi.Resource;
-  /** what the steps without `after` wait for */
-  readonly first?: pulumi.Resource[];
-  /** what every step waits for, besides its `after` */
-  readonly alsoAfter?: pulumi.Resource[];
-  /** steps made by an earlier call, for `after` */
-  readonly made?: ReadonlyMap<string, Made>;
-  readonly extraTriggers?: pulumi.Input<unknown>[];
-  /** differs on every run: the trigger of the steps that run on every `up` */
-  readonly runId?: string;
-};
-
-/**
- * One remote.Command per step, depending on the steps it waits for (`after`).
- * A step's trigger covers its own text and everything before it, so a change
- * anywhere re-runs the rest, and nothing changed runs nothing, except the steps
- * marked to run on every `up`.
- */
-export function stepGraph(
-  prefix: string,
-  steps: readonly HostStep[],
-  connection: (host: string) => types.input.remote.ConnectionArgs,
-  options: StepGraphOptions,
-): Map<string, Made> {
-  const made = new Map<string, Made>(options.made ?? []);
-  const result = new Map<string, Made>();
-  for (const step of steps) {
-    const before = step.after.map((id) => {
-      const m = made.get(id);
-      if (!m) throw new Error(`step ${step.id} waits for ${id}, which comes later or not at all`);
-      return m;
-    });
-    const hash = sha([...before.map((b) => b.hash), step.host, step.command, step.stdin ?? ""].join("\n"));
-    const command = new remote.Command(
-      `${prefix}-${step.id}`,
-      {
-        connection: connection(step.host),
-        create: step.command,
-        ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
-        triggers: [hash, ...(options.extraTriggers ?? []), ...(step.everyRun ? [options.runId] : [])],
-        // the command's own output from the run before is of no use to it
-        addPreviousOutputInEnv: false,
-      },
-      {
-        parent: options.parent,
-        dependsOn: [...(before.length > 0 ? before.map((b) => b.command) : (options.first ?? [])), ...(options.alsoAfter ?? [])],
-      },
-    );
-    made.set(step.id, { command, hash });
-    result.set(step.id, { command, hash });
-  }
-  return result;
+export function stepCommand(
+  name: string,
+  step: HostStep,
+  connection: types.input.remote.ConnectionArgs,
+  triggers: pulumi.Input<unknown>[],
+  opts: pulumi.CustomResourceOptions,
+): remote.Command {
+  return new remote.Command(
+    name,
+    {
+      connection,
+      create: step.command,
+      ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
+      triggers,
+      // the command's own output from the run before is of no use to it
+      addPreviousOutputInEnv: false,
+    },
+    opts,
+  );
 }
 
-/** The commands of a graph, in step order. */
-export const commandsOf = (graph: ReadonlyMap<string, Made>) => [...graph.values()].map((m) => m.command);
+/** Inputs a kept resource must not be diffed on: it stays exactly as the last `up` left it. */
+export const COMMAND_INPUTS = ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"];
+
+/** A rollout step of the last `up`, kept as it is by an `up` that changes nothing (it does not run). */
+export function keptCommand(name: string, connection: types.input.remote.ConnectionArgs, opts: pulumi.CustomResourceOptions): remote.Command {
+  return new remote.Command(name, { connection, create: "true" }, { ...opts, ignoreChanges: COMMAND_INPUTS });
+}

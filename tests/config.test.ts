@@ -79,7 +79,7 @@ describe("each validation rule names the key path, what was found and what is ex
   test("an unknown nested key, with a suggestion", () => {
     const v = stackValues();
     v.hosts.servers[1].wieght = 2;
-    expect(one(problemsOf(v))).toMatch(/^hosts\.servers\[1\]\.wieght: unknown key; did you mean "weight"\? \(known here: name, address, ssh, weight\)/);
+    expect(one(problemsOf(v))).toMatch(/^hosts\.servers\[1\]\.wieght: unknown key; did you mean "weight"\? \(known here: name, address, ssh, weight, drain\)/);
   });
 
   test("a malformed address", () => {

@@ -69,19 +69,38 @@ test("--previous shows the buckets that move, from and to where, and which serve
   expect(r.stdout).toContain("85 bucket(s) and 0 pinned base(s) change server.");
   expect(r.stdout).toContain("dtable-server -> dtable-server-3: 42 bucket(s): 56-7f");
   expect(r.stdout).toContain("dtable-server-2 -> dtable-server-3: 43 bucket(s): d5-ff");
-  expect(r.stdout).toContain("Restart (unload before the switch): dtable-server, dtable-server-2");
-  const steps = r.stdout.slice(r.stdout.indexOf("Rollout steps")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
-  expect(steps.map((l) => l.replace(/^\s+\d+\. /, "").split(" ").slice(0, 2).join(" "))).toEqual([
-    "[dtable-web] upload",
-    "[dtable-web] nginx",
-    "[dtable-web] reload",
-    "[dtable-server] restart",
-    "[dtable-server-2] restart",
-    "[dtable-web] upload",
-    "[dtable-web] nginx",
-    "[dtable-web] reload",
-    "[dtable-web] verify:",
+  expect(r.stdout).toContain("Give up buckets or bases, so restart inside a quarantine: dtable-server, dtable-server-2");
+  // one server down at a time (rollout.maxRestarting 1): two stages, each pausing what its server holds
+  expect(r.stdout).toContain("stage 1: dtable-server restart (it gives up buckets or pinned bases)");
+  expect(r.stdout).toContain("paused: 128 bucket(s) (50.0%) and 0 pinned base(s); moving: 42 bucket(s), 0 pinned base(s)");
+  expect(r.stdout).toContain("stage 2: dtable-server-2 restart");
+  expect(r.stdout).toContain("Largest share of buckets paused at any moment: 50.0%.");
+  const steps = r.stdout.slice(r.stdout.indexOf("Order of `pulumi up`")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
+  expect(steps.map((l) => l.replace(/^\s+\d+\. /, "").split(" ").slice(0, 4).join(" "))).toEqual([
+    "[dtable-web] take the lease",
+    "[dtable-server-3] create the seatable-server",
+    "[dtable-web] stage 1: quarantine",
+    "[dtable-server] restart dtable-server so",
+    "[dtable-web] stage 1: reload",
+    "[dtable-web] verify: every server",
+    "[dtable-web] stage 2: quarantine",
+    "[dtable-server-2] restart dtable-server-2 so",
+    "[dtable-web] stage 2: reload",
+    "[dtable-web] verify: every server",
   ]);
+});
+
+test("--replace-containers: a new image or environment restarts dtable-web, then dtable-db, then each dtable-server in its own stage", async () => {
+  const first = join(dir, "first");
+  await plan("--stack", "prod", "--out", first);
+  const r = await plan("--stack", "prod", "--previous", join(first, "routing.json"), "--replace-containers");
+  expect(r.code).toBe(0);
+  const steps = r.stdout.slice(r.stdout.indexOf("Order of `pulumi up`")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
+  const replaced = steps.filter((l) => l.includes("replace the seatable-server container")).map((l) => /\[(.*?)\]/.exec(l)![1]);
+  expect(replaced).toEqual(["dtable-web", "dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"]);
+  expect(r.stdout).toContain("4 stage(s)");
+  // prod's largest server holds 96 of 256 buckets (weight 3 of 8), and its pinned base
+  expect(r.stdout).toContain("Largest share of buckets paused at any moment: 37.5%.");
 });
 
 test("the same stack against its own table: nothing moves, nothing restarts", async () => {

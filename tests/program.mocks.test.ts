@@ -3,13 +3,11 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildPlan } from "../pure/plan";
-import { appliedRouting } from "../pure/plan/applied";
 import { renderedFiles } from "../pure/plan/files";
 import { Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
 import { configOf, stackValues, STACKS } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
-const COMMAND = "command:remote:Command";
 const PROVIDER = "pulumi:providers:docker";
 
 /** dev with `n` dtable-servers and another image */
@@ -129,27 +127,28 @@ describe.each(cases)("%s", (_label, values) => {
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       expect(c.inputs.hosts).toEqual(expect.arrayContaining([{ host: "dtable-web", ip: config.hosts.web.address }, { host: "dtable-db", ip: config.hosts.db.address }]));
     }
-    const upload = run.one("dtable-server-proxy-switch-upload").inputs.create as string;
+    const upload = run.one("dtable-server-proxy-switch").inputs.create as string;
     for (const s of config.hosts.servers) expect(upload).toContain(`${s.address} ${s.name}\n`);
   });
 
-  test("the proxy's config is uploaded, tested with nginx -t, then reloaded, in that order, after every node is ready", () => {
-    const upload = run.one("dtable-server-proxy-switch-upload");
-    const test = run.one("dtable-server-proxy-switch-test");
-    const reload = run.one("dtable-server-proxy-switch-reload");
+  test("the proxy's config is uploaded, checked, tested with nginx -t, then put in place and reloaded, after every node is ready", () => {
+    const sw = run.one("dtable-server-proxy-switch");
     const container = run.one("dtable-server-proxy-container");
     const verify = run.one("dtable-server-proxy-verify");
-    expect(upload.inputs.stdin).toBe(readOut(v));
-    expect(test.inputs.create).toMatch(/nginx -t -c \/etc\/nginx\/proxy\/nginx-proxy\.conf\.next/);
-    expect(reload.inputs.create).toMatch(/mv -f "\$D\/nginx-proxy\.conf\.next" "\$D\/nginx-proxy\.conf"[\s\S]*nginx -s reload/);
-    expect(test.dependencies).toContain(upload.urn);
-    expect(reload.dependencies).toContain(test.urn);
-    expect(container.dependencies).toContain(reload.urn);
-    expect(verify.dependencies).toEqual(expect.arrayContaining([reload.urn, container.urn]));
-    const ready = run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server").map((c) => c.urn);
-    expect(upload.dependencies).toEqual(expect.arrayContaining(ready));
+    expect(sw.inputs.stdin).toBe(readOut(v));
+    expect(sw.inputs.create).toMatch(
+      /cat > "\$T\/nginx-proxy\.conf"[\s\S]*sha256sum < "\$T\/nginx-proxy\.conf"[\s\S]*nginx -t -c \/etc\/nginx\/proxy\/nginx-proxy\.conf[\s\S]*mv -f "\$T\/nginx-proxy\.conf" \/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf[\s\S]*nginx -s reload/,
+    );
+    expect(container.dependencies).toContain(sw.urn);
+    expect(verify.dependencies).toEqual(expect.arrayContaining([sw.urn, container.urn]));
+    // every node is ready: its container, and its conf edits where it has some
+    for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
+      const host = parentName(c)!;
+      const edits = run.resources.find((r) => r.name === `${host}-conf-edits`);
+      expect([host, sw.dependencies.includes((edits ?? c).urn)]).toEqual([host, true]);
+    }
     // all of it on dtable-web, over SSH with the host key pinned
-    for (const r of [upload, test, reload, verify]) {
+    for (const r of [sw, verify]) {
       expect(unwrap(r.inputs.connection)).toMatchObject({ host: v.hosts.web.address, hostKey: v.hosts.web.ssh.hostKey });
     }
   });
@@ -211,107 +210,6 @@ describe.each(cases)("%s", (_label, values) => {
 function readOut(v: Record<string, any>): string {
   return renderedFiles(buildPlan(configOf(v))).find((f) => f.path.endsWith("nginx-proxy.conf"))!.content;
 }
-
-describe("a routing change rolls out as quarantine → unload → switch → verify", () => {
-  const three = () => {
-    const v = stackValues("dev");
-    v.hosts.servers.push({ name: "dtable-server-3", address: "192.0.2.23", ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
-    return v;
-  };
-  const appliedFrom = (v: Record<string, any>) => {
-    const config = configOf(v);
-    return appliedRouting(config, buildPlan(config).routing);
-  };
-  const chain = (run: ProgramRun) => run.byType(COMMAND).filter((c) => parentName(c) === "dtable-server-proxy");
-  /** each proxy step with the proxy steps it waits for */
-  const waits = (run: ProgramRun) => {
-    const steps = chain(run);
-    const short = (n: string) => n.replace("dtable-server-proxy-", "");
-    return Object.fromEntries(steps.map((s) => [short(s.name), steps.filter((o) => s.dependencies.includes(o.urn)).map((o) => short(o.name)).sort()]));
-  };
-  /** the steps in an order that respects every dependency (ties by name) */
-  const order = (run: ProgramRun) => {
-    const w = waits(run);
-    const done: string[] = [];
-    while (done.length < Object.keys(w).length) {
-      const ready = Object.keys(w).filter((n) => !done.includes(n) && w[n].every((d) => done.includes(d))).sort();
-      if (ready.length === 0) throw new Error("a cycle");
-      done.push(...ready);
-    }
-    return done.map((n) => `dtable-server-proxy-${n}`);
-  };
-
-  test("scale-out 2 → 3: only the servers that lose buckets restart, side by side, between quarantine and switch", async () => {
-    const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
-    expect(waits(run)).toEqual({
-      "quarantine-upload": [],
-      "quarantine-test": ["quarantine-upload"],
-      "quarantine-reload": ["quarantine-test"],
-      "unload-dtable-server": ["quarantine-reload"],
-      "unload-dtable-server-2": ["quarantine-reload"],
-      "switch-upload": ["unload-dtable-server", "unload-dtable-server-2"],
-      "switch-test": ["switch-upload"],
-      "switch-reload": ["switch-test"],
-      verify: ["switch-reload"],
-    });
-    // the quarantine waits for every node, the new dtable-server-3 among them
-    expect(run.one("dtable-server-proxy-quarantine-upload").dependencies).toContain(run.one("dtable-server-3-seatable-server").urn);
-    const quarantine = run.one("dtable-server-proxy-quarantine-upload").inputs.stdin as string;
-    expect(quarantine.match(/ quarantine;/g)).toHaveLength(85);
-    const unload = run.one("dtable-server-proxy-unload-dtable-server-2");
-    expect(unload.inputs.create).toMatch(/docker restart -t 300 seatable-server/);
-    expect(unwrap(unload.inputs.connection).host).toBe("192.0.2.22");
-    expect(run.outputs.routingChange).toEqual({ bucketsMoving: 85, pinnedBasesMoving: 0, restarted: ["dtable-server", "dtable-server-2"] });
-  });
-
-  test("scale-in 3 → 2: the leaving server is stopped before the switch, reached by its last known address", async () => {
-    const run = await runProgram(stackValues("dev"), { applied: appliedFrom(three()) });
-    const names = order(run);
-    expect(names.indexOf("dtable-server-proxy-unload-dtable-server-3")).toBeLessThan(names.indexOf("dtable-server-proxy-switch-upload"));
-    expect(names.indexOf("dtable-server-proxy-unload-dtable-server-3")).toBeGreaterThan(names.indexOf("dtable-server-proxy-quarantine-reload"));
-    const unload = run.one("dtable-server-proxy-unload-dtable-server-3");
-    expect(unload.inputs.create).toMatch(/docker stop -t 300 seatable-server/);
-    expect(unwrap(unload.inputs.connection).host).toBe("192.0.2.23");
-    // its container is no longer part of the program: Pulumi deletes it after the switch
-    expect(run.resources.some((r) => r.name === "dtable-server-3-seatable-server")).toBe(false);
-    expect(names.filter((n) => n.includes("unload"))).toEqual(["dtable-server-proxy-unload-dtable-server-3"]);
-  });
-
-  test("reweighting moves buckets from the lighter server only", async () => {
-    const v = stackValues("dev");
-    v.hosts.servers[1].weight = 3;
-    const run = await runProgram(v, { applied: appliedFrom(stackValues("dev")) });
-    expect(order(run).filter((n) => n.includes("unload"))).toEqual(["dtable-server-proxy-unload-dtable-server"]);
-  });
-
-  test("nothing rolls out when the table did not change: no quarantine, no restart", async () => {
-    const run = await runProgram(stackValues("dev"), { applied: appliedFrom(stackValues("dev")) });
-    expect(order(run)).toEqual(["dtable-server-proxy-switch-upload", "dtable-server-proxy-switch-test", "dtable-server-proxy-switch-reload", "dtable-server-proxy-verify"]);
-    expect(run.outputs.routingChange).toEqual({ bucketsMoving: 0, pinnedBasesMoving: 0, restarted: [] });
-  });
-
-  test("a second up with nothing changed re-runs only the switch (which reloads nothing then) and the verification", async () => {
-    const applied = appliedFrom(stackValues("dev"));
-    const first = await runProgram(stackValues("dev"), { applied });
-    await new Promise((r) => setTimeout(r, 5)); // another run, another moment
-    const second = await runProgram(stackValues("dev"), { applied });
-    const triggers = (run: ProgramRun) => Object.fromEntries(run.byType(COMMAND).map((c) => [c.name, JSON.stringify(c.inputs.triggers)]));
-    const [a, b] = [triggers(first), triggers(second)];
-    expect(Object.keys(b).filter((name) => a[name] !== b[name])).toEqual([
-      "dtable-server-proxy-switch-upload",
-      "dtable-server-proxy-switch-test",
-      "dtable-server-proxy-switch-reload",
-      "dtable-server-proxy-verify",
-    ]);
-  });
-
-  test("the applied table is a stack output, for the next up", async () => {
-    const run = await runProgram(three(), { applied: appliedFrom(stackValues("dev")) });
-    const applied = run.outputs.appliedRouting as { table: { buckets: Record<string, string> }; servers: { name: string }[] };
-    expect(Object.values(applied.table.buckets).filter((s) => s === "dtable-server-3")).toHaveLength(85);
-    expect(applied.servers.map((s) => s.name)).toEqual(["dtable-server", "dtable-server-2", "dtable-server-3"]);
-  });
-});
 
 test("an invalid stack fails before any resource is registered, with every problem", async () => {
   const v = stackValues("dev");

@@ -81,7 +81,21 @@ const wholeNumber = (min: number, max: number, unit = "") => {
   return z.number({ error: expected }).int({ error: expected }).min(min, { error: expected }).max(max, { error: expected });
 };
 
-export const dtableServerSchema = z.strictObject({ name: hostName, ...host, weight: weight.default(1) });
+export const dtableServerSchema = z.strictObject({
+  name: hostName,
+  ...host,
+  weight: weight.default(1),
+  // maintenance: every bucket and pin moves away (staged), the host and container stay
+  drain: z.boolean({ error: (iss) => `expected true or false, found ${found(iss.input)}` }).default(false),
+});
+
+export const rolloutSchema = z.strictObject({
+  maxRestarting: wholeNumber(1, 64).default(1),
+  // runs on the named host before the first container of a change stops; a failure stops the change
+  backup: z.strictObject({ host: z.string().min(1), command: z.string().min(1) }).optional(),
+  // dtable-servers removed from hosts.servers whose host is dead: their buckets move without an unload
+  evict: z.array(z.string().min(1)).default([]),
+});
 
 const uuidKey = z.string().refine(isUuid, {
   error: (iss) => `${JSON.stringify(iss.input)} is not a base UUID (8-4-4-4-12 hex digits, or 32 hex digits)`,
@@ -164,12 +178,13 @@ export const stackConfigSchema = z.strictObject({
     })
     .default({ image: "nginx:1.27.5-alpine", port: PORTS.dtableServer, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 }),
   routing: routingSchema.default({ bucketHexDigits: 2, pins: {} }),
+  rollout: rolloutSchema.default({ maxRestarting: 1, evict: [] }),
 });
 
 export type StackConfigInput = z.input<typeof stackConfigSchema>;
 type Parsed = z.output<typeof stackConfigSchema>;
 
-export type DtableServerHost = { readonly name: string; readonly address: string; readonly weight: number; readonly ssh: SshTarget };
+export type DtableServerHost = { readonly name: string; readonly address: string; readonly weight: number; readonly drain: boolean; readonly ssh: SshTarget };
 export type NodeHost = {
   readonly name: string;
   readonly role: "dtable-web" | "dtable-db" | "dtable-server";

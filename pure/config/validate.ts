@@ -138,6 +138,22 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
     if (twin !== undefined) problems.push(`${at}: the same base as routing.pins.${twin}; pin each base once`);
     pinned.set(key, uuid);
   }
+  const drained = c.hosts.servers.filter((s) => s.drain).map((s) => s.name);
+  if (drained.length === servers.length) {
+    problems.push("hosts.servers: every dtable-server has drain: true; at least one must keep serving bases");
+  }
+  for (const [uuid, server] of Object.entries(c.routing.pins)) {
+    if (drained.includes(server)) problems.push(`routing.pins.${uuid}: "${server}" has drain: true; pin the base to a server that serves bases, or stop draining ${server}`);
+  }
+  const nodes = [WEB_NAME, DB_NAME, ...servers];
+  if (c.rollout.backup && !nodes.includes(c.rollout.backup.host)) {
+    problems.push(`rollout.backup.host: "${c.rollout.backup.host}" is not a host of this stack (${nodes.join(", ")})`);
+  }
+  c.rollout.evict.forEach((name, i) => {
+    if (nodes.includes(name)) {
+      problems.push(`rollout.evict[${i}]: "${name}" is still in hosts; evict is only for a dtable-server removed from hosts.servers whose host is dead`);
+    }
+  });
   if (c.routing.start === "seed" && servers.length < 2) {
     problems.push('routing.start: "seed" is the manual\'s two-server scheme (0-9 on the second dtable-server, a-f on the first); it needs at least two servers in hosts.servers');
   }
@@ -211,7 +227,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
         ...(c.hosts.web.publicAddress ? { publicAddress: c.hosts.web.publicAddress } : {}),
       },
       db: { name: DB_NAME, role: "dtable-db" as const, address: c.hosts.db.address, ssh: ssh(c.hosts.db.ssh) },
-      servers: c.hosts.servers.map((s) => ({ name: s.name, role: "dtable-server" as const, address: s.address, weight: s.weight, ssh: ssh(s.ssh) })),
+      servers: c.hosts.servers.map((s) => ({ name: s.name, role: "dtable-server" as const, address: s.address, weight: s.weight, drain: s.drain, ssh: ssh(s.ssh) })),
     },
     routing: {
       bucketHexDigits: c.routing.bucketHexDigits,

@@ -6,7 +6,30 @@ import { parseRoutingTable, RoutingTable } from "../config/routing-file";
 import type { ClusterConfig } from "../config/schema";
 import type { ServerHost } from "./rollout";
 
-export type AppliedRouting = { readonly table: RoutingTable; readonly servers: readonly ServerHost[] };
+export type AppliedRouting = {
+  readonly table: RoutingTable;
+  readonly servers: readonly ServerHost[];
+  /** sha256 of the proxy's config and hosts file the verified `up` installed */
+  readonly proxy?: { readonly conf: string; readonly hosts: string };
+  /** resource names of that `up`'s rollout steps: an `up` with nothing to change keeps them as they are */
+  readonly rolloutSteps?: readonly string[];
+};
+
+const sha = z.string().regex(/^[0-9a-f]{64}$/);
+const recordExtras = z.object({
+  proxy: z.object({ conf: sha, hosts: sha }).optional(),
+  rolloutSteps: z.array(z.string().regex(/^[a-z0-9-]{1,200}$/)).optional(),
+});
+
+/** Each node's container spec as last verified (sha256 over spec and secret values): kept as a secret output. */
+export type AppliedContainers = Readonly<Record<string, string>>;
+
+export function parseAppliedContainers(value: unknown): AppliedContainers | undefined {
+  if (value === undefined || value === null) return undefined;
+  const parsed = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), sha).safeParse(value);
+  if (!parsed.success) throw new Error("appliedContainers (the stack output that records each node's container) is damaged: expected host name → sha256");
+  return parsed.data;
+}
 
 const serverHosts = z.array(
   z.object({
@@ -22,16 +45,26 @@ export function parseAppliedRouting(value: unknown): AppliedRouting | undefined 
   const v = value as { table?: unknown; servers?: unknown };
   const table = parseRoutingTable(v.table, "appliedRouting.table");
   const servers = serverHosts.safeParse(v.servers);
-  if (!table.table || !servers.success) {
+  const extras = recordExtras.safeParse(v);
+  if (!table.table || !servers.success || !extras.success) {
     throw new Error(
-      `appliedRouting (the stack output this program keeps its routing in) is damaged: ${[...table.problems, ...(servers.success ? [] : ["appliedRouting.servers: not a list of servers"])].join("; ")}`,
+      `appliedRouting (the stack output this program keeps its routing in) is damaged: ${[
+        ...table.problems,
+        ...(servers.success ? [] : ["appliedRouting.servers: not a list of servers"]),
+        ...(extras.success ? [] : ["appliedRouting.proxy / rolloutSteps: not hashes and resource names"]),
+      ].join("; ")}`,
     );
   }
-  return { table: table.table, servers: servers.data };
+  return {
+    table: table.table,
+    servers: servers.data,
+    ...(extras.data.proxy ? { proxy: extras.data.proxy } : {}),
+    ...(extras.data.rolloutSteps ? { rolloutSteps: extras.data.rolloutSteps } : {}),
+  };
 }
 
-export function appliedRouting(config: ClusterConfig, table: RoutingTable): AppliedRouting {
-  return { table, servers: config.hosts.servers.map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } })) };
+export function appliedRouting(config: ClusterConfig, table: RoutingTable, proxy: { conf: string; hosts: string }, rolloutSteps: readonly string[]): AppliedRouting {
+  return { table, servers: config.hosts.servers.map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } })), proxy, rolloutSteps: [...rolloutSteps] };
 }
 
 /** known_hosts lines for every pinned host key ([address]:port when not 22). */

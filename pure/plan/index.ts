@@ -20,6 +20,8 @@ export function buildPlan(config: ClusterConfig, applied?: RoutingTable, startTa
   const servers = config.hosts.servers;
   const digits = config.routing.bucketHexDigits;
   const previous = applied ?? startTable ?? (config.routing.start === "seed" ? seedTable(servers, digits) : undefined);
-  const routing = computeRoutingTable({ servers, bucketHexDigits: digits, pins: config.routing.pins }, previous);
+  // a drained server keeps its host and container but serves no base
+  const serving = servers.filter((s) => !s.drain);
+  const routing = computeRoutingTable({ servers: serving, bucketHexDigits: digits, pins: config.routing.pins }, previous);
   return { config, routing, ...(previous ? { previous } : {}), change: routingChange(previous, routing) };
 }

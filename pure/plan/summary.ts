@@ -1,6 +1,8 @@
 // The human-readable summary `npm run plan` prints: shares per server and what moves.
 import { bucketRanges, RoutingChange, RoutingTable } from "./routing";
 import type { ClusterConfig } from "../config/schema";
+import { ClusterGraph, PROXY } from "./graph";
+import type { ContainerChange, Stage, StagePlan } from "./stages";
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -49,8 +51,32 @@ export function changeSummary(change: RoutingChange, previousLabel: string): str
   }
   for (const [pair, buckets] of [...byPair].sort()) lines.push(`  ${pair}: ${buckets.length} bucket(s): ${bucketRanges(buckets)}`);
   for (const m of change.pinMoves) lines.push(`  ${m.from} -> ${m.to}: pinned base ${m.uuid}`);
-  lines.push(`Quarantined during the rollout (answer 503 until the switch): the ${moved} moving bucket(s)/base(s) only.`);
-  lines.push(`Restart (unload before the switch): ${change.losing.join(", ")}`);
-  lines.push(`Not restarted: every other dtable-server.`);
+  lines.push(`Give up buckets or bases, so restart inside a quarantine: ${change.losing.join(", ")}`);
   return lines;
+}
+
+/** The stages of a change: who goes down, what pauses, and the largest paused share. */
+export function stageNotes(plan: StagePlan): string[] {
+  if (plan.stages.length === 0) return ["No dtable-server goes down in this change."];
+  const total = (st: Stage) => Object.keys(st.before.buckets).length;
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return [
+    `${plan.stages.length} stage(s); in each: quarantine (503 with Retry-After) → restart, replace or stop → switch → verify.`,
+    ...plan.stages.flatMap((st) => [
+      `  stage ${st.index}: ${st.servers.map((s) => `${s.name} ${s.action} (${s.why})`).join("; ")}`,
+      `    paused: ${st.paused.buckets.length} bucket(s) (${pct(st.paused.buckets.length / total(st))}) and ${st.paused.pins.length} pinned base(s); moving: ${st.bucketMoves.length} bucket(s), ${st.pinMoves.length} pinned base(s)`,
+      ...st.servers.filter((s) => s.action === "evict").map((s) => `    ${s.name} is EVICTED: it is not unloaded, and what it had not saved is lost`),
+    ]),
+    `Largest share of buckets paused at any moment: ${pct(plan.largestPausedShare)}.`,
+  ];
+}
+
+/** `pulumi up`'s order, as `plan` prints it: containers and rollout steps, without pulls and a node's own steps. */
+export function graphSummary(graph: ClusterGraph, changes: Readonly<Record<string, ContainerChange>>): string[] {
+  const lines: string[] = [];
+  for (const n of graph.nodes) {
+    if (n.kind === "container" && changes[n.host] !== "same") lines.push(`[${n.host}] ${changes[n.host] === "create" ? "create" : "replace"} the seatable-server container (waits until healthy)`);
+    if (n.kind === "step" && n.owner === PROXY) lines.push(`[${n.step.host}] ${n.step.title}`);
+  }
+  return lines.map((l, i) => `  ${i + 1}. ${l}`);
 }

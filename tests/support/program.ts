@@ -1,6 +1,10 @@
 // Runs the whole Pulumi program under the SDK's mocks and records what it registers.
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { routingJson } from "../../pure/config/routing-file";
 import type { AppliedRouting } from "../../pure/plan/applied";
+import type { LiveProxy } from "../../pure/plan/rollout";
+import { setHostAccess } from "../../io/hosts";
 import { PROJECT } from "../../pure/config/schema";
 import program from "../../index";
 
@@ -14,6 +18,11 @@ export type Registered = {
   readonly dependencies: readonly string[];
   readonly parent: string;
   readonly provider: string;
+  /** input name → URNs it takes a value from (what makes Pulumi cascade a delete-before-replace) */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
+  readonly ignoreChanges: readonly string[];
+  readonly deleteBeforeReplace: boolean;
+  readonly customTimeouts?: { create: string; update: string; delete: string };
 };
 
 export type ProgramRun = {
@@ -45,15 +54,34 @@ export type ProgramFailure = Error & { readonly registered: readonly Registered[
  * appliedRouting output holds (the routing of the last `up`). `secrets` are
  * the keys set with --secret (by default every secret key, with SECRET_VALUES).
  */
-export async function runProgram(values: Record<string, unknown>, options: { applied?: AppliedRouting; secrets?: Readonly<Record<string, string>> } = {}): Promise<ProgramRun> {
+export type RunOptions = {
+  readonly applied?: AppliedRouting;
+  /** the secret stack output with each node's container digest */
+  readonly appliedContainers?: Readonly<Record<string, string>>;
+  readonly secrets?: Readonly<Record<string, string>>;
+  /** what the proxy on dtable-web runs (default: nothing, as before a first deployment) */
+  readonly live?: LiveProxy;
+  /** hosts (by name) whose SSH port does not answer */
+  readonly unreachable?: readonly string[];
+  /** resources (by name) that never finish: an `up` that fails or stops at that step */
+  readonly stuck?: readonly string[];
+};
+
+export async function runProgram(values: Record<string, unknown>, options: RunOptions = {}): Promise<ProgramRun> {
   const secrets = options.secrets ?? SECRET_VALUES;
+  setHostAccess({
+    readLive: async () => options.live ?? {},
+    reachable: async (h) => !(options.unreachable ?? []).includes(h.name),
+  });
   const resources: Registered[] = [];
   pulumi.runtime.setMocks(
     {
       newResource: (args) => {
         if (args.type === "pulumi:pulumi:StackReference") {
-          return { id: args.name, state: { outputs: options.applied ? { appliedRouting: options.applied } : {}, secretOutputNames: [] } };
+          const outputs = { ...(options.applied ? { appliedRouting: options.applied } : {}), ...(options.appliedContainers ? { appliedContainers: options.appliedContainers } : {}) };
+          return { id: args.name, state: { outputs, secretOutputNames: options.appliedContainers ? ["appliedContainers"] : [] } };
         }
+        if ((options.stuck ?? []).includes(args.name)) return new Promise<never>(() => undefined);
         // a command echoes nothing; a container gets an id
         const state = args.type === "command:remote:Command" ? { ...args.inputs, stdout: "ok", stderr: "" } : args.inputs;
         return { id: `${args.name}-id`, state };
@@ -79,6 +107,10 @@ export async function runProgram(values: Record<string, unknown>, options: { app
           dependencies: req.getDependenciesList(),
           parent: req.getParent(),
           provider: req.getProvider(),
+          propertyDependencies: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([k, v]) => [k, v.getUrnsList()])),
+          ignoreChanges: req.getIgnorechangesList(),
+          deleteBeforeReplace: req.getDeletebeforereplace(),
+          ...(req.getCustomtimeouts() ? { customTimeouts: (({ create, update, pb_delete }) => ({ create, update, delete: pb_delete }))(req.getCustomtimeouts()!.toObject()) } : {}),
         });
       }
       cb(err, res);
@@ -100,9 +132,13 @@ export async function runProgram(values: Record<string, unknown>, options: { app
     throw Object.assign(e as Error, { registered: [...resources] });
   }
   const outputs: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(exported)) outputs[k] = await resolve(v);
+  for (const [k, v] of Object.entries(exported)) outputs[k] = await resolve(v, options.stuck ? 1000 : undefined);
   // let every registration finish
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+  return finished(resources, outputs);
+}
+
+function finished(resources: Registered[], outputs: Record<string, unknown>): ProgramRun {
 
   return {
     resources,
@@ -123,11 +159,33 @@ type RegisterRequest = {
   getDependenciesList(): string[];
   getParent(): string;
   getProvider(): string;
+  getPropertydependenciesMap(): { entries(): IterableIterator<[string, { getUrnsList(): string[] }]> };
+  getIgnorechangesList(): string[];
+  getDeletebeforereplace(): boolean;
+  getCustomtimeouts(): { toObject(): { create: string; update: string; pb_delete: string } } | undefined;
 };
 
-async function resolve(value: unknown): Promise<unknown> {
-  if (pulumi.Output.isInstance(value)) {
-    return new Promise((r) => (value as pulumi.Output<unknown>).apply((v) => r(v)));
-  }
-  return value;
+/** An output's value; one that waits for a resource that never finishes is `Unresolved` after `deadlineMs`. */
+async function resolve(value: unknown, deadlineMs?: number): Promise<unknown> {
+  if (!pulumi.Output.isInstance(value)) return value;
+  const result = new Promise((r) => (value as pulumi.Output<unknown>).apply((v) => r(v)));
+  if (deadlineMs === undefined) return result;
+  return Promise.race([result, new Promise((r) => setTimeout(() => r(new Unresolved()), deadlineMs))]);
+}
+
+/** An output that never resolved: Pulumi records nothing for it. */
+export class Unresolved {}
+
+/**
+ * The stack as a successful `up` of `run` leaves it: its outputs read back by
+ * the next run, and the proxy running the files it installed.
+ */
+export function afterUp(run: ProgramRun): Pick<RunOptions, "applied" | "appliedContainers" | "live"> {
+  const applied = run.outputs.appliedRouting as AppliedRouting;
+  if (!applied || applied instanceof Unresolved) throw new Error("that up recorded nothing");
+  return {
+    applied,
+    appliedContainers: run.outputs.appliedContainers as Record<string, string>,
+    live: { conf: applied.proxy!.conf, hosts: applied.proxy!.hosts, routing: createHash("sha256").update(routingJson(applied.table)).digest("hex") },
+  };
 }

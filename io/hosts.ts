@@ -1,0 +1,60 @@
+// What the program itself does on the hosts while it plans, before Pulumi
+// changes anything: read what the proxy on dtable-web runs, and check that the
+// hosts a change must reach answer. Tests replace it (setHostAccess) with
+// their own world; the real one uses the system's ssh with pinned host keys.
+import { execFile } from "node:child_process";
+import * as net from "node:net";
+import { LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
+import type { LiveProxy } from "../pure/plan/rollout";
+
+export type SshHost = { readonly name: string; readonly address: string; readonly ssh: { readonly user: string; readonly port: number } };
+
+export type HostAccess = {
+  /** what the proxy runs; `undefined` when dtable-web has no proxy files yet */
+  readLive(web: SshHost, sshOptions: readonly string[]): Promise<LiveProxy>;
+  /** whether the host's SSH port accepts a connection */
+  reachable(host: SshHost): Promise<boolean>;
+};
+
+const TIMEOUT_MS = 20_000;
+
+const systemAccess: HostAccess = {
+  readLive: (web, sshOptions) =>
+    new Promise((resolve, reject) => {
+      execFile(
+        "ssh",
+        [...sshOptions, "-p", String(web.ssh.port), "--", `${web.ssh.user}@${web.address}`, LIVE_READ_COMMAND],
+        { timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 },
+        (error, stdout, stderr) => {
+          if (error) reject(new Error(`reading the proxy's live files on ${web.name} (${web.address}) over SSH failed: ${String(stderr).trim() || error.message}`));
+          else {
+            try {
+              resolve(parseLiveRead(String(stdout)));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        },
+      );
+    }),
+  reachable: (host) =>
+    new Promise((resolve) => {
+      const socket = net.connect({ host: host.address, port: host.ssh.port });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(10_000, () => done(false));
+      socket.once("connect", () => done(true));
+      socket.once("error", () => done(false));
+    }),
+};
+
+let access: HostAccess = systemAccess;
+
+export const hostAccess = (): HostAccess => access;
+
+/** For tests under Pulumi's mocks: the hosts as the test sets them up. */
+export function setHostAccess(replacement: HostAccess | undefined): void {
+  access = replacement ?? systemAccess;
+}

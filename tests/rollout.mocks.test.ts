@@ -1,0 +1,281 @@
+// Changing a running cluster, under Pulumi's mocks: which resources each `up`
+// registers, what each waits for, and what the next `up` reads back. The
+// engine's own behaviour (delete-before-replace and its cascade) is reasoned
+// from what the mocks record: every dependency and property dependency.
+import { afterUp, Unresolved, ProgramRun, Registered, runProgram, RunOptions } from "./support/program";
+import { stackValues } from "./support/stacks";
+
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:remote:Command";
+const IMAGE = "docker:index/remoteImage:RemoteImage";
+const P = "dtable-server-proxy-";
+
+const short = (r: Registered) => r.name.replace(P, "");
+const proxySteps = (run: ProgramRun) => run.byType(COMMAND).filter((c) => c.parent.endsWith(`::dtable-server-proxy`));
+/** each proxy step or container with what it waits for, by short name */
+function waits(run: ProgramRun, names: readonly string[]): Record<string, string[]> {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  return Object.fromEntries(names.map((n) => [n, run.one(n).dependencies.map((u) => byUrn.get(u)!.name).filter((d) => names.includes(d)).sort()]));
+}
+/** the resources in an order that respects every dependency (ties by name) */
+function order(run: ProgramRun): string[] {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const done: string[] = [];
+  const all = run.resources.filter((r) => r.type !== "pulumi:pulumi:StackReference");
+  while (done.length < all.length) {
+    const ready = all.filter((r) => !done.includes(r.name) && r.dependencies.every((d) => done.includes(byUrn.get(d)?.name ?? "")));
+    if (ready.length === 0) throw new Error("a cycle");
+    done.push(...ready.map((r) => r.name).sort());
+  }
+  return done;
+}
+const before = (run: ProgramRun, a: string, b: string) => {
+  const o = order(run);
+  expect([a, o.indexOf(a) >= 0, o.indexOf(a) < o.indexOf(b), b]).toEqual([a, true, true, b]);
+};
+
+const withServers = (n: number) => {
+  const v = stackValues("prod");
+  const key = v.hosts.servers[0].ssh.hostKey;
+  while (v.hosts.servers.length < n) v.hosts.servers.push({ name: `dtable-server-${v.hosts.servers.length + 1}`, address: `10.0.1.${20 + v.hosts.servers.length}`, ssh: { hostKey: key } });
+  v.hosts.servers = v.hosts.servers.slice(0, n);
+  const names = v.hosts.servers.map((s: { name: string }) => s.name);
+  v.routing.pins = Object.fromEntries(Object.entries(v.routing.pins).filter(([, s]) => names.includes(s)));
+  return v;
+};
+
+/** a first deployment of `v`, then the state it leaves */
+async function deployed(v: Record<string, unknown>): Promise<Pick<RunOptions, "applied" | "appliedContainers" | "live">> {
+  return afterUp(await runProgram(v));
+}
+
+describe("a first deployment", () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram(stackValues("prod"));
+  });
+
+  test("pulls every image on every host before any container, takes the lease first, and needs no quarantine", () => {
+    const images = run.byType(IMAGE);
+    expect(images.map((i) => `${i.name}=${i.inputs.name}`).sort()).toEqual(
+      [
+        ...["dtable-web", "dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"].map((h) => `${h}-image-seatable=${stackValues("prod").image}`),
+        "dtable-web-image-proxy=nginx:1.27.5-alpine",
+        // prod has its own load balancer: no caddy
+      ].sort(),
+    );
+    for (const i of images) expect(i.inputs.keepLocally).toBe(true);
+    for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
+      expect(c.dependencies).toEqual(expect.arrayContaining(images.map((i) => i.urn)));
+    }
+    expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
+  });
+
+  test("dtable-web first, then dtable-db, then the dtable-servers; the proxy starts on its config", () => {
+    before(run, "dtable-web-seatable-server", "dtable-db-seatable-server");
+    before(run, "dtable-db-seatable-server", "dtable-server-seatable-server");
+    before(run, "dtable-db-seatable-server", "dtable-server-4-seatable-server");
+    before(run, `${P}lease`, "dtable-web-prepare");
+    before(run, `${P}switch`, `${P}container`);
+    before(run, `${P}container`, `${P}verify`);
+  });
+
+  test("no container takes an input from another resource: replacing one never cascades into another", () => {
+    for (const c of run.byType(CONTAINER)) {
+      const fromOthers = Object.entries(c.propertyDependencies).filter(([, urns]) => urns.length > 0);
+      expect([c.name, fromOthers]).toEqual([c.name, []]);
+      expect([c.name, c.deleteBeforeReplace]).toEqual([c.name, true]);
+    }
+  });
+
+  test("Pulumi waits longer than Docker's stop timeout and health wait", () => {
+    for (const c of run.byType(CONTAINER)) {
+      const seconds = (s: string) => Number(/^(\d+)s$/.exec(s)?.[1] ?? NaN);
+      expect([c.name, c.customTimeouts]).toEqual([c.name, expect.objectContaining({ delete: expect.stringMatching(/^\d+s$/) })]);
+      expect(seconds(c.customTimeouts!.delete)).toBeGreaterThan(c.inputs.stopTimeout as number);
+      expect(seconds(c.customTimeouts!.create)).toBeGreaterThan((c.inputs.waitTimeout as number) ?? 0);
+    }
+  });
+
+  test("the applied table, the proxy's file hashes and the containers' digests are recorded, the digests as a secret", () => {
+    const applied = run.outputs.appliedRouting as { proxy: { conf: string }; rolloutSteps: string[] };
+    expect(applied.proxy.conf).toMatch(/^[0-9a-f]{64}$/);
+    expect(applied.rolloutSteps).toEqual([`${P}lease`, `${P}switch`, `${P}verify`]);
+    expect(Object.keys(run.outputs.appliedContainers as object).sort()).toEqual(["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4", "dtable-web"]);
+  });
+});
+
+describe("an up with nothing to change is quiet", () => {
+  test("every resource keeps its inputs, nothing is added, the last up's steps are kept without running", async () => {
+    const v = stackValues("prod");
+    const first = await runProgram(v);
+    const second = await runProgram(v, afterUp(first));
+    const a = new Map(first.resources.map((r) => [r.urn, r]));
+    expect(second.resources.map((r) => r.urn).sort()).toEqual(first.resources.map((r) => r.urn).sort());
+    for (const r of second.resources) {
+      const was = a.get(r.urn)!;
+      const differing = Object.keys({ ...r.inputs, ...was.inputs }).filter((k) => JSON.stringify(r.inputs[k]) !== JSON.stringify(was.inputs[k]));
+      // Pulumi diffs what is not ignored: nothing
+      expect([r.name, differing.filter((k) => !r.ignoreChanges.includes(k))]).toEqual([r.name, []]);
+    }
+    expect(proxySteps(second).every((s) => s.ignoreChanges.includes("create"))).toBe(true);
+    expect(second.outputs.appliedRouting).toEqual(first.outputs.appliedRouting);
+  });
+
+  test("a proxy file that differs (a stopped up, a hand edit) brings back exactly the converging steps", async () => {
+    const v = stackValues("prod");
+    const state = afterUp(await runProgram(v));
+    const run = await runProgram(v, { ...state, live: { ...state.live, conf: "0".repeat(64) } });
+    expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
+    expect(proxySteps(run).some((s) => s.ignoreChanges.length > 0)).toBe(false);
+    // the host decides whether that file is one it may replace: the recorded one or this run's own
+    expect(run.one(`${P}switch`).inputs.create).toContain(state.applied!.proxy!.conf);
+    expect(run.one(`${P}switch`).inputs.create).not.toContain("0".repeat(64));
+  });
+
+  test("a lease held on dtable-web stops the up before anything is registered, saying how to clear it", async () => {
+    const v = stackValues("prod");
+    const state = await deployed(v);
+    await expect(runProgram(v, { ...state, live: { ...state.live, lease: "stack=organization/seatable-cluster/test run=x" } })).rejects.toThrow(
+      /lease is held \(stack=organization\/seatable-cluster\/test run=x\).*remove the lease on dtable-web \(rm \/opt\/seatable-compose\/dtable-server-proxy\/lease\)/,
+    );
+  });
+});
+
+describe("scale-out 4 → 5 with maxRestarting 1", () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    const state = await deployed(withServers(4));
+    run = await runProgram(withServers(5), state);
+  });
+
+  test("one stage per server that gives up buckets, each quarantine → restart → switch → verify, one after another", () => {
+    const names = proxySteps(run).map((s) => s.name);
+    const w = waits(run, names);
+    const stages = names.filter((n) => n.endsWith("-quarantine")).map((n) => n.replace(/-quarantine$/, ""));
+    expect(stages.length).toBe(4);
+    stages.forEach((st, i) => {
+      const restarts = names.filter((n) => n.startsWith(`${st}-restart-`));
+      expect(restarts.length).toBe(1);
+      expect(w[restarts[0]]).toEqual([`${st}-quarantine`]);
+      expect(w[`${st}-switch`]).toEqual([`${st}-quarantine`, restarts[0]].sort());
+      expect(w[`${st}-verify`]).toEqual([`${st}-switch`, ...(i === stages.length - 1 ? [] : [])]);
+      if (i > 0) expect(w[`${st}-quarantine`]).toContain(`${stages[i - 1]}-verify`);
+    });
+    // the new server is up before the first stage moves anything to it
+    before(run, "dtable-server-5-seatable-server", `${stages[0]}-quarantine`);
+  });
+
+  test("each quarantine pauses everything the restarting server holds, and nothing else", () => {
+    const q = proxySteps(run).filter((s) => s.name.endsWith("-quarantine"));
+    for (const s of q) {
+      const paused = ((s.inputs.stdin as string).match(/ quarantine;/g) ?? []).length;
+      // prod: 256 buckets over weights 2/2/3/1: the largest holds 96, plus its pin twice (dashed and 32-hex)
+      expect(paused).toBeGreaterThan(0);
+      expect(paused).toBeLessThanOrEqual(96 + 2);
+    }
+    const change = run.outputs.routingChange as { largestPausedShare: number; stages: unknown[] };
+    expect(change.stages).toHaveLength(4);
+    expect(change.largestPausedShare).toBeLessThanOrEqual(96 / 256);
+  });
+});
+
+test("maxRestarting 2 puts two servers in a stage, side by side", async () => {
+  const state = await deployed(withServers(4));
+  const v = withServers(5);
+  v.rollout = { maxRestarting: 2 };
+  const run = await runProgram(v, state);
+  const names = proxySteps(run).map((s) => s.name);
+  expect(names.filter((n) => n.endsWith("-quarantine"))).toHaveLength(2);
+  expect(names.filter((n) => n.startsWith(`${P}stage-1-restart-`))).toHaveLength(2);
+});
+
+describe("a new image", () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    const v = withServers(4);
+    const state = await deployed(v);
+    v.image = "seatable/seatable-enterprise:6.1.9";
+    v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
+    run = await runProgram(v, state);
+  });
+
+  test("is pulled everywhere first; the backup runs before any container changes; dtable-web, dtable-db, then each dtable-server in its own stage", () => {
+    const images = run.byType(IMAGE).map((i) => i.name);
+    for (const i of images) before(run, i, `${P}backup`);
+    before(run, `${P}lease`, `${P}backup`);
+    before(run, `${P}backup`, "dtable-web-seatable-server");
+    before(run, "dtable-web-seatable-server", "dtable-db-seatable-server");
+    const stages = proxySteps(run).map(short).filter((n) => n.endsWith("-quarantine"));
+    expect(stages).toHaveLength(4);
+    for (const server of ["dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"]) {
+      const c = run.one(`${server}-seatable-server`);
+      const quarantine = run.resources.find((r) => c.dependencies.includes(r.urn) && r.name.endsWith("-quarantine"))!;
+      const stage = quarantine.name.replace(/-quarantine$/, "");
+      before(run, "dtable-db-seatable-server", quarantine.name);
+      before(run, `${server}-seatable-server`, `${stage}-switch`);
+    }
+    // a restart for routing is not needed: Pulumi's replacement is the restart
+    expect(proxySteps(run).filter((s) => /-restart-/.test(s.name))).toEqual([]);
+    expect(run.one(`${P}backup`).inputs.create).toContain("/usr/local/bin/backup-seatable");
+  });
+});
+
+describe("drain and evict", () => {
+  test("drain: every bucket and pin of the server moves away, staged; its container stays", async () => {
+    const state = await deployed(withServers(4));
+    const v = withServers(4);
+    v.hosts.servers[3].drain = true;
+    const run = await runProgram(v, state);
+    const applied = run.outputs.appliedRouting as { table: { buckets: Record<string, string> } };
+    expect(Object.values(applied.table.buckets)).not.toContain("dtable-server-4");
+    expect(proxySteps(run).map(short)).toContain("stage-1-restart-dtable-server-4");
+    expect(run.resources.some((r) => r.name === "dtable-server-4-seatable-server")).toBe(true);
+    // back: the minimum moves back, from the servers that gave it buckets
+    const back = await runProgram(withServers(4), afterUp(run));
+    const moved = (back.outputs.routingChange as { bucketsMoving: number }).bucketsMoving;
+    expect(moved).toBe(Object.values(state.applied!.table.buckets).filter((s) => s === "dtable-server-4").length);
+  });
+
+  test("a server that left and does not answer stops every up with the way out; evict moves its buckets without touching it", async () => {
+    const state = await deployed(withServers(5));
+    const v = withServers(4);
+    await expect(runProgram(v, { ...state, unreachable: ["dtable-server-5"] })).rejects.toThrow(/dtable-server-5 \(10\.0\.1\.24:22\) does not answer.*add it to rollout\.evict/);
+    v.rollout = { evict: ["dtable-server-5"] };
+    const warn = jest.spyOn(console, "info").mockImplementation(() => undefined);
+    const run = await runProgram(v, { ...state, unreachable: ["dtable-server-5"] }).finally(() => warn.mockRestore());
+    expect(proxySteps(run).filter((s) => s.name.includes("dtable-server-5"))).toEqual([]);
+    expect(run.resources.some((r) => r.name.startsWith("dtable-server-5"))).toBe(false);
+    const applied = run.outputs.appliedRouting as { table: { buckets: Record<string, string> } };
+    expect(Object.values(applied.table.buckets)).not.toContain("dtable-server-5");
+  });
+});
+
+describe("what the next up reads back", () => {
+  test("an up that fails or stops in a stage records nothing: the next up starts again from the last verified table", async () => {
+    const state = await deployed(withServers(4));
+    const run = await runProgram(withServers(5), { ...state, stuck: [`${P}stage-2-verify`] });
+    expect(run.outputs.routingChange).not.toBeInstanceOf(Unresolved);
+    expect(run.outputs.appliedRouting).toBeInstanceOf(Unresolved);
+    expect(run.outputs.appliedContainers).toBeInstanceOf(Unresolved);
+  });
+
+  test("consecutive rollouts 2 → 3 → 4: every server that gives up buckets is restarted each time (its step's inputs are new)", async () => {
+    const r2 = await runProgram(withServers(2));
+    const r3 = await runProgram(withServers(3), afterUp(r2));
+    const r4 = await runProgram(withServers(4), afterUp(r3));
+    for (const [prev, run, losing] of [
+      [r2, r3, ["dtable-server", "dtable-server-2"]],
+      [r3, r4, ["dtable-server", "dtable-server-2", "dtable-server-3"]],
+    ] as const) {
+      const restarted = proxySteps(run).filter((s) => /-restart-/.test(s.name));
+      expect(restarted.map((s) => s.name.replace(/.*-restart-/, "")).sort()).toEqual([...losing].sort());
+      for (const s of restarted) {
+        const same = prev.resources.find((r) => r.name === s.name);
+        // Pulumi runs a command again when its inputs change
+        expect([s.name, same ? JSON.stringify(same.inputs) === JSON.stringify(s.inputs) : false]).toEqual([s.name, false]);
+        expect(s.ignoreChanges).toEqual([]);
+      }
+    }
+  });
+});
