@@ -1,6 +1,7 @@
 // `npm run plan`: the plan layer offline. No Pulumi CLI, no hosts, no secrets.
 //   npm run plan -- --stack dev
 //   npm run plan -- --stack-file path/to/Pulumi.x.yaml [--previous routing.json] [--out DIR]
+//   npm run plan -- --stack dev [--previous routing.json] --where <base uuid>
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -11,8 +12,9 @@ import { changeSummary, graphSummary, routingSummary, stageNotes } from "../pure
 import { renderedFiles } from "../pure/plan/files";
 import { offlineGraph } from "../pure/plan/graph";
 import { versionNotes } from "../pure/plan/seatable";
+import { parseBaseUuid, whereLines } from "../pure/plan/where";
 
-const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--replace-containers] [--out DIR]";
+const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
 
 function fail(lines: string[], code = 1): never {
   for (const line of lines) process.stderr.write(`${line}\n`);
@@ -30,6 +32,7 @@ function main(argv: string[]): void {
         previous: { type: "string" },
         "replace-containers": { type: "boolean" },
         out: { type: "string" },
+        where: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -42,7 +45,10 @@ function main(argv: string[]): void {
     return;
   }
   if ((args.stack === undefined) === (args["stack-file"] === undefined)) fail(["give exactly one of --stack and --stack-file", USAGE], 2);
+  if (args.where !== undefined && args.out !== undefined) fail(["--where prints where one base is and writes nothing; give it without --out", USAGE], 2);
   const stackFile = args["stack-file"] ?? resolve(__dirname, "..", `Pulumi.${args.stack}.yaml`);
+  const base = args.where === undefined ? undefined : parseBaseUuid(args.where);
+  if (base && "problem" in base) fail([base.problem]);
 
   const validated = validateStackFile(stackFile);
   if (!validated.ok) fail([...validated.problems]);
@@ -67,6 +73,14 @@ function main(argv: string[]): void {
   const plan = buildPlan(config, applied, validated.startTable);
   for (const warning of validated.warnings) process.stderr.write(`warning: ${warning}\n`);
   for (const note of versionNotes(config)) process.stderr.write(`note: ${note}\n`);
+
+  if (base) {
+    const lines = applied
+      ? whereLines(base.uuid, applied, `--previous ${args.previous}`, plan.routing)
+      : whereLines(base.uuid, plan.routing, `the stack's table (${args["stack-file"] ?? `Pulumi.${args.stack}.yaml`})`);
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return;
+  }
 
   const out: string[] = [
     `Stack file ${stackFile}`,

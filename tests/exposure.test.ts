@@ -72,7 +72,10 @@ describe("IPv6: private addresses only, every port bound to one of them", () => 
 
   test("the proxy is published on dtable-web's private address only", () => {
     const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
-    expect(proxy.inputs.ports).toEqual([{ ip: "fd12:3456:789a::10", external: 5000, internal: 5000 }]);
+    expect(proxy.inputs.ports).toEqual([
+      { ip: "fd12:3456:789a::10", external: 5000, internal: 5000 },
+      { ip: "fd12:3456:789a::10", external: 5001, internal: 5001 },
+    ]);
   });
 
   test("known_hosts pins IPv6 hosts in OpenSSH's form ([address]:port off port 22)", () => {

@@ -153,3 +153,42 @@ test("bad usage: exit 2 with the usage line", async () => {
   expect(r.stderr).toContain("usage: npm run plan --");
   expect((await plan("--colour")).code).toBe(2);
 });
+
+describe("--where: the server that holds a base, and why", () => {
+  const PINNED = "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10";
+
+  test("a pinned base, written in any case and without dashes", async () => {
+    const r = await plan("--stack", "prod", "--where", PINNED.replace(/-/g, "").toUpperCase());
+    expect([r.code, r.stdout]).toEqual([0, `${PINNED}: dtable-server-3 (pinned), in the stack's table (Pulumi.prod.yaml)\n`]);
+  });
+
+  test("a base by its bucket, on each side of the dev stack's split", async () => {
+    const low = await plan("--stack", "dev", "--where", "7F2504E0-4F89-11D3-9A0C-0305E82C3301");
+    expect([low.code, low.stdout]).toEqual([0, "7f2504e0-4f89-11d3-9a0c-0305e82c3301: dtable-server (bucket 7f), in the stack's table (Pulumi.dev.yaml)\n"]);
+    const high = await plan("--stack", "dev", "--where", "802504e04f8911d39a0c0305e82c3301");
+    expect([high.code, high.stdout]).toEqual([0, "802504e0-4f89-11d3-9a0c-0305e82c3301: dtable-server-2 (bucket 80), in the stack's table (Pulumi.dev.yaml)\n"]);
+  });
+
+  test("with --previous: where it is now, and where `pulumi up` puts it", async () => {
+    const first = join(dir, "first");
+    expect((await plan("--stack", "dev", "--out", first)).code).toBe(0);
+    const previous = join(first, "routing.json");
+    const pinned = await plan("--stack", "prod", "--previous", previous, "--where", PINNED);
+    expect([pinned.code, pinned.stdout]).toEqual([0, `${PINNED}: dtable-server-2 (bucket ff), in --previous ${previous}\nafter \`pulumi up\`: moves to dtable-server-3 (pinned)\n`]);
+    const stays = await plan("--stack", "prod", "--previous", previous, "--where", "00000000-0000-0000-0000-000000000001");
+    expect(stays.stdout).toBe(`00000000-0000-0000-0000-000000000001: dtable-server (bucket 00), in --previous ${previous}\nafter \`pulumi up\`: stays on dtable-server (bucket 00)\n`);
+  });
+
+  test.each(["3f2504e0-4f89", "3f2504e0-4f89-11d3-9a0c-0305e82c330g", "x3f2504e0-4f89-11d3-9a0c-0305e82c3301", ""])("a malformed UUID %p: exit 1 and why", async (given) => {
+    const r = await plan("--stack", "dev", "--where", given);
+    expect([r.code, r.stdout, r.stderr]).toEqual([1, "", `--where: ${JSON.stringify(given)} is not a base UUID; expected 8-4-4-4-12 hex digits or 32 hex digits, in any case\n`]);
+  });
+
+  test("with --out: bad usage, nothing written", async () => {
+    const out = join(dir, "out");
+    const r = await plan("--stack", "dev", "--where", PINNED, "--out", out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--where prints where one base is and writes nothing");
+    expect(existsSync(out)).toBe(false);
+  });
+});

@@ -11,7 +11,7 @@ import * as path from "path";
 import WebSocket from "ws";
 import { allBuckets } from "../pure/config/routing-file";
 import { normaliseUuid } from "../pure/config/values";
-import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER } from "../pure/plan/nginx";
+import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER, STATUS_PATH } from "../pure/plan/nginx";
 import { bucketOf, computeRoutingTable, ownerOf, RoutingTable, WeightedServer } from "../pure/plan/routing";
 import { freePort, Nginx, nginxDir, nginxTest, startNginx } from "./support/nginx";
 import { Standin, StandinReply, startStandin, startStandins, stopStandins, withTimeout } from "./support/standins";
@@ -51,7 +51,7 @@ const HOSTS = renderProxyHosts(ADDRESSES);
 const WEIGHTS: Record<number, number[]> = { 2: [1, 3], 3: [3, 2, 1], 7: [1, 2, 3, 1, 4, 1, 2] };
 const serversOf = (count: number): WeightedServer[] => WEIGHTS[count].map((weight, i) => ({ name: NAMES[i], weight }));
 
-const settings = (port: number): ProxySettings => ({ port, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
+const settings = (port: number, statusPort: number): ProxySettings => ({ port, statusPort, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
 
 type Cluster = { readonly label: string; readonly count: number; readonly table: RoutingTable; readonly servers: string[]; readonly pinned: string[] };
 
@@ -214,10 +214,16 @@ let standins: Standin[] = [];
 let nginx: Nginx | undefined;
 const standin = (name: string) => standins.find((s) => s.name === name)!;
 
-async function startProxy(conf: (port: number) => string): Promise<Nginx> {
+type Proxy = Nginx & { readonly settings: ProxySettings };
+
+/** nginx with `conf(settings)`, on free ports: its own, and one for the status server. */
+async function startProxy(conf: (s: ProxySettings) => string): Promise<Proxy> {
   const port = await freePort();
-  nginx = await startNginx(conf(port), HOSTS, port);
-  return nginx;
+  let statusPort = await freePort();
+  while (statusPort === port) statusPort = await freePort();
+  const s = settings(port, statusPort);
+  nginx = await startNginx(conf(s), HOSTS, port);
+  return { ...nginx, settings: s };
 }
 
 beforeAll(async () => {
@@ -246,8 +252,8 @@ const quarantineOf = (c: Cluster): Quarantine => {
 
 test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}]`, async () => {
   const confs = CLUSTERS.flatMap((c) => [
-    { label: c.label, text: renderProxyConfig(c.table, c.servers, settings(18080)) },
-    { label: `${c.label}, quarantine`, text: renderProxyConfig(c.table, c.servers, settings(18080), quarantineOf(c)) },
+    { label: c.label, text: renderProxyConfig(c.table, c.servers, settings(18080, 18081)) },
+    { label: `${c.label}, quarantine`, text: renderProxyConfig(c.table, c.servers, settings(18080, 18081), quarantineOf(c)) },
   ]);
   const results = await pool(confs, 4, async ({ label, text }) => {
     const dir = nginxDir(HOSTS, text);
@@ -266,7 +272,7 @@ test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}
 const RANDOM_UUIDS_PER_CLUSTER = 900;
 
 test.each(CLUSTERS.map((c) => [c.label, c] as const))(`routes every URL form to the owner: %s [${SEED_NOTE}]`, async (_label, c) => {
-  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
   figures.randomUuids += RANDOM_UUIDS_PER_CLUSTER;
   const cases = [
     ...Array.from({ length: RANDOM_UUIDS_PER_CLUSTER }, (_, i) => formsOf(randomUuid(), c.table, i)).flat(),
@@ -281,7 +287,7 @@ test.each(CLUSTERS.map((c) => [c.label, c] as const))(`routes every URL form to 
 
 test(`a WebSocket handshake and message round trip reach the owner [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length > 0)!;
-  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
   // one base per server, and a pinned one in upper-case 32-hex spelling
   const uuids = c.servers.map((name) => uuidInBucket(Object.keys(c.table.buckets).find((b) => c.table.buckets[b] === name)!));
   const bases = [...uuids, c.pinned[0].replace(/-/g, "").toUpperCase()];
@@ -312,7 +318,7 @@ test(`a WebSocket handshake and message round trip reach the owner [${SEED_NOTE}
 
 test(`plain requests reuse upstream connections (keep-alive) [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
-  const proxy = await startProxy((port) => renderProxyConfig(c.table, c.servers, settings(port)));
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
   const target = c.servers[1];
   const buckets = Object.keys(c.table.buckets).filter((b) => c.table.buckets[b] === target);
   const cases = Array.from({ length: 2000 }, (_, i) => ({ path: `/api/v1/dtables/${uuidInBucket(buckets[i % buckets.length])}/rows/`, expected: target }));
@@ -328,7 +334,7 @@ test(`plain requests reuse upstream connections (keep-alive) [${SEED_NOTE}]`, as
 test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the rest as usual; reload back [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length > 0)!;
   const t = c.table;
-  const proxy = await startProxy((port) => renderProxyConfig(t, c.servers, settings(port)));
+  const proxy = await startProxy((s) => renderProxyConfig(t, c.servers, s));
   const buckets = allBuckets(t.bucketHexDigits);
   // pins[0]: not quarantined, but its bucket is; pins[1]: quarantined, its bucket is not;
   // plus a quarantined base that has no pin.
@@ -336,8 +342,8 @@ test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the res
   const loose = randomUuid();
   const heldBuckets = buckets.filter((b) => b === bucketOf(freePin, t.bucketHexDigits) || (b !== bucketOf(heldPin, t.bucketHexDigits) && b !== bucketOf(loose, t.bucketHexDigits) && rng() < 0.3));
   const quarantine: Quarantine = { buckets: heldBuckets, pins: [heldPin, loose] };
-  const retryAfter = settings(proxy.port).retryAfterSeconds;
-  await proxy.reload(renderProxyConfig(t, c.servers, settings(proxy.port), quarantine));
+  const retryAfter = proxy.settings.retryAfterSeconds;
+  await proxy.reload(renderProxyConfig(t, c.servers, proxy.settings, quarantine));
 
   const held = (uuid: string) => quarantine.pins.includes(uuid) || (t.pins[uuid] === undefined && heldBuckets.includes(bucketOf(uuid, t.bucketHexDigits)));
   const uuids = [...Array.from({ length: 1500 }, () => randomUuid()), ...c.pinned, loose];
@@ -366,7 +372,7 @@ test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the res
   }
 
   // Back to the plain config: everything is served again.
-  await proxy.reload(renderProxyConfig(t, c.servers, settings(proxy.port)));
+  await proxy.reload(renderProxyConfig(t, c.servers, proxy.settings));
   const again = await routeAll(proxy.port, [freePin, heldPin, loose, ...heldBuckets.map(uuidInBucket)].flatMap((u) => formsOf(u, t, 0)));
   expect({ seed: SEED, again }).toEqual({ seed: SEED, again: [] });
 });
@@ -374,7 +380,7 @@ test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the res
 test(`a stopped dtable-server: its buckets fail fast with 502, all others are served [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length > 0)!;
   const t = c.table;
-  const proxy = await startProxy((port) => renderProxyConfig(t, c.servers, settings(port)));
+  const proxy = await startProxy((s) => renderProxyConfig(t, c.servers, s));
   const down = c.servers[2];
   // warm the keep-alive pool to the server before it goes away
   expect(await routeAll(proxy.port, allBuckets(2).map((b) => formsOf(uuidInBucket(b), t, 0)[0]))).toEqual([]);
@@ -401,5 +407,179 @@ test(`a stopped dtable-server: its buckets fail fast with 502, all others are se
   } finally {
     const { address } = ADDRESSES.find((a) => a.name === down)!;
     standins = [...standins.filter((s) => s.name !== down), await startStandin(down, address)];
+  }
+});
+
+// ---- seeing into the proxy ------------------------------------------------------------
+
+/** One access log line, as the rendered log_format writes it. */
+type AccessLine = {
+  time: string;
+  client: string;
+  method: string;
+  uri: string;
+  base: string;
+  bucket: string;
+  server: string;
+  routed_by: string;
+  status: number;
+  upstream: string;
+  upstream_status: string;
+  upstream_time: string;
+  request_time: number;
+};
+
+const LOG_WAIT_MS = 5000;
+
+/** The access log's lines once there are `count` (nginx writes a line after the response), parsed. */
+async function accessLines(proxy: Nginx, count: number): Promise<{ lines: AccessLine[]; unparsed: string[] }> {
+  const deadline = Date.now() + LOG_WAIT_MS;
+  let raw = proxy.accessLog().split("\n").filter((l) => l !== "");
+  while (raw.length < count && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    raw = proxy.accessLog().split("\n").filter((l) => l !== "");
+  }
+  const lines: AccessLine[] = [];
+  const unparsed: string[] = [];
+  for (const l of raw) {
+    try {
+      lines.push(JSON.parse(l) as AccessLine);
+    } catch {
+      unparsed.push(l);
+    }
+  }
+  return { lines, unparsed };
+}
+
+test(`the access log: one JSON line per request, saying what the routing table says [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length > 0)!;
+  const t = c.table;
+  const digits = t.bucketHexDigits;
+  const proxy = await startProxy((s) => renderProxyConfig(t, c.servers, s));
+  const addressOf = (server: string) => `${ADDRESSES.find((a) => a.name === server)!.address}:5000`;
+  const secret = `s3cr3t${randHex(16)}`;
+
+  // What each request must log: `uri` is the decoded path, `base` and `bucket` as written in the URI.
+  type Expected = Omit<AccessLine, "time" | "upstream_time" | "request_time">;
+  type Sent = { readonly path: string; readonly expected: Expected };
+  const routed = (path: string, uri: string, written: string | undefined, server?: string): Sent => {
+    const uuid = written === undefined ? undefined : normaliseUuid(written);
+    const owner = server ?? (uuid === undefined ? t.default : ownerOf(t, uuid));
+    const held = owner === QUARANTINE;
+    return {
+      path,
+      expected: {
+        client: "127.0.0.1",
+        method: "GET",
+        uri,
+        base: written ?? "",
+        bucket: written?.slice(0, digits) ?? "",
+        server: owner,
+        routed_by: uuid === undefined ? "default" : t.pins[uuid] !== undefined ? "pin" : "bucket",
+        status: held ? 503 : 200,
+        upstream: held ? "" : addressOf(owner),
+        upstream_status: held ? "" : "200",
+      },
+    };
+  };
+  const spellings = Object.values(SPELLINGS);
+  const plain: Sent[] = [
+    // random bases, every form and spelling in turn (5 spellings × 19 forms cycle through all pairs)
+    ...Array.from({ length: 400 }, (_, i) => {
+      const written = spellings[i % spellings.length](randomUuid());
+      const p = FORMS[i % FORMS.length](written);
+      return routed(p, p.split("?")[0], written);
+    }),
+    // every pinned base in every spelling
+    ...c.pinned.flatMap((u) => spellings.map((spell) => routed(`/api/v1/dtables/${spell(u)}/rows/`, `/api/v1/dtables/${spell(u)}/rows/`, spell(u)))),
+    // no base: the default server
+    ...Array.from({ length: 20 }, (_, i) => routed(`/x/n${i}/`, `/x/n${i}/`, undefined)),
+    // quotes and backslashes stay JSON (escape=json), decoded as $uri is
+    routed("/x/a%22b%5Cc%0A/", '/x/a"b\\c\n/', undefined),
+  ];
+  // a token in the query string never reaches the log
+  const tokenBase = randomUuid();
+  plain.push(routed(`/api/v1/dtables/${tokenBase}/rows/?token=${secret}`, `/api/v1/dtables/${tokenBase}/rows/`, tokenBase));
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const send = async (sent: readonly Sent[]) => {
+    const statuses = await pool(sent, 16, async (k) => (await get(proxy.port, k.path, agent)).status);
+    expect(statuses).toEqual(sent.map((k) => k.expected.status));
+  };
+  try {
+    await send(plain);
+    // quarantine: some buckets and a pinned base answer 503 and log the server "quarantine"
+    const heldBuckets = allBuckets(digits).filter((b, i) => i % 7 === 0 && b !== bucketOf(c.pinned[1], digits));
+    await proxy.reload(renderProxyConfig(t, c.servers, proxy.settings, { buckets: heldBuckets, pins: [c.pinned[0]] }));
+    const inQuarantine: Sent[] = [
+      ...heldBuckets.map((b) => uuidInBucket(b)).filter((u) => t.pins[u] === undefined).map((u) => routed(`/dtables/${u}/`, `/dtables/${u}/`, u, QUARANTINE)),
+      routed(`/dtables/${c.pinned[0]}/`, `/dtables/${c.pinned[0]}/`, c.pinned[0], QUARANTINE),
+      // the rest as usual
+      ...Array.from({ length: 40 }, () => uuidInBucket(allBuckets(digits).filter((b) => !heldBuckets.includes(b))[randInt(256 - heldBuckets.length)]))
+        .filter((u) => t.pins[u] === undefined)
+        .map((u) => routed(`/dtables/${u}/`, `/dtables/${u}/`, u)),
+      routed(`/dtables/${c.pinned[1]}/`, `/dtables/${c.pinned[1]}/`, c.pinned[1]),
+    ];
+    await send(inQuarantine);
+
+    const sent = [...plain, ...inQuarantine];
+    const { lines, unparsed } = await accessLines(proxy, sent.length);
+    expect(unparsed).toEqual([]);
+    expect(lines).toHaveLength(sent.length);
+    const text = proxy.accessLog();
+    expect({ secretLogged: text.includes(secret), tokenLogged: text.includes("token=") }).toEqual({ secretLogged: false, tokenLogged: false });
+
+    // each line: the fixed fields equal the table's answer; the times are numbers as nginx writes them
+    const key = (uri: string, base: string) => `${uri} ${base}`;
+    const expected = new Map(sent.map((k) => [key(k.expected.uri, k.expected.base), k.expected]));
+    expect(expected.size).toBe(sent.length);
+    const wrong: string[] = [];
+    const seen = new Set<string>();
+    for (const line of lines) {
+      const { time, upstream_time, request_time, ...fixed } = line;
+      const k = key(line.uri, line.base);
+      const want = expected.get(k);
+      const held = line.server === QUARANTINE;
+      const timesOk =
+        !Number.isNaN(Date.parse(time)) && typeof request_time === "number" && request_time >= 0 && (held ? upstream_time === "" : /^\d+\.\d{3}$/.test(upstream_time));
+      if (seen.has(k)) wrong.push(`${k}: logged twice`);
+      seen.add(k);
+      if (!want || JSON.stringify(fixed) !== JSON.stringify(want) || !timesOk) wrong.push(`${JSON.stringify(line)}\n  expected ${JSON.stringify(want)}`);
+    }
+    expect({ seed: SEED, wrong: wrong.slice(0, 10), count: wrong.length }).toEqual({ seed: SEED, wrong: [], count: 0 });
+    // both kinds of quarantine, and every way of routing, were seen
+    const kinds = new Set(lines.map((l) => `${l.routed_by} ${l.server === QUARANTINE ? "503" : "ok"}`));
+    expect([...kinds].sort()).toEqual(["bucket 503", "bucket ok", "default ok", "pin 503", "pin ok"]);
+  } finally {
+    agent.destroy();
+  }
+});
+
+test(`stub_status answers on the status port, not on the proxy's port [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
+  const agent = new http.Agent({ keepAlive: false });
+  try {
+    const handled = async () => {
+      const r = await get(proxy.settings.statusPort, STATUS_PATH, agent);
+      const counters = /^server accepts handled requests\n\s*(\d+) (\d+) (\d+)\s*$/m.exec(r.body);
+      expect({ status: r.status, active: /^Active connections: \d+/.test(r.body), counters: counters !== null }).toEqual({ status: 200, active: true, counters: true });
+      return Number(counters![3]);
+    };
+    const before = await handled();
+    // on the proxy's port the path is a path like any other: it goes to the default server
+    const proxied = await Promise.all(Array.from({ length: 10 }, () => get(proxy.port, STATUS_PATH, agent)));
+    expect(proxied.map((r) => [r.status, (JSON.parse(r.body) as StandinReply).server])).toEqual(proxied.map(() => [200, c.table.default]));
+    // the counters count the proxy's requests (10, plus this status request itself)
+    expect((await handled()) - before).toBe(11);
+    // nothing else answers on the status port
+    const other = await get(proxy.settings.statusPort, `/api/v1/dtables/${randomUuid()}/rows/`, agent);
+    expect(other.status).toBe(404);
+    // status requests stay out of the access log: only the proxied ones and a last one are there
+    expect((await get(proxy.port, "/x/last/", agent)).status).toBe(200);
+    const { lines } = await accessLines(proxy, 11);
+    expect(lines.map((l) => l.uri)).toEqual([...proxied.map(() => STATUS_PATH), "/x/last/"]);
+  } finally {
+    agent.destroy();
   }
 });

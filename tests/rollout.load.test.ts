@@ -65,10 +65,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The dev stack with `count` dtable-servers on the stand-ins' loopback addresses.
  * Validation refuses loopback addresses ("not-a-host", rightly for a real
  * cluster), so the validated config is taken as the plain data it is and only
- * the addresses and the proxy port are replaced. Every name, port and path in
+ * the addresses and the proxy's ports are replaced. Every name, port and path in
  * the steps is the program's own; only the addresses differ.
  */
-function clusterConfig(count: 2 | 3, addresses: ReturnType<typeof addressesOf>, proxyPort: number): ClusterConfig {
+function clusterConfig(count: 2 | 3, addresses: ReturnType<typeof addressesOf>, proxyPort: number, statusPort: number): ClusterConfig {
   const v = stackValues("dev");
   if (count === 3) v.hosts.servers.push({ name: NAMES[2], address: "192.0.2.23", ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
   const valid = configOf(v);
@@ -79,7 +79,7 @@ function clusterConfig(count: 2 | 3, addresses: ReturnType<typeof addressesOf>, 
       web: { ...valid.hosts.web, address: addresses.web },
       servers: valid.hosts.servers.map((s) => ({ ...s, address: addresses.servers.find((a) => a.name === s.name)!.address })),
     },
-    proxy: { ...valid.proxy, port: proxyPort },
+    proxy: { ...valid.proxy, port: proxyPort, statusPort },
   };
 }
 
@@ -284,6 +284,7 @@ async function run(order: Order, scenario: number): Promise<RunFigure> {
   temps.push(root);
   const addresses = addressesOf(scenario);
   const proxyPort = await freePort();
+  const statusPort = await freePort();
   const world = new FakeDocker({
     root,
     web: "dtable-web",
@@ -296,8 +297,8 @@ async function run(order: Order, scenario: number): Promise<RunFigure> {
   await world.start();
   await startWebPing(addresses.web);
 
-  const two = clusterConfig(2, addresses, proxyPort);
-  const three = clusterConfig(3, addresses, proxyPort);
+  const two = clusterConfig(2, addresses, proxyPort, statusPort);
+  const three = clusterConfig(3, addresses, proxyPort, statusPort);
   // The cluster as a first deployment left it: two servers, the program's table.
   const first = buildPlan(two);
   for (const s of two.hosts.servers) await world.startServer(s.name);
@@ -526,12 +527,13 @@ async function quietWorld(scenario: number) {
   temps.push(root);
   const addresses = addressesOf(scenario);
   const proxyPort = await freePort();
+  const statusPort = await freePort();
   const world = new FakeDocker({ root, web: "dtable-web", proxyPort, servers: addresses.servers, standinScript: compileStandin(path.join(root, "standin")), saveIntervalMs: SAVE_INTERVAL_MS });
   worlds.push(world);
   await world.start();
   await startWebPing(addresses.web);
-  const two = clusterConfig(2, addresses, proxyPort);
-  const three = clusterConfig(3, addresses, proxyPort);
+  const two = clusterConfig(2, addresses, proxyPort, statusPort);
+  const three = clusterConfig(3, addresses, proxyPort, statusPort);
   for (const s of three.hosts.servers) await world.startServer(s.name);
   const first = buildPlan(two);
   await world.startProxy(renderProxyConfig(first.routing, two.hosts.servers.map((s) => s.name), two.proxy), renderProxyHosts(two.hosts.servers));

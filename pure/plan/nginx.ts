@@ -6,6 +6,8 @@ import { PORTS } from "../config/schema";
 
 export type ProxySettings = {
   readonly port: number;
+  /** stub_status, in a server of its own */
+  readonly statusPort: number;
   readonly keepalive: number;
   readonly workerConnections: number;
   readonly retryAfterSeconds: number;
@@ -18,6 +20,37 @@ export type Quarantine = { readonly buckets: readonly string[]; readonly pins: r
 export const QUARANTINE = "quarantine";
 /** Response header naming the dtable-server the proxy chose. */
 export const SERVER_HEADER = "X-Dtable-Server";
+/** Response header naming the address nginx connected to: proof of which dtable-server answered. */
+export const UPSTREAM_HEADER = "X-Dtable-Upstream";
+/** Where the status server answers (nginx's stub_status). */
+export const STATUS_PATH = "/nginx_status";
+
+/**
+ * The access log's fields (one JSON object per request, README "Seeing into
+ * the proxy"). `uri` is the path without the query string: SeaTable puts
+ * tokens in query strings (`?token=...`), and the base UUID of a query-string
+ * request is in `base` already. `status` and `request_time` are always
+ * numbers; the upstream fields are strings, empty when no upstream was asked
+ * (a quarantined base).
+ */
+const ACCESS_LOG_FIELDS: readonly (readonly [string, string, "number" | "string"])[] = [
+  ["time", "$time_iso8601", "string"],
+  ["client", "$remote_addr", "string"],
+  ["method", "$request_method", "string"],
+  ["uri", "$uri", "string"],
+  ["base", "$dtable_uuid", "string"],
+  ["bucket", "$dtable_bucket", "string"],
+  ["server", "$dtable_server", "string"],
+  ["routed_by", "$dtable_routed_by", "string"],
+  ["status", "$status", "number"],
+  ["upstream", "$upstream_addr", "string"],
+  ["upstream_status", "$upstream_status", "string"],
+  ["upstream_time", "$upstream_response_time", "string"],
+  ["request_time", "$request_time", "number"],
+];
+
+/** Who may read the status page: loopback and the private ranges (RFC 1918, RFC 6598, RFC 4193). */
+const STATUS_CLIENTS = ["127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
 
 // A whole base UUID: at the start of the URI or after "/" or "=", dashed or 32
 // hex digits, and followed by "/", "?", "&", "#" or the end. PCRE scans left to
@@ -57,7 +90,14 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "}",
     "",
     "http {",
-    "  access_log off;",
+    "  # One JSON line per request to the container's log (Docker's json-file, rotated).",
+    "  log_format dtable_proxy escape=json",
+    ...ACCESS_LOG_FIELDS.map(([name, variable, type], i) => {
+      const value = type === "number" ? variable : `"${variable}"`;
+      const last = i === ACCESS_LOG_FIELDS.length - 1;
+      return `    '${i === 0 ? "{" : ""}"${name}":${value}${last ? "}';" : ",'"}`;
+    }),
+    "  access_log /dev/stdout dtable_proxy;",
     "  error_log /dev/stderr warn;",
     "  server_tokens off;",
     "  map_hash_bucket_size 128;",
@@ -85,6 +125,13 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "  map $dtable_uuid $dtable_server {",
     "    default $dtable_bucket_server;",
     ...pins.flatMap((u) => [`    ${u} ${pinTarget(u)};`, `    ${undashed(u)} ${pinTarget(u)};`]),
+    "  }",
+    "",
+    "  # Why, for the access log: a pin, the bucket, or no UUID (the default server).",
+    "  map $dtable_uuid $dtable_routed_by {",
+    "    default bucket;",
+    '    "" default;',
+    ...pins.flatMap((u) => [`    ${u} pin;`, `    ${undashed(u)} pin;`]),
     "  }",
     "",
     "  map $dtable_server $dtable_retry_after {",
@@ -116,6 +163,7 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "",
     "    location / {",
     `      add_header ${SERVER_HEADER} $dtable_server always;`,
+    `      add_header ${UPSTREAM_HEADER} $upstream_addr always;`,
     "      add_header Retry-After $dtable_retry_after always;",
     `      if ($dtable_server = ${QUARANTINE}) {`,
     "        return 503;",
@@ -131,6 +179,24 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "      proxy_connect_timeout 5s;",
     "      proxy_read_timeout 600s;",
     "      proxy_send_timeout 600s;",
+    "    }",
+    "  }",
+    "",
+    "  # Metrics (stub_status) on a port of their own: the container publishes it on",
+    "  # dtable-web's private address only, and only private networks may read it.",
+    "  server {",
+    `    listen ${proxy.statusPort};`,
+    "    server_name _;",
+    "    access_log off;",
+    "",
+    `    location = ${STATUS_PATH} {`,
+    "      stub_status;",
+    ...STATUS_CLIENTS.map((net) => `      allow ${net};`),
+    "      deny all;",
+    "    }",
+    "",
+    "    location / {",
+    "      return 404;",
     "    }",
     "  }",
     "}",

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { PORTS, SshTarget } from "../config/schema";
 import { allBuckets, routingJson } from "../config/routing-file";
 import { urlHost } from "../config/values";
-import { renderProxyConfig, renderProxyHosts, QUARANTINE } from "./nginx";
+import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, UPSTREAM_HEADER } from "./nginx";
 import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
 import type { RoutingTable } from "./routing";
@@ -42,8 +42,6 @@ export function inSequence(steps: readonly Omit<HostStep, "after">[], first: rea
 export const PROXY_ROUTING = `${PROXY_DIR}/routing.json`;
 /** Held by the run that changes the cluster, from its first step until its verification passed. */
 export const PROXY_LEASE = `${PROXY_DIR}/lease`;
-/** Response header naming the address nginx connected to: proof of which upstream answered. */
-export const UPSTREAM_HEADER = "X-Dtable-Upstream";
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -121,7 +119,7 @@ const PROBE = [
   "    r = e",
   "except Exception:",
   "    print('000 - -'); sys.exit(0)",
-  `print(r.status, r.headers.get('X-Dtable-Server') or '-', r.headers.get('${UPSTREAM_HEADER}') or '-')`,
+  `print(r.status, r.headers.get('${SERVER_HEADER}') or '-', r.headers.get('${UPSTREAM_HEADER}') or '-')`,
   "PY",
   "}",
 ];

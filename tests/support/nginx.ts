@@ -4,7 +4,8 @@
 // machine's own /etc/hosts is never touched.
 //
 // Layout: one directory per nginx holding `nginx.conf` and `hosts`; it is also
-// nginx's prefix (temp directories, pid file).
+// nginx's prefix (temp directories, pid file). nginx's stdout, where the rendered
+// config writes its access log, goes to `access.log` there.
 import { spawn } from "child_process";
 import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
@@ -24,7 +25,7 @@ const MAX_OUTPUT = 64 * 1024;
 const LAUNCH = [
   'h=$1 d=$2 c=$3; shift 3;',
   'mount --bind "$h" /etc/hosts &&',
-  'exec "$0" -p "$d/" -c "$c" -e stderr -g "daemon off; pid $d/nginx.pid;" "$@"',
+  'exec "$0" -p "$d/" -c "$c" -e stderr -g "daemon off; pid $d/nginx.pid;" "$@" >>"$d/access.log"',
 ].join(" ");
 
 function launchArgs(dir: string, extra: readonly string[]): string[] {
@@ -44,8 +45,8 @@ export function nginxDir(hostsText: string, confText?: string): string {
 export type NginxTestResult = { readonly code: number; readonly output: string };
 
 /**
- * nginx's stdout and stderr go to a file: the rendered config logs to
- * /dev/stderr, which nginx cannot open() when its stderr is a socket (as
+ * nginx's stdout and stderr go to files: the rendered config logs to
+ * /dev/stdout and /dev/stderr, which nginx cannot open() when they are sockets (as
  * Node's pipes are); a regular file, like a container runtime's pipe, works.
  */
 function openLog(dir: string, name: string): { path: string; fd: number } {
@@ -112,8 +113,10 @@ export type Nginx = {
   readonly confPath: string;
   readonly port: number;
   readonly pid: number;
-  /** what nginx wrote to stdout and stderr so far (the last 64 KiB) */
+  /** what nginx wrote to stderr so far (the last 64 KiB) */
   output(): string;
+  /** everything nginx wrote to stdout so far: the access log */
+  accessLog(): string;
   /** Writes the new config, checks it with `nginx -t`, reloads, and waits until only new workers serve. */
   reload(confText: string): Promise<void>;
   /** Stops nginx (its whole process group) and removes its directory. Safe to call twice. */
@@ -198,6 +201,7 @@ export async function startNginx(confText: string, hostsText: string, port: numb
     port,
     pid,
     output,
+    accessLog: () => readFileSync(path.join(dir, "access.log"), "utf8"),
     stop,
     async reload(newConfText: string) {
       if (hasExited()) throw failed("nginx is not running");
