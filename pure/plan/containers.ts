@@ -89,19 +89,92 @@ function seatableExtraHosts(config: ClusterConfig, self: NodeHost) {
   return named.map((h) => ({ host: h.name, ip: h.address }));
 }
 
+/**
+ * What REL's caddy labels do to every answer from dtable-web (seatable-release
+ * compose/seatable-server.yml; the same from v6.1.8 to its newest files, and
+ * 6.2's upgrade notice changes nothing here, so 6.1 and 6.2 share them).
+ */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "Strict-Transport-Security": "max-age=31536000; includeSubdomains; preload",
+  "Referrer-Policy": "same-origin",
+  "X-XSS-Protection": "1; mode=block",
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "SAMEORIGIN",
+};
+
+/** REL's defaults for the office and whiteboard add-ons the policy names (ONLYOFFICE_PORT, COLLABORA_PORT, TLDRAW_PORT). */
+const ADDON_PORTS = { onlyoffice: 6233, collabora: 6232, tldraw: 6239 } as const;
+
+/** REL's Content-Security-Policy, directive by directive. */
+function contentSecurityPolicy(hostname: string): string {
+  const at = (port: number) => `${hostname}:${port}`;
+  const directives: readonly (readonly string[])[] = [
+    ["block-all-mixed-content"],
+    ["default-src", "'none'"],
+    ["style-src", "'unsafe-inline'", "'self'", "fonts.googleapis.com"],
+    ["script-src", "'unsafe-inline'", "'unsafe-eval'", "'self'"],
+    ["script-src-elem", "'unsafe-inline'", "'self'", at(ADDON_PORTS.onlyoffice), "maps.googleapis.com", "unpkg.com"],
+    ["font-src", "'self'", "data:", "unpkg.com", at(ADDON_PORTS.tldraw), "fonts.gstatic.com"],
+    ["img-src", "'self'", "data:", "blob:", "https:", "market.seatable.io", "market.seatable.com", "mt0.google.com", "maps.googleapis.com", "maps.gstatic.com"],
+    ["media-src", "'self'"],
+    ["form-action", "'self'", at(ADDON_PORTS.collabora)],
+    ["connect-src", "'self'", "market.seatable.io", "market.seatable.com", "https:", "ws:", "blob:", "data:"],
+    ["frame-src", "'self'", at(ADDON_PORTS.collabora), at(ADDON_PORTS.onlyoffice)],
+    ["frame-ancestors", "'self'"],
+    ["worker-src", "'self'", "blob:"],
+    ["manifest-src", "'self'"],
+    ["object-src", "'self'"],
+    ["base-uri", "'self'"],
+  ];
+  return directives.map((d) => d.join(" ")).join("; ");
+}
+
+/** Pages meant to be embedded on other sites (REL): any site may frame them, so no policy either (its frame-ancestors would forbid it). */
+const FRAMEABLE_PATHS = [
+  "/dtable/view-external-links/*",
+  "/dtable/external-links/*",
+  "/dtable/external-apps/*",
+  "/dtable/forms/*",
+  "/apps/custom/*",
+  "/external-apps/*",
+] as const;
+
+/**
+ * One Caddyfile argument, however many words it holds: caddy-docker-proxy
+ * splits a label's value into arguments at spaces unless they are quoted, and
+ * `header` takes a second and third argument as a find/replace pair.
+ */
+const oneArg = (value: string) => `\`${value}\``;
+
+/**
+ * Labels for caddy-docker-proxy (REL's public entry). The headers are set
+ * before dtable-web answers; the framing routes change them when the answer
+ * is written (a removal defers caddy's header block), so they win.
+ */
 function caddyLabels(config: ClusterConfig): Record<string, string> {
-  const site = `${config.serverProtocol}://${config.serverHostname}`;
-  return {
-    caddy_0: site,
+  const labels: Record<string, string> = {
+    caddy_0: `${config.serverProtocol}://${config.serverHostname}`,
     "caddy_0.reverse_proxy": "{{upstreams 80}}",
-    "caddy_0.header.Strict-Transport-Security": "max-age=31536000; includeSubdomains; preload",
-    "caddy_0.header.X-Content-Type-Options": "nosniff",
-    "caddy_0.header.Referrer-Policy": "same-origin",
-    "caddy_0.header.X-Frame-Options": "SAMEORIGIN",
     caddy_1: ":80",
     "caddy_1.@http.protocol": "http",
     "caddy_1.redir": `@http https://${config.serverHostname}{uri}`,
   };
+  const headers = { ...SECURITY_HEADERS, "Content-Security-Policy": contentSecurityPolicy(config.serverHostname) };
+  for (const [name, value] of Object.entries(headers)) labels[`caddy_0.header_0.${name}`] = oneArg(value);
+  FRAMEABLE_PATHS.forEach((path, i) => {
+    labels[`caddy_0.route_${i}`] = path;
+    labels[`caddy_0.route_${i}.header.X-Frame-Options`] = "ALLOWALL";
+    labels[`caddy_0.route_${i}.header.-Content-Security-Policy`] = "";
+  });
+  // Cookies usable inside those frames on other sites. Its own block, applied
+  // when the answer is written: in the block above (as REL writes it) the rule
+  // would run before dtable-web's cookies exist and change nothing. Browsers
+  // refuse SameSite=None without Secure, and Secure cookies over plain http.
+  if (config.serverProtocol === "https") {
+    labels["caddy_0.header_1.Set-Cookie"] = `(.*) ${oneArg("$1; SameSite=None; Secure")}`;
+    labels["caddy_0.header_1.defer"] = "";
+  }
+  return labels;
 }
 
 export function seatableContainer(config: ClusterConfig, host: NodeHost): ContainerSpec {

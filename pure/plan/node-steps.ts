@@ -30,13 +30,32 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
     before.push({
       id: "site-upload",
       host: host.name,
-      title: "upload seatable-nginx.conf (ping locations to the proxy and dtable-db) and reload nginx in seatable-server",
+      title: "upload seatable-nginx.conf (ping locations to the proxy and dtable-db), test it with nginx -t in seatable-server, reload",
       command: [
         "set -eu",
         `install -d -m 755 ${COMPOSE_DIR}/config`,
-        // in place: the container mounts this one file
-        `cat > ${SEATABLE_NGINX_CONF}`,
-        `if ${running}; then docker exec ${SEATABLE_CONTAINER} nginx -s reload; fi`,
+        `F=${SEATABLE_NGINX_CONF}`,
+        'cat > "$F.next"',
+        `if [ -f "$F" ] && ${running}; then`,
+        // Written in place, as the container mounts this one file (it would
+        // not see a renamed one), so nginx inside can test it. What nginx
+        // runs stays in $F.prev until the reload: a run that stopped half-way
+        // left it there, and it is the one to come back to.
+        '  [ -e "$F.prev" ] || cp -p "$F" "$F.prev"',
+        '  cat "$F.next" > "$F"',
+        `  if ! out=$(docker exec ${SEATABLE_CONTAINER} nginx -t 2>&1); then`,
+        '    cat "$F.prev" > "$F"',
+        '    rm -f "$F.prev" "$F.next"',
+        "    printf '%s\\n' \"$out\" >&2",
+        '    echo "nginx -t in seatable-server failed for the new $F; the live file and the running nginx are unchanged" >&2',
+        "    exit 1",
+        "  fi",
+        `  docker exec ${SEATABLE_CONTAINER} nginx -s reload`,
+        "else",
+        // no nginx runs this file yet: the container starts with it
+        '  cat "$F.next" > "$F"',
+        "fi",
+        'rm -f "$F.next" "$F.prev"',
       ].join("\n"),
       stdin: renderSeatableNginx(config),
     });

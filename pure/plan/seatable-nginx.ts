@@ -2,7 +2,9 @@
 // container (REL mounts it at /etc/nginx/sites-enabled/default). Rendered whole,
 // with the locations SeaTable ships, except that the two ping locations go to
 // the cluster's dtable-server-proxy and dtable-db node instead of 127.0.0.1,
-// where nothing answers on a cluster's dtable-web (the seed's "falsche Ziele").
+// where nothing answers on a cluster's dtable-web (the seed's "falsche Ziele"),
+// and that its log format has no backslashes (REL's `\$` writes a literal `\`
+// before every logged value).
 import type { ClusterConfig } from "../config/schema";
 import { PORTS } from "../config/schema";
 import { proxyUrl } from "./seatable";
@@ -44,6 +46,8 @@ export function renderSeatableNginx(config: ClusterConfig): string {
     "  location /seafhttp {",
     "    rewrite ^/seafhttp(.*)$ $1 break;",
     "    proxy_pass http://127.0.0.1:8082;",
+    // seafile sees the client behind caddy, as in REL (without it, only the server-wide $remote_addr)
+    "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
     "    proxy_request_buffering off;",
     "    proxy_connect_timeout 36000s;",
     "    proxy_read_timeout 36000s;",
@@ -56,6 +60,8 @@ export function renderSeatableNginx(config: ClusterConfig): string {
     "  location /media {",
     "    root /opt/seatable/seatable-server-latest/dtable-web;",
     "    access_log off;",
+    // as REL: missing files stay out of the error log (nginx takes `off` for a file of that name under its prefix)
+    "    error_log off;",
     "  }",
     "",
     "  location /api-gateway/ {",

@@ -124,7 +124,7 @@ export type Nginx = {
 };
 
 /** The pids of the live children of `ppid`. */
-function childPids(ppid: number): number[] {
+export function childPids(ppid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

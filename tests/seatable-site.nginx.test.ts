@@ -1,0 +1,233 @@
+// dtable-web's own nginx site (seatable-nginx.conf), run for real (Debian's
+// nginx) on loopback in front of stand-ins for what it proxies to, checked
+// against what seatable-release's compose/config/seatable-nginx.conf does
+// (v6.1.8 to its newest files): the same locations, each request reaching the
+// same service with the same path and forwarding headers, the same CORS
+// answers. The one intended difference is the cluster's ping locations (AD's
+// cluster pages): dtable-server's goes to the proxy, dtable-db's to its node.
+//
+// The site is run as the container would run it, with the container's own
+// addresses (127.0.0.1:8000, :8082, :7780 and port 80) and folders moved to
+// loopback ports and temporary folders; nothing else in it is changed.
+import * as http from "http";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import type { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { renderSeatableNginx } from "../pure/plan/seatable-nginx";
+import { freePort, Nginx, startNginx } from "./support/nginx";
+import { withTimeout } from "./support/standins";
+import { configOf, stackValues } from "./support/stacks";
+
+jest.setTimeout(60_000);
+
+const HOST = "seatable.example.com";
+const CLIENT = "127.0.0.1";
+/** What caddy sends along: the browser's address. */
+const CALLER = "203.0.113.7";
+// Each run its own addresses for the cluster names (dtable-web's proxy on 5000, dtable-db on 7777).
+const N = 10 + (process.pid % 240);
+const WEB_ADDRESS = `127.0.4.${N}`;
+const DB_ADDRESS = `127.0.5.${N}`;
+
+// ---- what REL's site does ------------------------------------------------------------
+
+/** REL's locations, with their modifiers. */
+const REL_LOCATIONS = ["/", "/seafhttp", "/media", "/api-gateway/", "/api-gateway/socket.io/", "/dtable-server", "/dtable-db", "= /dtable-server/ping/", "= /dtable-db/ping/"];
+
+/** The request headers by which the services behind learn who asked and how; each must be as REL sends it. */
+const FORWARDING = ["host", "x-real-ip", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-nginx-proxy", "connection", "upgrade"] as const;
+type Forwarding = Partial<Record<(typeof FORWARDING)[number], string>>;
+
+type Service = "dtable-web" | "seafile" | "api-gateway" | "dtable-server-proxy" | "dtable-db";
+type Case = { readonly path: string; readonly service: Service; readonly url: string; readonly headers: Forwarding };
+
+/** Every location REL has, one request each: where it lands and what it carries. `port` is where each service listens. */
+function relCases(port: Record<Service, number>): Case[] {
+  const chained = `${CALLER}, ${CLIENT}`;
+  const uuid = "3f2a9c0d-5b8e-4e1a-9d7c-2b6f0e8a1c4d";
+  return [
+    {
+      path: "/dtable/workspace/1/?x=1",
+      service: "dtable-web",
+      url: "/dtable/workspace/1/?x=1",
+      headers: { host: HOST, "x-real-ip": CLIENT, "x-forwarded-for": chained, "x-forwarded-host": "_", "x-forwarded-proto": "https", connection: "close" },
+    },
+    {
+      path: "/seafhttp/files/abc/x.txt?op=1",
+      service: "seafile",
+      url: "/files/abc/x.txt?op=1",
+      headers: { host: `127.0.0.1:${port.seafile}`, "x-forwarded-for": chained, "x-forwarded-proto": "https", connection: "close" },
+    },
+    {
+      path: `/api-gateway/api/v2/dtables/${uuid}/rows/`,
+      service: "api-gateway",
+      url: `/api/v2/dtables/${uuid}/rows/`,
+      headers: { host: HOST, "x-real-ip": CLIENT, "x-forwarded-for": chained, "x-forwarded-host": "_", "x-forwarded-proto": "http", connection: "close" },
+    },
+    {
+      path: `/api-gateway/socket.io/?dtable_uuid=${uuid}&EIO=4&transport=polling`,
+      service: "api-gateway",
+      url: `/socket.io/?dtable_uuid=${uuid}&EIO=4&transport=polling`,
+      headers: { host: HOST, "x-real-ip": CLIENT, "x-forwarded-for": chained, "x-forwarded-proto": "https", "x-nginx-proxy": "true", connection: "upgrade" },
+    },
+    // the cluster's difference: REL sends these to 127.0.0.1 (nothing answers there on a cluster's dtable-web)
+    { path: "/dtable-server/ping/", service: "dtable-server-proxy", url: "/ping/", headers: { host: `dtable-web:${port["dtable-server-proxy"]}`, "x-forwarded-for": CLIENT, "x-forwarded-proto": "https", connection: "close" } },
+    { path: "/dtable-db/ping/", service: "dtable-db", url: "/ping/", headers: { host: `dtable-db:${port["dtable-db"]}`, "x-forwarded-for": CLIENT, "x-forwarded-proto": "https", connection: "close" } },
+  ];
+}
+
+const CORS = {
+  "access-control-allow-origin": "https://api.seatable.com",
+  "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS",
+  "access-control-allow-headers": "Content-Type, Accept, authorization, token, deviceType, x-seafile-otp",
+};
+
+// ---- stand-ins and requests ------------------------------------------------------------
+
+type Seen = { service: Service; url: string; headers: http.IncomingHttpHeaders };
+
+/** A service behind the site: answers with what it received, and a CORS header of its own (the site must hide it). */
+async function startService(service: Service, address: string, port = 0): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.setHeader("access-control-allow-origin", "*");
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ service, url: req.url ?? "", headers: req.headers } satisfies Seen));
+    });
+  });
+  await withTimeout(new Promise<void>((resolve) => server.listen(port, address, resolve)), 5_000, `${service} to listen`);
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: () => withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), 5_000, `${service} to close`),
+  };
+}
+
+type Answer = { status: number; headers: http.IncomingHttpHeaders; body: string };
+
+function request(port: number, urlPath: string, method = "GET"): Promise<Answer> {
+  return withTimeout(
+    new Promise<Answer>((resolve, reject) => {
+      const req = http.request({ host: SITE_ADDRESS, port, path: urlPath, method, localAddress: CLIENT, agent: false, headers: { host: HOST, "x-forwarded-for": CALLER, "x-forwarded-proto": "https" } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      });
+      req.on("error", reject);
+      req.end();
+    }),
+    10_000,
+    `${method} ${urlPath}`,
+  );
+}
+
+const SITE_ADDRESS = "127.0.0.1";
+
+/** `text` with each `[from, to]` replaced; every `from` must occur, so that a change in the rendering shows here. */
+function replaceAll(text: string, pairs: readonly (readonly [string, string])[]): string {
+  return pairs.reduce((t, [from, to]) => {
+    if (!t.includes(from)) throw new Error(`the rendered site no longer contains ${JSON.stringify(from)}`);
+    return t.split(from).join(to);
+  }, text);
+}
+
+/** The `location` lines of a site, modifier and path. */
+const locationsOf = (site: string) => [...site.matchAll(/^\s*location\s+([^{]*?)\s*\{/gm)].map((m) => m[1].replace(/\s+/g, " "));
+
+// ---- the site, for each supported version ---------------------------------------------------
+
+describe.each([["seatable/seatable-enterprise:6.1.8"], ["seatable/seatable-enterprise:6.2.12"]])("dtable-web's nginx site for %s", (image) => {
+  const values = stackValues("dev");
+  values.image = image;
+  values.s3.buckets.avatar = "seatable-dev-avatar"; // required from 6.2
+  const config = configOf(values);
+  const site = renderSeatableNginx(config);
+
+  let nginx: Nginx | undefined;
+  let port = 0;
+  let dir = "";
+  const services: { stop(): Promise<void> }[] = [];
+  let servicePort: Record<Service, number>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "seatable-site-"));
+    chmodSync(dir, 0o755);
+    const media = path.join(dir, "dtable-web");
+    mkdirSync(path.join(media, "media", "css"), { recursive: true, mode: 0o755 });
+    writeFileSync(path.join(media, "media", "css", "seatable.css"), "body{}\n", { mode: 0o644 });
+    mkdirSync(path.join(dir, "logs"));
+
+    const started = {
+      "dtable-web": await startService("dtable-web", "127.0.0.1"),
+      seafile: await startService("seafile", "127.0.0.1"),
+      "api-gateway": await startService("api-gateway", "127.0.0.1"),
+      "dtable-server-proxy": await startService("dtable-server-proxy", WEB_ADDRESS, config.proxy.port),
+      "dtable-db": await startService("dtable-db", DB_ADDRESS, 7777),
+    };
+    services.push(...Object.values(started));
+    servicePort = Object.fromEntries(Object.entries(started).map(([k, v]) => [k, v.port])) as Record<Service, number>;
+    port = await freePort();
+    const asInContainer = replaceAll(site, [
+      ["  listen 80;", `  listen ${SITE_ADDRESS}:${port};`],
+      ["  listen [::]:80;\n", ""],
+      ["http://127.0.0.1:8000", `http://127.0.0.1:${servicePort["dtable-web"]}`],
+      ["http://127.0.0.1:8082", `http://127.0.0.1:${servicePort.seafile}`],
+      ["http://127.0.0.1:7780", `http://127.0.0.1:${servicePort["api-gateway"]}`],
+      ["/opt/nginx-logs/", `${dir}/logs/`],
+      ["/opt/seatable/seatable-server-latest/dtable-web", media],
+    ]);
+    const conf = `worker_processes 1;\nevents { worker_connections 64; }\nhttp {\n${asInContainer}\n}\n`;
+    nginx = await startNginx(conf, `${WEB_ADDRESS} ${config.hosts.web.name}\n${DB_ADDRESS} ${config.hosts.db.name}\n`, port);
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await Promise.allSettled(services.map((s) => s.stop()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("has REL's locations, no more and no fewer", () => {
+    expect(locationsOf(site).sort()).toEqual([...REL_LOCATIONS].sort());
+  });
+
+  test("each location reaches REL's service with REL's path and forwarding headers", async () => {
+    for (const c of relCases(servicePort)) {
+      const a = await request(port, c.path);
+      expect({ path: c.path, status: a.status }).toEqual({ path: c.path, status: 200 });
+      const seen = JSON.parse(a.body) as Seen;
+      const forwarding = Object.fromEntries(FORWARDING.filter((h) => seen.headers[h] !== undefined).map((h) => [h, seen.headers[h]]));
+      expect({ path: c.path, service: seen.service, url: seen.url, forwarding }).toEqual({ path: c.path, service: c.service, url: c.url, forwarding: c.headers });
+    }
+  });
+
+  test("seafile learns the browser's address behind caddy (X-Forwarded-For chained on /seafhttp)", async () => {
+    const seen = JSON.parse((await request(port, "/seafhttp/upload-aj/abc")).body) as Seen;
+    expect(seen.headers["x-forwarded-for"]).toBe(`${CALLER}, ${CLIENT}`);
+  });
+
+  test("/media is served from dtable-web's files; a missing file is kept out of the error log", async () => {
+    const found = await request(port, "/media/css/seatable.css");
+    expect([found.status, found.body]).toEqual([200, "body{}\n"]);
+    const missing = await request(port, "/media/css/no-such-file-5e1f.css");
+    expect(missing.status).toBe(404);
+    expect(nginx!.output()).not.toContain("no-such-file-5e1f");
+    expect(readFileSync(path.join(dir, "logs", "dtable-web.error.log"), "utf8")).not.toContain("no-such-file-5e1f");
+  });
+
+  test("the old /dtable-server and /dtable-db endpoints answer 404 with the move to the API gateway", async () => {
+    for (const p of ["/dtable-server/api/v1/dtables/x/", "/dtable-db/api/v1/query/x/", "/dtable-server/"]) {
+      const a = await request(port, p);
+      expect({ path: p, status: a.status, deprecated: /deprecated.*API Gateway/.test(a.body) }).toEqual({ path: p, status: 404, deprecated: true });
+    }
+  });
+
+  test("CORS for api.seatable.com on every answer, the services' own hidden; OPTIONS answers 204", async () => {
+    for (const p of ["/dtable/", "/api-gateway/api/v2/x/", "/seafhttp/x", "/dtable-server/ping/"]) {
+      const a = await request(port, p);
+      expect({ path: p, cors: Object.fromEntries(Object.keys(CORS).map((h) => [h, a.headers[h]])) }).toEqual({ path: p, cors: CORS });
+    }
+    const preflight = await request(port, "/api-gateway/api/v2/x/", "OPTIONS");
+    expect([preflight.status, preflight.headers["access-control-allow-origin"]]).toEqual([204, CORS["access-control-allow-origin"]]);
+  });
+});
