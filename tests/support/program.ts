@@ -44,8 +44,12 @@ export type ProgramFailure = Error & { readonly registered: readonly Registered[
  * Runs index.ts for a stack's values. `applied` is what the stack's own
  * appliedRouting output holds (the routing of the last `up`). `secrets` are
  * the keys set with --secret (by default every secret key, with SECRET_VALUES).
+ * `otherKeys` are set as written, with their own namespace ("docker:host").
  */
-export async function runProgram(values: Record<string, unknown>, options: { applied?: AppliedRouting; secrets?: Readonly<Record<string, string>> } = {}): Promise<ProgramRun> {
+export async function runProgram(
+  values: Record<string, unknown>,
+  options: { applied?: AppliedRouting; secrets?: Readonly<Record<string, string>>; otherKeys?: Readonly<Record<string, string>> } = {},
+): Promise<ProgramRun> {
   const secrets = options.secrets ?? SECRET_VALUES;
   const resources: Registered[] = [];
   pulumi.runtime.setMocks(
@@ -88,6 +92,7 @@ export async function runProgram(values: Record<string, unknown>, options: { app
     {
       ...Object.fromEntries(Object.entries(values).map(([k, v]) => [`${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
       ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+      ...options.otherKeys,
     },
     Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
   );
