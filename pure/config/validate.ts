@@ -91,7 +91,7 @@ function secretProblems(raw: RawStackConfig, requireSecrets: boolean): { problem
     }
   }
   for (const key of raw.secretKeys) {
-    if (!(key in SECRET_KEYS)) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${key} ...\``);
+    if (!(key in SECRET_KEYS)) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${keyPath([key])} ...\``);
   }
   return { problems, set };
 }
