@@ -244,8 +244,7 @@ describe("the stack file's shape", () => {
   });
 
   test("a setting outside config: is named, not dropped", () => {
-    const { "seatable-cluster:stopTimeoutSeconds": _dropped, ...rest } = { ...config(), "seatable-cluster:stopTimeoutSeconds": 900 };
-    expect(problemsOfFile({ config: rest, "seatable-cluster:stopTimeoutSeconds": 900, stopTimeoutSeconds: 900 })).toEqual([
+    expect(problemsOfFile({ config: config(), "seatable-cluster:stopTimeoutSeconds": 900, stopTimeoutSeconds: 900 })).toEqual([
       'seatable-cluster:stopTimeoutSeconds: outside "config:", where nothing reads it; indent it under config: (the top level of a stack file holds only config, environment, secretsprovider, encryptedkey, encryptionsalt)',
       'stopTimeoutSeconds: outside "config:", where nothing reads it; indent it under config: (the top level of a stack file holds only config, environment, secretsprovider, encryptedkey, encryptionsalt)',
     ]);
