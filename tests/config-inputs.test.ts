@@ -11,6 +11,7 @@ import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
 import { addressProblem, versionFromImage } from "../pure/config/values";
 import { appliedRouting, knownHosts, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
+import { ProgramFailure, runProgram } from "./support/program";
 import { configOf, problemsOf, stackValues } from "./support/stacks";
 
 const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
@@ -332,6 +333,17 @@ describe("the applied routing read back from the stack's state", () => {
     expect(damaged(change)).toThrow(/^appliedRouting \(the stack output this program keeps its routing in\) is damaged:\n/);
     expect(damaged(change)).toThrow(message);
   });
+});
+
+test("the program refuses damaged state before it registers anything", async () => {
+  const c = configOf();
+  const table = { bucketHexDigits: 1 as const, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} };
+  const applied = appliedRouting(c, table);
+  const damaged = { ...applied, servers: [{ ...applied.servers[0], ssh: { ...applied.servers[0].ssh, hostKey: `${applied.servers[0].ssh.hostKey}\n* ${applied.servers[0].ssh.hostKey}` } }] };
+  const failure = await runProgram(stackValues(), { applied: damaged }).catch((e: ProgramFailure) => e);
+  expect(failure).toBeInstanceOf(Error);
+  expect((failure as ProgramFailure).message).toMatch(/^appliedRouting \(the stack output this program keeps its routing in\) is damaged:\nappliedRouting\.servers\[0\]\.ssh\.hostKey: expected a public host key line/);
+  expect((failure as ProgramFailure).registered).toEqual([]);
 });
 
 describe("knownHosts", () => {
