@@ -97,10 +97,10 @@ describe("each validation rule names the key path, what was found and what is ex
     expect(ok.ok && ok.warnings).toEqual([expect.stringMatching(/^hosts\.db\.address: "8\.8\.8\.8" is public/)]);
   });
 
-  test.each(["127.0.0.1", "0.0.0.0", "::1", "224.0.0.1"])("%s is not a host's address", (address) => {
+  test.each(["127.0.0.1", "0.0.0.0", "::1", "224.0.0.1", "169.254.10.1", "fe80::1"])("%s is not a host's address", (address) => {
     const v = stackValues();
     v.hosts.web.address = address;
-    expect(one(problemsOf(v))).toMatch(/^hosts\.web\.address: .* is a loopback, unspecified or multicast address/);
+    expect(one(problemsOf(v))).toMatch(/^hosts\.web\.address: .* is a loopback, unspecified, link-local or multicast address/);
   });
 
   test("private IPv4 and IPv6 ranges are accepted", () => {

@@ -2,12 +2,21 @@
 import type { z } from "zod";
 import { closest, distance } from "fastest-levenshtein";
 
-/** ["hosts", "servers", 2, "address"] → "hosts.servers[2].address" */
+/** How much of a value a problem echoes: enough to recognise it, never a whole pasted file. */
+const ECHO_MAX = 60;
+
+/** A string as a problem echoes it: quoted, and cut after ECHO_MAX characters (`"abc…"… (5000 characters)`). */
+export function quote(value: string): string {
+  return value.length <= ECHO_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, ECHO_MAX))}… (${value.length} characters)`;
+}
+
+/** ["hosts", "servers", 2, "address"] → "hosts.servers[2].address"; a key longer than ECHO_MAX is cut. */
 export function keyPath(path: readonly PropertyKey[], prefix = ""): string {
   let out = prefix;
   for (const part of path) {
+    const key = String(part).length > ECHO_MAX ? `${String(part).slice(0, ECHO_MAX)}…` : String(part);
     if (typeof part === "number") out += `[${part}]`;
-    else out += out === "" ? String(part) : `.${String(part)}`;
+    else out += out === "" ? key : `.${key}`;
   }
   return out;
 }
@@ -25,7 +34,7 @@ export function describe(input: unknown): string {
   if (input === null) return "null";
   if (Array.isArray(input)) return "a list";
   if (typeof input === "object") return "an object";
-  return `${JSON.stringify(input)} (a ${typeof input})`;
+  return `${typeof input === "string" ? quote(input) : JSON.stringify(input)} (a ${typeof input})`;
 }
 
 /** "a number", "an array", "an object" */

@@ -2,7 +2,8 @@
 // Read as the starting table of a hand-built cluster and by `plan --previous`.
 import { z } from "zod";
 import { isUuid, normaliseUuid } from "./values";
-import { formatIssues } from "./problems";
+import { formatIssues, keyPath, quote } from "./problems";
+import { hostName } from "./schema";
 
 export type RoutingTable = {
   readonly bucketHexDigits: 1 | 2 | 3;
@@ -14,11 +15,12 @@ export type RoutingTable = {
   readonly pins: Readonly<Record<string, string>>;
 };
 
+// server names end up in nginx-proxy.conf and the proxy's hosts file: the config's rules
 const schema = z.strictObject({
   bucketHexDigits: z.union([z.literal(1), z.literal(2), z.literal(3)], { error: () => "expected 1, 2 or 3" }),
-  default: z.string().min(1),
-  buckets: z.record(z.string(), z.string().min(1)),
-  pins: z.record(z.string(), z.string().min(1)).default({}),
+  default: hostName,
+  buckets: z.record(z.string(), hostName),
+  pins: z.record(z.string(), hostName).default({}),
 });
 
 /** Every bucket name of a table with `digits` hex digits, in order ("00" … "ff"). */
@@ -42,16 +44,16 @@ export function parseRoutingTable(
   const t = parsed.data;
   const problems: string[] = [];
   const isKnown = (name: string) => servers === undefined || servers.includes(name);
-  const unknownServer = (name: string) => `names the dtable-server ${JSON.stringify(name)}, which is not in hosts.servers (${(servers ?? []).join(", ")})`;
+  const unknownServer = (name: string) => `names the dtable-server ${quote(name)}, which is not in hosts.servers (${(servers ?? []).join(", ")})`;
   if (!isKnown(t.default)) problems.push(`${where}.default: ${unknownServer(t.default)}`);
   const expected = allBuckets(t.bucketHexDigits);
   const buckets: Record<string, string> = {};
   for (const [key, owner] of Object.entries(t.buckets)) {
     const bucket = key.toLowerCase();
     if (!new RegExp(`^[0-9a-f]{${t.bucketHexDigits}}$`).test(bucket)) {
-      problems.push(`${where}.buckets.${key}: not a bucket of ${t.bucketHexDigits} hex digit(s)`);
+      problems.push(`${keyPath(["buckets", key], where)}: not a bucket of ${t.bucketHexDigits} hex digit(s)`);
     } else if (!isKnown(owner)) {
-      problems.push(`${where}.buckets.${key}: ${unknownServer(owner)}`);
+      problems.push(`${keyPath(["buckets", key], where)}: ${unknownServer(owner)}`);
     }
     buckets[bucket] = owner;
   }
@@ -62,8 +64,8 @@ export function parseRoutingTable(
   }
   const pins: Record<string, string> = {};
   for (const [uuid, owner] of Object.entries(t.pins)) {
-    if (!isUuid(uuid)) problems.push(`${where}.pins.${uuid}: not a base UUID`);
-    else if (!isKnown(owner)) problems.push(`${where}.pins.${uuid}: ${unknownServer(owner)}`);
+    if (!isUuid(uuid)) problems.push(`${keyPath(["pins", uuid], where)}: not a base UUID`);
+    else if (!isKnown(owner)) problems.push(`${keyPath(["pins", uuid], where)}: ${unknownServer(owner)}`);
     else pins[normaliseUuid(uuid)] = owner;
   }
   if (problems.length > 0) return { problems };

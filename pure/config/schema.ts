@@ -2,11 +2,14 @@
 // (see ../shared/docs/seatable-facts.md); secret *values* are not part of it: the
 // secrets are fixed config keys (SECRET_KEYS) read by the resource layer.
 import { z } from "zod";
-import { addressProblem, isUuid } from "./values";
-import { describe } from "./problems";
+import { addressFormProblem, isUuid } from "./values";
+import { describe, quote } from "./problems";
+import { parseImageReference } from "./image-reference";
 
 /** A number as written (`found 0; …`), anything else with its type (`found "2" (a string)`). */
 const found = (input: unknown) => (typeof input === "number" ? String(input) : describe(input));
+/** A value a problem starts with: a string quoted (and cut when long), anything else as `found` says. */
+const echo = (input: unknown) => (typeof input === "string" ? quote(input) : found(input));
 
 export const PROJECT = "seatable-cluster";
 
@@ -35,34 +38,59 @@ export const SECRET_KEYS = {
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
 
-const hostName = z
+/**
+ * Names every container's hosts file already defines: the proxy's own
+ * (renderProxyHosts, pure/plan/nginx.ts) and the one Docker writes for the
+ * SeaTable containers. A dtable-server of that name would not be the one reached.
+ */
+export const LOCAL_HOST_NAMES = ["localhost", "ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters"];
+
+export const hostName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,62}$/, {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a host name (lower-case letters, digits and "-", starting with a letter)`,
+    error: (iss) => `${echo(iss.input)} is not a host name (lower-case letters, digits and "-", starting with a letter)`,
   })
   .refine((n) => n !== WEB_NAME && n !== DB_NAME, {
-    error: (iss) => `${JSON.stringify(iss.input)} is reserved for the ${String(iss.input)} host; name dtable-servers e.g. "dtable-server-2"`,
+    error: (iss) => `${echo(iss.input)} is reserved for the ${String(iss.input)} host; name dtable-servers e.g. "dtable-server-2"`,
   })
   // the proxy's marker for buckets that answer 503 (pure/plan/nginx.ts)
-  .refine((n) => n !== "quarantine", { error: () => '"quarantine" is reserved by the proxy; name dtable-servers e.g. "dtable-server-2"' });
+  .refine((n) => n !== "quarantine", { error: () => '"quarantine" is reserved by the proxy; name dtable-servers e.g. "dtable-server-2"' })
+  .refine((n) => !LOCAL_HOST_NAMES.includes(n), {
+    error: (iss) => `${echo(iss.input)} is already defined in the containers' hosts files (${LOCAL_HOST_NAMES.join(", ")}); name dtable-servers e.g. "dtable-server-2"`,
+  });
 
-const port = z
+export const port = z
   .number({ error: (iss) => `expected a port number, found ${found(iss.input)}` })
   .int({ error: (iss) => `expected a whole port number from 1 to 65535, found ${found(iss.input)}` })
   .min(1, { error: (iss) => `expected a port from 1 to 65535, found ${found(iss.input)}` })
   .max(65535, { error: (iss) => `expected a port from 1 to 65535, found ${found(iss.input)}` });
 
 /** A node address; whether public ones are allowed is checked in validate.ts (it needs allowPublicAddresses). */
-const address = z.string().refine((a) => addressProblem(a) !== "malformed", {
-  error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 or IPv6 address`,
+export const address = z.string().refine((a) => addressFormProblem(a) === undefined, {
+  error: (iss) => `${echo(iss.input)} ${addressFormProblem(String(iss.input)) ?? ""}`,
 });
 
-const sshHostKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/, {
+/**
+ * A login name as useradd takes it. It becomes the user of ssh://user@host:port
+ * (Docker) and of ssh: "@", ":", "/", "#", "?" or a space would move the host
+ * part, a leading "-" would be an option. No trailing "$" (Samba machine accounts do not log in).
+ */
+export const loginName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, {
+  error: (iss) => `${echo(iss.input)} is not a login name (letters, digits, "_", "." and "-", starting with a letter or "_", at most 32 characters)`,
+});
+
+/** An image reference as Docker reads it (a registry port, a tag, a digest); anything else would reach `docker run` as something else. */
+const imageReference = z.string().refine((r) => parseImageReference(r) !== undefined, {
+  error: (iss) =>
+    `${echo(iss.input)} is not an image reference; expected [registry[:port]/]repository[:tag][@sha256:<64 hex digits>], lower-case repository, e.g. "seatable/seatable-enterprise:6.1.8"`,
+});
+
+export const sshHostKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/, {
   error: () => 'expected a public host key line such as "ssh-ed25519 AAAAC3Nz..." (from `ssh-keyscan -t ed25519 <address>`, without the host name)',
 });
 
 const hostSsh = z.strictObject({
-  user: z.string().min(1).optional(),
+  user: loginName.optional(),
   port: port.optional(),
   hostKey: sshHostKey.optional(),
 });
@@ -101,7 +129,7 @@ export const rolloutSchema = z.strictObject({
 });
 
 const uuidKey = z.string().refine(isUuid, {
-  error: (iss) => `${JSON.stringify(iss.input)} is not a base UUID (8-4-4-4-12 hex digits, or 32 hex digits)`,
+  error: (iss) => `${echo(iss.input)} is not a base UUID (8-4-4-4-12 hex digits, or 32 hex digits)`,
 });
 
 const routingStart = z.union(
@@ -112,7 +140,7 @@ const routingStart = z.union(
 export const routingSchema = z.strictObject({
   bucketHexDigits: z
     .union([z.literal(1), z.literal(2), z.literal(3)], {
-      error: (iss) => `expected 1, 2 or 3 (16, 256 or 4096 buckets), found ${JSON.stringify(iss.input)}`,
+      error: (iss) => `expected 1, 2 or 3 (16, 256 or 4096 buckets), found ${found(iss.input)}`,
     })
     .default(2),
   pins: z.record(uuidKey, z.string()).default({}),
@@ -141,14 +169,14 @@ export const s3Schema = z.strictObject({
  * Pulumi CLI applies Pulumi.yaml's, the plan command and the mocks apply these.
  */
 export const stackConfigSchema = z.strictObject({
-  image: z.string().regex(/^[^\s:]+(:[^\s:]+)?$/, { error: () => "expected an image reference such as seatable/seatable-enterprise:6.1.8" }).default("seatable/seatable-enterprise:6.1.8"),
+  image: imageReference.default("seatable/seatable-enterprise:6.1.8"),
   seatableVersion: z
     .string()
-    .regex(/^\d+\.\d+(\.\d+)?$/, { error: (iss) => `expected a SeaTable version such as "6.0" or "5.3.12", found ${JSON.stringify(iss.input)}` })
+    .regex(/^\d+\.\d+(\.\d+)?$/, { error: (iss) => `expected a SeaTable version such as "6.0" or "5.3.12", found ${echo(iss.input)}` })
     .optional(),
   serverHostname: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: () => "expected the public host name, e.g. seatable.example.com" }),
   serverProtocol: z.enum(["https", "http"]).default("https"),
-  adminEmail: z.email({ error: (iss) => `${JSON.stringify(iss.input)} is not an e-mail address` }),
+  adminEmail: z.email({ error: (iss) => `${echo(iss.input)} is not an e-mail address` }),
   timeZone: z.string().min(1).default("Etc/UTC"),
   publicEntry: z.enum(["caddy", "loadBalancer"]).default("caddy"),
   licenseFile: z.string().min(1).optional(),
@@ -157,14 +185,14 @@ export const stackConfigSchema = z.strictObject({
   insecureSkipHostKeyCheck: z.boolean().default(false),
   ssh: z
     .strictObject({
-      user: z.string().min(1).default("root"),
+      user: loginName.default("root"),
       port: port.default(22),
       privateKeyPath: z.string().min(1).optional(),
     })
     .default({ user: "root", port: 22 }),
   hosts: z.strictObject({
     // publicAddress: where caddy publishes 80/443 (publicEntry caddy); every other port stays on address
-    web: z.strictObject({ ...host, publicAddress: z.string().refine((a) => addressProblem(a) !== "malformed", { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 or IPv6 address` }).optional() }),
+    web: z.strictObject({ ...host, publicAddress: address.optional() }),
     db: z.strictObject(host),
     servers: z.array(dtableServerSchema).min(1, { error: () => "a cluster needs at least one dtable-server" }),
   }),
@@ -173,7 +201,7 @@ export const stackConfigSchema = z.strictObject({
   s3: s3Schema,
   proxy: z
     .strictObject({
-      image: z.string().min(1).default("nginx:1.27.5-alpine"),
+      image: imageReference.default("nginx:1.27.5-alpine"),
       port: port.default(PORTS.dtableServer),
       statusPort: port.default(PROXY_STATUS_PORT),
       keepalive: wholeNumber(1, 4096).default(64),

@@ -1,7 +1,7 @@
 // Stack config → one frozen ClusterConfig, or every problem at once.
 import { z } from "zod";
-import { addressProblem, normaliseUuid, versionFromImage } from "./values";
-import { formatIssues } from "./problems";
+import { addressProblem, canonicalAddress, normaliseUuid, versionFromImage } from "./values";
+import { formatIssues, keyPath, quote } from "./problems";
 import { parseRoutingTable, RoutingTable } from "./routing-file";
 import {
   ClusterConfig,
@@ -19,6 +19,8 @@ export type RawStackConfig = {
   readonly values: Readonly<Record<string, unknown>>;
   /** keys whose value is a Pulumi secret (values of those are never read here) */
   readonly secretKeys: ReadonlySet<string>;
+  /** what was wrong with the stack file or the keys around the project's (stack-file.ts) */
+  readonly problems?: readonly string[];
 };
 
 export type ValidateOptions = {
@@ -90,7 +92,7 @@ function secretProblems(raw: RawStackConfig, requireSecrets: boolean): { problem
     }
   }
   for (const key of raw.secretKeys) {
-    if (!(key in SECRET_KEYS)) problems.push(`${key}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${key} ...\``);
+    if (!(key in SECRET_KEYS)) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${keyPath([key])} ...\``);
   }
   return { problems, set };
 }
@@ -122,12 +124,13 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
     const nameAt = seenNames.get(h.name);
     if (nameAt) problems.push(`${h.path}.name: "${h.name}" is already the name of ${nameAt}; every host needs its own name`);
     else seenNames.set(h.name, h.path);
-    const addressAt = seenAddresses.get(h.address);
+    // "fd00::1", "fd00:0::1" and "FD00::1" are one host
+    const addressAt = seenAddresses.get(canonicalAddress(h.address));
     if (addressAt) problems.push(`${h.path}.address: "${h.address}" is already the address of ${addressAt}; every node needs its own host`);
-    else seenAddresses.set(h.address, h.path);
+    else seenAddresses.set(canonicalAddress(h.address), h.path);
     const problem = addressProblem(h.address);
     if (problem === "not-a-host") {
-      problems.push(`${h.path}.address: "${h.address}" is a loopback, unspecified or multicast address; expected the host's private address`);
+      problems.push(`${h.path}.address: "${h.address}" is a loopback, unspecified, link-local or multicast address; expected the host's private address`);
     } else if (problem === "public" && !c.allowPublicAddresses) {
       problems.push(`${h.path}.address: "${h.address}" is a public address; expected a private one (10/8, 172.16/12, 192.168/16, fc00::/7), or set allowPublicAddresses: true`);
     } else if (problem === "public") {
@@ -145,7 +148,7 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
   const pinned = new Map<string, string>();
   for (const [uuid, server] of Object.entries(c.routing.pins)) {
     const at = `routing.pins.${uuid}`;
-    if (!servers.includes(server)) problems.push(`${at}: "${server}" is not a dtable-server in hosts.servers (${servers.join(", ")})`);
+    if (!servers.includes(server)) problems.push(`${at}: ${quote(server)} is not a dtable-server in hosts.servers (${servers.join(", ")})`);
     const key = normaliseUuid(uuid);
     const twin = pinned.get(key);
     if (twin !== undefined) problems.push(`${at}: the same base as routing.pins.${twin}; pin each base once`);
@@ -172,7 +175,7 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
   }
 
   if (!c.seatableVersion && !versionFromImage(c.image)) {
-    problems.push(`image: the tag of "${c.image}" is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is`);
+    problems.push(`image: the tag of ${quote(c.image)} is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is`);
   }
   if (c.publicEntry === "caddy" && c.hosts.web.publicAddress === undefined) {
     problems.push("hosts.web.publicAddress: missing; with publicEntry caddy, caddy publishes 80/443 on this address (or set publicEntry: loadBalancer to publish port 80 on the private address for your own load balancer)");
@@ -195,14 +198,15 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
 
 export function validateStackConfig(raw: RawStackConfig, options: ValidateOptions): Validated {
   const secrets = secretProblems(raw, options.requireSecrets);
+  const fileProblems = raw.problems ?? [];
   const plain = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k) && !(k in SECRET_KEYS)));
   const parsed = stackConfigSchema.safeParse(plain, { reportInput: true });
   if (!parsed.success) {
-    return { ok: false, problems: [...formatIssues(parsed.error.issues, "", knownKeys), ...secrets.problems] };
+    return { ok: false, problems: [...fileProblems, ...formatIssues(parsed.error.issues, "", knownKeys), ...secrets.problems] };
   }
   const c = parsed.data;
   const cross = crossChecks(c);
-  const problems = [...cross.problems, ...secrets.problems];
+  const problems = [...fileProblems, ...cross.problems, ...secrets.problems];
 
   const servers = c.hosts.servers.map((s) => s.name);
   let startTable: RoutingTable | undefined;
@@ -213,19 +217,19 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
       text = options.readFile(start.file);
     } catch (e) {
       // without Node's ", open '/absolute/path'": the line names the file as the config does
-      problems.push(`routing.start.file: cannot read "${start.file}": ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}`);
+      problems.push(`routing.start.file: cannot read ${quote(start.file)}: ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}`);
     }
     if (text !== undefined) {
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch (e) {
-        problems.push(`routing.start.file: "${start.file}" is not JSON: ${(e as Error).message}`);
+        problems.push(`routing.start.file: ${quote(start.file)} is not JSON: ${(e as Error).message}`);
       }
       if (json !== undefined) {
         const read = parseRoutingTable(json, `routing.start.file(${start.file})`, servers);
         if (read.table && read.table.bucketHexDigits > c.routing.bucketHexDigits) {
-          problems.push(`routing.start.file: "${start.file}" has ${read.table.bucketHexDigits} hex digits per bucket, more than routing.bucketHexDigits (${c.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`);
+          problems.push(`routing.start.file: ${quote(start.file)} has ${read.table.bucketHexDigits} hex digits per bucket, more than routing.bucketHexDigits (${c.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`);
         }
         problems.push(...read.problems);
         startTable = read.table;

@@ -1,5 +1,6 @@
 // Small value checks shared by the config schema and the routing code.
-import { BlockList, isIP } from "node:net";
+import { BlockList, isIP, SocketAddress } from "node:net";
+import { parseImageReference } from "./image-reference";
 
 const DASHED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HEX32 = /^[0-9a-f]{32}$/i;
@@ -32,29 +33,55 @@ for (const [net, bits] of [
 nonPublic.addSubnet("fc00::", 7, "ipv6");
 nonPublic.addSubnet("2001:db8::", 32, "ipv6");
 
+// link-local addresses only mean something together with an interface of the
+// machine that uses them, which the deploy machine and the containers do not share
 const notAHost = new BlockList();
 notAHost.addSubnet("0.0.0.0", 8, "ipv4");
 notAHost.addSubnet("127.0.0.0", 8, "ipv4");
+notAHost.addSubnet("169.254.0.0", 16, "ipv4");
 notAHost.addSubnet("224.0.0.0", 3, "ipv4");
 notAHost.addAddress("::", "ipv6");
 notAHost.addAddress("::1", "ipv6");
+notAHost.addSubnet("fe80::", 10, "ipv6");
 notAHost.addSubnet("ff00::", 8, "ipv6");
+
+/** One spelling per address: IPv6 lower-case and shortened (RFC 5952), so that "FD00:0::1" and "fd00::1" compare equal. */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? new SocketAddress({ address, family: "ipv6" }).address : address;
+}
+
+/**
+ * Why a string is not one plain IP address, in words that follow the quoted
+ * value; undefined when it is one. Each of these forms reaches a host as part of
+ * a URL, a known_hosts line or a `docker -p` address, where it means something else.
+ */
+export function addressFormProblem(address: string): string | undefined {
+  if (address.startsWith("[")) return "is in brackets; write the address without them";
+  if (address.includes("/")) return "has a prefix length; expected one address, without /bits";
+  if (address.includes("%")) return "has a zone index (%...); expected a node's address without one";
+  // 010.0.0.1 is 8.0.0.1 to inet_aton (ssh, curl) and 10.0.0.1 to others
+  if (/^[\d.]+$/.test(address) && /(^|\.)0\d/.test(address)) return "has a part with a leading zero, which some programs read as octal; write it without";
+  const family = isIP(address);
+  if (family === 0) return "is not an IPv4 or IPv6 address";
+  const v4 = family === 6 ? /^::(?:ffff:)?(\d+\.\d+\.\d+\.\d+)$/.exec(canonicalAddress(address))?.[1] : undefined;
+  if (v4) return `is the IPv4 address ${v4} written as IPv6; write it as ${v4}`;
+  return undefined;
+}
 
 export type AddressProblem = "malformed" | "not-a-host" | "public" | undefined;
 
 /** What, if anything, keeps an address from being a cluster node's private address. */
 export function addressProblem(address: string): AddressProblem {
-  const family = isIP(address);
-  if (family === 0) return "malformed";
-  const type = family === 4 ? "ipv4" : "ipv6";
+  if (addressFormProblem(address) !== undefined) return "malformed";
+  const type = isIP(address) === 4 ? "ipv4" : "ipv6";
   if (notAHost.check(address, type)) return "not-a-host";
   if (!nonPublic.check(address, type)) return "public";
   return undefined;
 }
 
-/** "seatable/seatable-enterprise:6.1.4" → "6.1.4"; undefined when the tag is not a version. */
+/** "registry:5000/seatable/seatable-enterprise:6.1.4@sha256:…" → "6.1.4"; undefined when the tag is not a version. */
 export function versionFromImage(image: string): string | undefined {
-  const tag = /:([^:/]+)$/.exec(image)?.[1];
+  const tag = parseImageReference(image)?.tag;
   return tag !== undefined && /^\d+\.\d+(\.\d+)?$/.test(tag) ? tag : undefined;
 }
 

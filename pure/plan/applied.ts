@@ -3,7 +3,8 @@
 // server removed from the config can still be stopped before its buckets move).
 import { z } from "zod";
 import { parseRoutingTable, RoutingTable } from "../config/routing-file";
-import type { ClusterConfig } from "../config/schema";
+import { address, hostName, loginName, port, sshHostKey, type ClusterConfig } from "../config/schema";
+import { formatIssues, quote } from "../config/problems";
 import type { ServerHost } from "./rollout";
 
 export type AppliedRouting = {
@@ -31,29 +32,30 @@ export function parseAppliedContainers(value: unknown): AppliedContainers | unde
   return parsed.data;
 }
 
-const serverHosts = z.array(
-  z.object({
-    name: z.string(),
-    address: z.string(),
-    ssh: z.object({ user: z.string(), port: z.number(), hostKey: z.string().optional() }),
-  }),
-);
+// The state is read back as input: every value that reaches a host (a name in
+// the proxy's files, an address and user in an SSH URL, a known_hosts line)
+// passes the stack config's own rules first.
+const serverHost = z.strictObject({
+  name: hostName,
+  address,
+  ssh: z.strictObject({ user: loginName, port, hostKey: sshHostKey.optional() }),
+});
+const serverHosts = z.array(serverHost, { error: () => "expected a list of servers" });
 
 /** Reads the stack output back; a value that is not one is an error, never a guess. */
 export function parseAppliedRouting(value: unknown): AppliedRouting | undefined {
   if (value === undefined || value === null) return undefined;
   const v = value as { table?: unknown; servers?: unknown };
   const table = parseRoutingTable(v.table, "appliedRouting.table");
-  const servers = serverHosts.safeParse(v.servers);
+  const servers = serverHosts.safeParse(v.servers, { reportInput: true });
   const extras = recordExtras.safeParse(v);
   if (!table.table || !servers.success || !extras.success) {
-    throw new Error(
-      `appliedRouting (the stack output this program keeps its routing in) is damaged: ${[
-        ...table.problems,
-        ...(servers.success ? [] : ["appliedRouting.servers: not a list of servers"]),
-        ...(extras.success ? [] : ["appliedRouting.proxy / rolloutSteps: not hashes and resource names"]),
-      ].join("; ")}`,
-    );
+    const problems = [
+      ...table.problems,
+      ...(servers.success ? [] : formatIssues(servers.error.issues, "appliedRouting.servers")),
+      ...(extras.success ? [] : formatIssues(extras.error.issues, "appliedRouting")),
+    ];
+    throw new Error(`appliedRouting (the stack output this program keeps its routing in) is damaged:\n${problems.join("\n")}`);
   }
   return {
     table: table.table,
@@ -67,10 +69,20 @@ export function appliedRouting(config: ClusterConfig, table: RoutingTable, proxy
   return { table, servers: config.hosts.servers.map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } })), proxy, rolloutSteps: [...rolloutSteps] };
 }
 
-/** known_hosts lines for every pinned host key ([address]:port when not 22). */
+/**
+ * known_hosts lines for every pinned host key ([address]:port when not 22).
+ * Throws on a value that is not an address, port or key: one line break or
+ * space in the wrong place makes a line that trusts a key for other hosts.
+ */
 export function knownHosts(hosts: readonly { address: string; ssh: { port: number; hostKey?: string } }[]): string {
+  const entry = z.object({ address, ssh: z.object({ port, hostKey: sshHostKey }) });
   const lines = hosts
     .filter((h) => h.ssh.hostKey)
+    .map((h) => {
+      const checked = entry.safeParse(h, { reportInput: true });
+      if (!checked.success) throw new Error(`known_hosts: refusing the entry for ${quote(String(h.address))}: ${formatIssues(checked.error.issues).join("; ")}`);
+      return checked.data;
+    })
     .map((h) => `${h.ssh.port === 22 ? h.address : `[${h.address}]:${h.ssh.port}`} ${h.ssh.hostKey}`);
   return `${[...new Set(lines)].join("\n")}\n`;
 }

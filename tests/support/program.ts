@@ -53,6 +53,7 @@ export type ProgramFailure = Error & { readonly registered: readonly Registered[
  * Runs index.ts for a stack's values. `applied` is what the stack's own
  * appliedRouting output holds (the routing of the last `up`). `secrets` are
  * the keys set with --secret (by default every secret key, with SECRET_VALUES).
+ * `otherKeys` are set as written, with their own namespace ("docker:host").
  */
 export type RunOptions = {
   readonly applied?: AppliedRouting;
@@ -65,6 +66,8 @@ export type RunOptions = {
   readonly unreachable?: readonly string[];
   /** resources (by name) that never finish: an `up` that fails or stops at that step */
   readonly stuck?: readonly string[];
+  /** keys of other namespaces, as written ("docker:host") */
+  readonly otherKeys?: Readonly<Record<string, string>>;
 };
 
 export async function runProgram(values: Record<string, unknown>, options: RunOptions = {}): Promise<ProgramRun> {
@@ -120,6 +123,7 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
     {
       ...Object.fromEntries(Object.entries(values).map(([k, v]) => [`${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
       ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+      ...options.otherKeys,
     },
     Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
   );

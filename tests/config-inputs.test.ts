@@ -1,0 +1,375 @@
+// Config values that reach a host (an SSH URL, `docker run`, a known_hosts
+// line, the proxy's files) and the stack state read back: each rule, its
+// message, and the valid values it must keep accepting.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { stringify } from "yaml";
+import { LOCAL_HOST_NAMES } from "../pure/config/schema";
+import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
+import { addressProblem, versionFromImage } from "../pure/config/values";
+import { appliedRouting, knownHosts, parseAppliedRouting } from "../pure/plan/applied";
+import { renderProxyHosts } from "../pure/plan/nginx";
+import { ProgramFailure, runProgram } from "./support/program";
+import { configOf, problemsOf, stackValues } from "./support/stacks";
+
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+describe("SSH users are login names", () => {
+  test.each(["root", "deploy", "svc_seatable", "_ansible", "first.last", "Admin-2", "a".repeat(32)])("%p is accepted", (user) => {
+    const v = stackValues();
+    v.ssh.user = user;
+    v.hosts.servers[1].ssh.user = user;
+    expect(problemsOf(v)).toEqual([]);
+    expect(configOf(v).hosts.servers[1].ssh.user).toBe(user);
+  });
+
+  // each would move the host part of ssh://user@host:port or reach ssh as an option
+  test.each(["root@203.0.113.66", "root:x", "a/b", "a#b", "a?b", "a b", "-oProxyCommand=sh", "", "1root", "machine$", "a".repeat(33), "root\n"])(
+    "%p is refused, in ssh.user and in a host's ssh.user",
+    (user) => {
+      const v = stackValues();
+      v.ssh.user = user;
+      v.hosts.web.ssh.user = user;
+      const problem = `${JSON.stringify(user)} is not a login name (letters, digits, "_", "." and "-", starting with a letter or "_", at most 32 characters)`;
+      expect(problemsOf(v)).toEqual([`ssh.user: ${problem}`, `hosts.web.ssh.user: ${problem}`]);
+    },
+  );
+});
+
+describe("images are Docker image references", () => {
+  test.each([
+    ["registry.example.com:5000/seatable/seatable-enterprise:6.1.8", "6.1.8"],
+    [`seatable/seatable-enterprise:6.2.3@${DIGEST}`, "6.2.3"],
+    [`registry.example.com:5000/seatable/seatable-enterprise:6.1.8@${DIGEST}`, "6.1.8"],
+    ["localhost:5000/seatable-enterprise:6.1.8", "6.1.8"],
+    ["[fd00::5]:5000/seatable/seatable-enterprise:6.1.8", "6.1.8"],
+  ])("%s is accepted; its tag is the SeaTable version", (image, version) => {
+    const v = stackValues();
+    v.image = image;
+    v.proxy = { image: image.replace(/seatable\/seatable-enterprise:[\d.]+/, "library/nginx:1.27.5-alpine") };
+    expect(problemsOf(v)).toEqual([]);
+    expect(configOf(v).seatableVersion).toBe(version);
+  });
+
+  test("a digest without a tag needs seatableVersion", () => {
+    expect(versionFromImage(`registry.example.com:5000/seatable/seatable-enterprise@${DIGEST}`)).toBeUndefined();
+    const v = stackValues();
+    v.image = `seatable/seatable-enterprise@${DIGEST}`;
+    expect(problemsOf(v)).toEqual([expect.stringMatching(/^image: the tag of .* is not a SeaTable version; set seatableVersion/)]);
+    v.seatableVersion = "6.1";
+    expect(configOf(v).seatableVersion).toBe("6.1");
+  });
+
+  test.each([
+    "-h",
+    "--help",
+    "nginx -t",
+    "nginx:1.27.5-alpine -v",
+    "nginx:",
+    ":1.27",
+    "Seatable/Seatable-Enterprise:6.1.8",
+    "nginx@sha256:abc",
+    `nginx@sha256:${"0123456789ABCDEF".repeat(4)}`,
+    `nginx@md5:${"0".repeat(32)}`,
+    "nginx:1.27\n",
+    `nginx:${"1".repeat(129)}`,
+    `${"a".repeat(256)}:1`,
+    "a___b:1",
+    "a-:1",
+  ])("%p is refused, as image and as proxy.image", (image) => {
+    const v = stackValues();
+    v.image = image;
+    v.proxy = { image };
+    const problems = problemsOf(v);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^image: ".* is not an image reference; expected \[registry\[:port\]\/\]repository\[:tag\]\[@sha256:<64 hex digits>\]/);
+    expect(problems[1]).toMatch(/^proxy\.image: ".* is not an image reference/);
+  });
+});
+
+describe("addresses are plain addresses, compared in one spelling", () => {
+  test.each([
+    ["010.0.0.1", "has a part with a leading zero, which some programs read as octal; write it without"],
+    ["10.0.0.01", "has a part with a leading zero, which some programs read as octal; write it without"],
+    ["fd00::1%eth0", "has a zone index (%...); expected a node's address without one"],
+    ["[fd00::1]", "is in brackets; write the address without them"],
+    ["10.0.0.1/24", "has a prefix length; expected one address, without /bits"],
+    ["::ffff:10.0.0.1", "is the IPv4 address 10.0.0.1 written as IPv6; write it as 10.0.0.1"],
+    ["::ffff:a00:1", "is the IPv4 address 10.0.0.1 written as IPv6; write it as 10.0.0.1"],
+    ["::10.0.0.1", "is the IPv4 address 10.0.0.1 written as IPv6; write it as 10.0.0.1"],
+    ["10.0.0.1 ", "is not an IPv4 or IPv6 address"],
+  ])("%p %s", (address, why) => {
+    const v = stackValues();
+    v.hosts.servers[0].address = address;
+    v.hosts.web.publicAddress = address;
+    expect(problemsOf(v)).toEqual([`hosts.web.publicAddress: ${JSON.stringify(address)} ${why}`, `hosts.servers[0].address: ${JSON.stringify(address)} ${why}`]);
+  });
+
+  test("one IPv6 address written three ways is one host", () => {
+    const v = stackValues();
+    v.hosts.db.address = "fd00::1";
+    v.hosts.servers[0].address = "fd00:0::1";
+    v.hosts.servers[1].address = "FD00:0000:0:0::0001";
+    expect(problemsOf(v)).toEqual([
+      'hosts.servers[0].address: "fd00:0::1" is already the address of hosts.db; every node needs its own host',
+      'hosts.servers[1].address: "FD00:0000:0:0::0001" is already the address of hosts.db; every node needs its own host',
+    ]);
+  });
+
+  test("IPv6 in mixed notation is an address (and only the IPv4-mapped forms are refused)", () => {
+    const v = stackValues();
+    v.hosts.servers[0].address = "fd00::10.0.0.1";
+    expect(problemsOf(v)).toEqual([]);
+  });
+
+  // Just inside and just outside every range the program treats as private,
+  // and every range it refuses outright: a widened or narrowed range fails here.
+  test.each([
+    ["9.255.255.255", "public"],
+    ["10.0.0.0", undefined],
+    ["10.255.255.255", undefined],
+    ["11.0.0.0", "public"],
+    ["100.63.255.255", "public"],
+    ["100.64.0.0", undefined],
+    ["100.127.255.255", undefined],
+    ["100.128.0.0", "public"],
+    ["172.15.255.255", "public"],
+    ["172.16.0.0", undefined],
+    ["172.31.255.255", undefined],
+    ["172.32.0.0", "public"],
+    ["192.167.255.255", "public"],
+    ["192.168.0.0", undefined],
+    ["192.168.255.255", undefined],
+    ["192.169.0.0", "public"],
+    ["192.0.1.255", "public"],
+    ["192.0.2.0", undefined],
+    ["192.0.2.255", undefined],
+    ["192.0.3.0", "public"],
+    ["198.51.99.255", "public"],
+    ["198.51.100.0", undefined],
+    ["198.51.100.255", undefined],
+    ["198.51.101.0", "public"],
+    ["203.0.112.255", "public"],
+    ["203.0.113.0", undefined],
+    ["203.0.113.255", undefined],
+    ["203.0.114.0", "public"],
+    ["fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
+    ["fc00::", undefined],
+    ["fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", undefined],
+    ["fe00::", "public"],
+    ["2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
+    ["2001:db8::", undefined],
+    ["2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", undefined],
+    ["2001:db9::", "public"],
+    ["0.255.255.255", "not-a-host"],
+    ["1.0.0.0", "public"],
+    ["126.255.255.255", "public"],
+    ["127.0.0.0", "not-a-host"],
+    ["127.255.255.255", "not-a-host"],
+    ["128.0.0.0", "public"],
+    ["169.253.255.255", "public"],
+    ["169.254.0.0", "not-a-host"],
+    ["169.254.255.255", "not-a-host"],
+    ["169.255.0.0", "public"],
+    ["223.255.255.255", "public"],
+    ["224.0.0.0", "not-a-host"],
+    ["255.255.255.255", "not-a-host"],
+    ["::", "not-a-host"],
+    ["::1", "not-a-host"],
+    ["::2", "public"],
+    ["fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
+    ["fe80::", "not-a-host"],
+    ["febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "not-a-host"],
+    ["fec0::", "public"],
+    ["feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
+    ["ff00::", "not-a-host"],
+  ])("%s: %p", (address, problem) => {
+    expect(addressProblem(address)).toBe(problem);
+  });
+});
+
+describe("names the proxy's and the containers' hosts files already define", () => {
+  // read from the real renderer: a name it starts writing must be refused too
+  const written = renderProxyHosts([])
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !l.startsWith("#"))
+    .flatMap((l) => l.trim().split(/\s+/).slice(1));
+
+  test("every name the proxy's hosts file writes is reserved", () => {
+    expect(written.length).toBeGreaterThan(0);
+    expect(LOCAL_HOST_NAMES).toEqual(expect.arrayContaining(written));
+  });
+
+  test.each([...new Set([...written, ...LOCAL_HOST_NAMES])])("%s is refused as a dtable-server name", (name) => {
+    const v = stackValues();
+    v.hosts.servers[1].name = name;
+    expect(problemsOf(v)).toEqual([
+      `hosts.servers[1].name: ${JSON.stringify(name)} is already defined in the containers' hosts files (${LOCAL_HOST_NAMES.join(", ")}); name dtable-servers e.g. "dtable-server-2"`,
+    ]);
+  });
+
+  test("names that merely start like one are fine", () => {
+    const v = stackValues();
+    v.hosts.servers[1].name = "localhost-2";
+    expect(problemsOf(v)).toEqual([]);
+  });
+});
+
+describe("the stack file's shape", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "stack-shape-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const config = () => Object.fromEntries(Object.entries(stackValues()).map(([k, v]) => [`seatable-cluster:${k}`, v]));
+  const problemsOfFile = (doc: unknown) => {
+    const path = join(dir, "Pulumi.test.yaml");
+    writeFileSync(path, stringify(doc));
+    const v = validateStackFile(path);
+    return v.ok ? [] : v.problems;
+  };
+
+  test("the shipped shape passes, with the other keys a stack file may hold", () => {
+    expect(problemsOfFile({ secretsprovider: "passphrase", encryptionsalt: "v1:abc", config: { ...config(), "docker:host": "unix:///x" } })).toEqual([]);
+  });
+
+  test("a list instead of a map says so, and only that", () => {
+    expect(problemsOfFile(Object.entries(config()).map(([k, v]) => ({ [k]: v })))).toEqual([
+      'config: missing; the stack file holds a list, expected a map with a "config:" section',
+    ]);
+    expect(problemsOfFile({ config: Object.entries(config()).map(([k, v]) => ({ [k]: v })) })).toEqual([
+      'config: expected a map of settings ("seatable-cluster:<key>: <value>"), found a list',
+    ]);
+  });
+
+  test("a setting outside config: is named, not dropped", () => {
+    expect(problemsOfFile({ config: config(), "seatable-cluster:stopTimeoutSeconds": 900, stopTimeoutSeconds: 900 })).toEqual([
+      'seatable-cluster:stopTimeoutSeconds: outside "config:", where nothing reads it; indent it under config: (the top level of a stack file holds only config, environment, secretsprovider, encryptedkey, encryptionsalt)',
+      'stopTimeoutSeconds: outside "config:", where nothing reads it; indent it under config: (the top level of a stack file holds only config, environment, secretsprovider, encryptedkey, encryptionsalt)',
+    ]);
+  });
+
+  test("one setting written with and without the namespace", () => {
+    expect(problemsOfFile({ config: { ...config(), image: "seatable/seatable-enterprise:6.1.9" } })).toEqual([
+      'image: set twice, as "seatable-cluster:image" and as "image"; keep one',
+    ]);
+  });
+
+  test.each(["seatable-clustr", "Seatable-Cluster", "seatable", "seatablecluster", "seatable-cluster-prod"])("a near miss of the namespace: %s", (namespace) => {
+    expect(problemsOfFile({ config: { ...config(), [`${namespace}:stopTimeoutSeconds`]: 900 } })).toEqual([
+      `${namespace}:stopTimeoutSeconds: the namespace ${JSON.stringify(namespace)} is not this project's, so nothing reads this setting; write "seatable-cluster:stopTimeoutSeconds"`,
+    ]);
+  });
+
+  test("other namespaces are not ours and pass (the program reads its keys the same way)", () => {
+    const raw = rawStackConfig(["docker:host", "command:x", "pulumi:template", "aws:region"].map((key) => ({ key, value: "x", secret: false })));
+    expect(raw).toEqual({ values: {}, secretKeys: new Set() });
+    const near = rawStackConfig([{ key: "seatable-clustr:image", value: "x", secret: false }]);
+    expect(near.problems).toEqual([expect.stringMatching(/^seatable-clustr:image: the namespace "seatable-clustr" is not this project's/)]);
+  });
+});
+
+describe("a huge value is echoed only in part", () => {
+  const huge = "x".repeat(100000);
+  const cut = `"${"x".repeat(60)}"… (100000 characters)`;
+
+  test("in every kind of problem", () => {
+    const v = stackValues();
+    v.image = huge;
+    v.adminEmail = huge;
+    v.seatableVersion = huge;
+    v.ssh.user = huge;
+    v.hosts.web.address = huge;
+    v.hosts.servers[1].name = huge;
+    v.routing.bucketHexDigits = huge;
+    v.routing.pins = { [huge]: "dtable-server" };
+    v.publicEntry = huge;
+    v[huge] = 1;
+    const problems = problemsOf(v);
+    expect(problems).toHaveLength(10);
+    // the longest fixed text is the list of known keys
+    for (const p of problems) expect([p.length < 500, p]).toEqual([true, p]);
+    expect(problems.filter((p) => p.includes(cut))).toHaveLength(9);
+    expect(problems).toContainEqual(expect.stringMatching(/^x{60}…: unknown key/));
+  });
+
+  test("in the problems found after the schema", () => {
+    const v = stackValues();
+    v.routing.pins = { "0e4cafe0-0000-4000-8000-00000000000a": huge };
+    v.routing.start = { file: huge };
+    v[huge] = "[secret]";
+    const problems = problemsOf(v, [huge]);
+    expect(problems).toEqual([
+      `routing.pins.0e4cafe0-0000-4000-8000-00000000000a: ${cut} is not a dtable-server in hosts.servers (dtable-server, dtable-server-2)`,
+      `${"x".repeat(60)}…: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${"x".repeat(60)}… ...\``,
+    ]);
+  });
+});
+
+describe("the applied routing read back from the stack's state", () => {
+  const applied = () => JSON.parse(JSON.stringify(appliedRouting(configOf(), { bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} })));
+  const damaged = (change: (a: ReturnType<typeof applied>) => void) => {
+    const a = applied();
+    change(a);
+    return () => parseAppliedRouting(a);
+  };
+
+  test("as the program writes it, it is read back unchanged", () => {
+    expect(parseAppliedRouting(applied())).toEqual(applied());
+  });
+
+  test.each<[string, (a: ReturnType<typeof applied>) => void, RegExp]>([
+    ["a line break in a host key", (a) => (a.servers[1].ssh.hostKey += "\n* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttacker"), /^appliedRouting\.servers\[1\]\.ssh\.hostKey: expected a public host key line/m],
+    ["an SSH user that moves the host", (a) => (a.servers[0].ssh.user = "root@203.0.113.66"), /^appliedRouting\.servers\[0\]\.ssh\.user: "root@203\.0\.113\.66" is not a login name/m],
+    ["a port out of range", (a) => (a.servers[0].ssh.port = 0), /^appliedRouting\.servers\[0\]\.ssh\.port: expected a port from 1 to 65535, found 0/m],
+    ["an address with a zone", (a) => (a.servers[1].address = "fd00::1%eth0"), /^appliedRouting\.servers\[1\]\.address: "fd00::1%eth0" has a zone index/m],
+    ["a name the hosts file defines", (a) => (a.servers[1].name = "localhost"), /^appliedRouting\.servers\[1\]\.name: "localhost" is already defined/m],
+    ["a server name that would break nginx-proxy.conf", (a) => (a.table.buckets.f = "x; include /etc/passwd"), /^appliedRouting\.table\.buckets\.f: "x; include \/etc\/passwd" is not a host name/m],
+    ["an unknown key", (a) => (a.servers[0].extra = 1), /^appliedRouting\.servers\[0\]\.extra: unknown key/m],
+    ["servers that are not a list", (a) => (a.servers = "x"), /^appliedRouting\.servers: expected a list of servers/m],
+  ])("%s is refused, naming the key", (_what, change, message) => {
+    expect(damaged(change)).toThrow(/^appliedRouting \(the stack output this program keeps its routing in\) is damaged:\n/);
+    expect(damaged(change)).toThrow(message);
+  });
+});
+
+test("the program refuses damaged state before it registers anything", async () => {
+  const c = configOf();
+  const table = { bucketHexDigits: 1 as const, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} };
+  const applied = appliedRouting(c, table);
+  const damaged = { ...applied, servers: [{ ...applied.servers[0], ssh: { ...applied.servers[0].ssh, hostKey: `${applied.servers[0].ssh.hostKey}\n* ${applied.servers[0].ssh.hostKey}` } }] };
+  const failure = await runProgram(stackValues(), { applied: damaged }).catch((e: ProgramFailure) => e);
+  expect(failure).toBeInstanceOf(Error);
+  expect((failure as ProgramFailure).message).toMatch(/^appliedRouting \(the stack output this program keeps its routing in\) is damaged:\nappliedRouting\.servers\[0\]\.ssh\.hostKey: expected a public host key line/);
+  expect((failure as ProgramFailure).registered).toEqual([]);
+});
+
+describe("knownHosts", () => {
+  test("writes one line per pinned host, [address]:port off port 22", () => {
+    const c = configOf();
+    const hosts = [c.hosts.web, { ...c.hosts.servers[0], ssh: { ...c.hosts.servers[0].ssh, port: 2222 } }];
+    expect(knownHosts(hosts)).toBe(`${c.hosts.web.address} ${c.hosts.web.ssh.hostKey}\n[${c.hosts.servers[0].address}]:2222 ${c.hosts.servers[0].ssh.hostKey}\n`);
+  });
+
+  test("never emits a line break or a second host inside an entry, whatever it is given", () => {
+    const key = configOf().hosts.web.ssh.hostKey!;
+    const text = fc.oneof(fc.string(), fc.constantFrom("10.0.0.1", "fd00::1", key, "\n", " ", "*", ","), fc.string().map((s) => `${key}${s}`), fc.string().map((s) => `10.0.0.1${s}`));
+    fc.assert(
+      fc.property(fc.array(fc.record({ address: text, ssh: fc.record({ port: fc.oneof(fc.integer(), fc.constant(22)), hostKey: text }) }), { maxLength: 4 }), (hosts) => {
+        let out: string;
+        try {
+          out = knownHosts(hosts);
+        } catch {
+          return true;
+        }
+        const lines = out === "\n" ? [] : out.slice(0, -1).split("\n");
+        expect(new Set(lines).size).toBe(new Set(hosts.filter((h) => h.ssh.hostKey).map((h) => `${h.address} ${h.ssh.port} ${h.ssh.hostKey}`)).size);
+        for (const line of lines) expect(line).toMatch(/^(?:[0-9a-f:.]+|\[[0-9a-f:.]+\]:\d+) (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/i);
+        return true;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
