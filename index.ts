@@ -1,6 +1,5 @@
 // The Pulumi program: stack config → plan → resources.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { SECRET_KEYS, SecretKey } from "./pure/config/schema";
@@ -10,7 +9,7 @@ import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { versionNotes } from "./pure/plan/seatable";
 import { serverShares } from "./pure/plan/summary";
-import { knownHosts, parseAppliedRouting } from "./pure/plan/applied";
+import { parseAppliedRouting } from "./pure/plan/applied";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
 
@@ -59,17 +58,12 @@ export = async () => {
       ? pulumi.secret(readFileSync(config.ssh.privateKeyPath, "utf8"))
       : undefined;
 
-  const knownHostsPath = join(tmpdir(), "seatable-cluster", `${pulumi.getStack()}.known_hosts`);
-  mkdirSync(join(tmpdir(), "seatable-cluster"), { recursive: true });
-  writeFileSync(knownHostsPath, knownHosts([config.hosts.web, config.hosts.db, ...config.hosts.servers, ...(applied?.servers ?? [])]));
-
   const cluster = new SeaTableCluster("seatable", {
     plan,
     previousServers: applied?.servers ?? [],
     secrets,
     ...(sshPrivateKey ? { sshPrivateKey } : {}),
     editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
-    knownHostsPath,
     runId: new Date().toISOString(),
   });
 

@@ -1,7 +1,7 @@
 // The whole cluster: one ClusterHost per host, the nodes, the proxy and its rollout.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import type { ClusterConfig } from "../pure/config/schema";
+import type { ClusterConfig, SshTarget } from "../pure/config/schema";
 import { FRONTEND_NETWORK, caddyContainer } from "../pure/plan/containers";
 import type { ClusterPlan } from "../pure/plan";
 import { appliedRouting } from "../pure/plan/applied";
@@ -18,7 +18,6 @@ export type SeaTableClusterArgs = {
   readonly secrets: Secrets;
   readonly sshPrivateKey?: pulumi.Output<string>;
   readonly editScript: string;
-  readonly knownHostsPath: string;
   /** differs on every run (verification runs after every `up`) */
   readonly runId: string;
 };
@@ -34,18 +33,14 @@ export class SeaTableCluster extends pulumi.ComponentResource {
     const config: ClusterConfig = plan.config;
     const { web, db, servers } = config.hosts;
 
-    const host = (h: { name: string; address: string; ssh: { user: string; port: number; hostKey?: string } }) =>
+    const host = (h: { name: string; address: string; ssh: SshTarget }) =>
       new ClusterHost(
         h.name,
         {
           address: h.address,
-          user: h.ssh.user,
-          port: h.ssh.port,
-          ...(h.ssh.hostKey ? { hostKey: h.ssh.hostKey } : {}),
+          ssh: h.ssh,
           ...(args.sshPrivateKey ? { privateKey: args.sshPrivateKey } : {}),
           ...(config.ssh.privateKeyPath ? { privateKeyPath: config.ssh.privateKeyPath } : {}),
-          knownHostsPath: args.knownHostsPath,
-          insecureSkipHostKeyCheck: config.insecureSkipHostKeyCheck,
         },
         { parent: this },
       );

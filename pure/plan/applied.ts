@@ -12,7 +12,7 @@ const serverHosts = z.array(
   z.object({
     name: z.string(),
     address: z.string(),
-    ssh: z.object({ user: z.string(), port: z.number(), hostKey: z.string().optional() }),
+    ssh: z.object({ user: z.string(), port: z.number(), hostKey: z.string().optional(), insecureSkipHostKeyCheck: z.literal(true).optional() }),
   }),
 );
 
@@ -32,12 +32,4 @@ export function parseAppliedRouting(value: unknown): AppliedRouting | undefined 
 
 export function appliedRouting(config: ClusterConfig, table: RoutingTable): AppliedRouting {
   return { table, servers: config.hosts.servers.map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } })) };
-}
-
-/** known_hosts lines for every pinned host key ([address]:port when not 22). */
-export function knownHosts(hosts: readonly { address: string; ssh: { port: number; hostKey?: string } }[]): string {
-  const lines = hosts
-    .filter((h) => h.ssh.hostKey)
-    .map((h) => `${h.ssh.port === 22 ? h.address : `[${h.address}]:${h.ssh.port}`} ${h.ssh.hostKey}`);
-  return `${[...new Set(lines)].join("\n")}\n`;
 }
