@@ -69,6 +69,15 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
+  test("at most 4 Docker resources per host: fewer parallel Docker connections than the 10 at which sshd's MaxStartups drops (tests/ssh-options.ssh.test.ts)", () => {
+    const perHost = new Map<string, number>();
+    for (const r of run.resources.filter((r) => r.type.startsWith("docker:"))) {
+      const host = providerOf(run, r)!.name;
+      perHost.set(host, (perHost.get(host) ?? 0) + 1);
+    }
+    expect(Math.max(...perHost.values())).toBeLessThanOrEqual(4);
+  });
+
   test("the right containers on the right hosts, with the role environment", () => {
     const containers = run.byType(CONTAINER);
     const at = (host: string) => containers.filter((c) => providerOf(run, c)?.name === `${host}-docker`).map((c) => c.inputs.name).sort();
