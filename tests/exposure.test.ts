@@ -3,8 +3,8 @@
 // a host's key unless that host has the loud opt-out. (The IPv4 port checks of the shipped
 // stacks and the secret leak checks live in program.mocks.test.ts.)
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import os from "node:os";
+import { join } from "node:path";
 import { addressProblem } from "../pure/config/values";
 import { ProgramFailure, ProgramRun, Registered, runProgram, SECRET_SIG } from "./support/program";
 import { configOf, stackValues, STACKS, validate } from "./support/stacks";
@@ -156,21 +156,24 @@ describe.each(STACKS)("Pulumi.%s.yaml: SSH host keys", (stack) => {
   });
 
   test("a file or symlink another user left at the old known_hosts path is neither touched nor used", async () => {
-    const old = join(tmpdir(), "seatable-cluster");
-    rmSync(old, { recursive: true, force: true });
-    const victim = join(mkdtempSync(join(tmpdir(), "victim-")), "authorized_keys");
+    // the old path, $TMPDIR/seatable-cluster/<stack>.known_hosts, under a temp dir of this test's own
+    const root = mkdtempSync(join(os.tmpdir(), "old-known-hosts-"));
+    const old = join(root, "seatable-cluster");
+    const victim = join(root, "authorized_keys");
     writeFileSync(victim, "the victim's file\n");
     mkdirSync(old, { mode: 0o777 });
     symlinkSync(victim, join(old, "test.known_hosts"));
     chownSync(old, 65534, 65534); // nobody's directory
+    const tmp = jest.spyOn(os, "tmpdir").mockReturnValue(root);
     try {
       const { run } = await withWarnings(stackValues(stack));
       expect(readFileSync(victim, "utf8")).toBe("the victim's file\n");
       expect(readdirSync(old)).toEqual(["test.known_hosts"]);
-      for (const p of run.byType(PROVIDER)) expect(JSON.parse(p.inputs.sshOpts as string).join(" ")).not.toContain(tmpdir());
+      for (const p of run.byType(PROVIDER)) expect(JSON.parse(p.inputs.sshOpts as string).join(" ")).not.toContain(root);
     } finally {
-      rmSync(old, { recursive: true, force: true });
-      rmSync(dirname(victim), { recursive: true, force: true });
+      tmp.mockRestore();
+      rmSync(root, { recursive: true, force: true });
     }
   });
+
 });
