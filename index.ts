@@ -1,7 +1,6 @@
 // The Pulumi program: stack config → plan → resources.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { SECRET_KEYS, SecretKey } from "./pure/config/schema";
@@ -11,12 +10,13 @@ import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { versionNotes } from "./pure/plan/seatable";
 import { serverShares } from "./pure/plan/summary";
-import { appliedRouting, knownHosts, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
+import { appliedRouting, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
 import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
 import { liveFindings } from "./pure/plan/live";
 import { proxyFiles, sha256 } from "./pure/plan/rollout";
 import { stageNotes } from "./pure/plan/summary";
+import { sshOptions } from "./pure/plan/ssh";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
 import { hostAccess } from "./io/hosts";
@@ -75,20 +75,10 @@ export = async () => {
       ? pulumi.secret(readFileSync(config.ssh.privateKeyPath, "utf8"))
       : undefined;
 
-  const knownHostsPath = join(tmpdir(), "seatable-cluster", `${pulumi.getStack()}.known_hosts`);
-  mkdirSync(join(tmpdir(), "seatable-cluster"), { recursive: true });
-  writeFileSync(knownHostsPath, knownHosts([config.hosts.web, config.hosts.db, ...config.hosts.servers, ...(applied?.servers ?? [])]));
-  const sshOptions = [
-    "-o", "BatchMode=yes",
-    "-o", "ConnectTimeout=10",
-    "-o", "GlobalKnownHostsFile=/dev/null",
-    ...(config.insecureSkipHostKeyCheck ? ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] : ["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsPath}`]),
-    ...(config.ssh.privateKeyPath ? ["-o", "IdentitiesOnly=yes", "-i", config.ssh.privateKeyPath] : []),
-  ];
-
   // What the proxy runs now, and which containers Pulumi will replace: the plan of this up starts from both.
   const run = { stack, id: `${new Date().toISOString()}-${randomBytes(3).toString("hex")}` };
-  const live = await hostAccess().readLive(config.hosts.web, sshOptions);
+  const web = config.hosts.web;
+  const live = await hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
   const findings = liveFindings(live, applied?.proxy, run);
   if (findings.errors.length > 0) throw new pulumi.RunError(findings.errors.join("\n"));
   for (const warning of findings.warnings) pulumi.log.warn(warning);
@@ -126,7 +116,6 @@ export = async () => {
     keptSteps: applied?.rolloutSteps ?? [],
     secrets,
     ...(sshPrivateKey ? { sshPrivateKey } : {}),
-    knownHostsPath,
   });
 
   const files = proxyFiles(plan);

@@ -2,7 +2,7 @@
 // every resource of the plan's graph in its order (pure/plan/graph.ts).
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import type { ClusterConfig, NodeHost } from "../pure/config/schema";
+import type { ClusterConfig, NodeHost, SshTarget } from "../pure/config/schema";
 import { FRONTEND_NETWORK, caddyContainer, proxyContainer, seatableContainer } from "../pure/plan/containers";
 import type { ClusterGraph } from "../pure/plan/graph";
 import { PROXY } from "../pure/plan/graph";
@@ -20,7 +20,6 @@ export type SeaTableClusterArgs = {
   readonly keptSteps: readonly string[];
   readonly secrets: Secrets;
   readonly sshPrivateKey?: pulumi.Output<string>;
-  readonly knownHostsPath: string;
 };
 
 export class SeaTableCluster extends pulumi.ComponentResource {
@@ -32,18 +31,14 @@ export class SeaTableCluster extends pulumi.ComponentResource {
     const { config, graph, secrets } = args;
     const { web, db, servers } = config.hosts;
 
-    const host = (h: { name: string; address: string; ssh: { user: string; port: number; hostKey?: string } }) =>
+    const host = (h: { name: string; address: string; ssh: SshTarget }) =>
       new ClusterHost(
         h.name,
         {
           address: h.address,
-          user: h.ssh.user,
-          port: h.ssh.port,
-          ...(h.ssh.hostKey ? { hostKey: h.ssh.hostKey } : {}),
+          ssh: h.ssh,
           ...(args.sshPrivateKey ? { privateKey: args.sshPrivateKey } : {}),
           ...(config.ssh.privateKeyPath ? { privateKeyPath: config.ssh.privateKeyPath } : {}),
-          knownHostsPath: args.knownHostsPath,
-          insecureSkipHostKeyCheck: config.insecureSkipHostKeyCheck,
         },
         { parent: this },
       );

@@ -4,12 +4,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import fc from "fast-check";
 import { stringify } from "yaml";
 import { LOCAL_HOST_NAMES } from "../pure/config/schema";
 import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
 import { addressProblem, versionFromImage } from "../pure/config/values";
-import { appliedRouting, knownHosts, parseAppliedRouting } from "../pure/plan/applied";
+import { appliedRouting, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
 import { ProgramFailure, runProgram } from "./support/program";
 import { configOf, problemsOf, stackValues } from "./support/stacks";
@@ -309,7 +308,7 @@ describe("a huge value is echoed only in part", () => {
 });
 
 describe("the applied routing read back from the stack's state", () => {
-  const applied = () => JSON.parse(JSON.stringify(appliedRouting(configOf(), { bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} })));
+  const applied = () => JSON.parse(JSON.stringify(appliedRouting(configOf(), { bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} }, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"])));
   const damaged = (change: (a: ReturnType<typeof applied>) => void) => {
     const a = applied();
     change(a);
@@ -338,7 +337,7 @@ describe("the applied routing read back from the stack's state", () => {
 test("the program refuses damaged state before it registers anything", async () => {
   const c = configOf();
   const table = { bucketHexDigits: 1 as const, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} };
-  const applied = appliedRouting(c, table);
+  const applied = appliedRouting(c, table, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
   const damaged = { ...applied, servers: [{ ...applied.servers[0], ssh: { ...applied.servers[0].ssh, hostKey: `${applied.servers[0].ssh.hostKey}\n* ${applied.servers[0].ssh.hostKey}` } }] };
   const failure = await runProgram(stackValues(), { applied: damaged }).catch((e: ProgramFailure) => e);
   expect(failure).toBeInstanceOf(Error);
@@ -346,30 +345,3 @@ test("the program refuses damaged state before it registers anything", async () 
   expect((failure as ProgramFailure).registered).toEqual([]);
 });
 
-describe("knownHosts", () => {
-  test("writes one line per pinned host, [address]:port off port 22", () => {
-    const c = configOf();
-    const hosts = [c.hosts.web, { ...c.hosts.servers[0], ssh: { ...c.hosts.servers[0].ssh, port: 2222 } }];
-    expect(knownHosts(hosts)).toBe(`${c.hosts.web.address} ${c.hosts.web.ssh.hostKey}\n[${c.hosts.servers[0].address}]:2222 ${c.hosts.servers[0].ssh.hostKey}\n`);
-  });
-
-  test("never emits a line break or a second host inside an entry, whatever it is given", () => {
-    const key = configOf().hosts.web.ssh.hostKey!;
-    const text = fc.oneof(fc.string(), fc.constantFrom("10.0.0.1", "fd00::1", key, "\n", " ", "*", ","), fc.string().map((s) => `${key}${s}`), fc.string().map((s) => `10.0.0.1${s}`));
-    fc.assert(
-      fc.property(fc.array(fc.record({ address: text, ssh: fc.record({ port: fc.oneof(fc.integer(), fc.constant(22)), hostKey: text }) }), { maxLength: 4 }), (hosts) => {
-        let out: string;
-        try {
-          out = knownHosts(hosts);
-        } catch {
-          return true;
-        }
-        const lines = out === "\n" ? [] : out.slice(0, -1).split("\n");
-        expect(new Set(lines).size).toBe(new Set(hosts.filter((h) => h.ssh.hostKey).map((h) => `${h.address} ${h.ssh.port} ${h.ssh.hostKey}`)).size);
-        for (const line of lines) expect(line).toMatch(/^(?:[0-9a-f:.]+|\[[0-9a-f:.]+\]:\d+) (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/i);
-        return true;
-      }),
-      { numRuns: 2000 },
-    );
-  });
-});

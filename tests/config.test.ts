@@ -268,13 +268,28 @@ describe("each validation rule names the key path, what was found and what is ex
     });
   });
 
-  test("a missing host key, unless the loud opt-out is set", () => {
+  test("a missing host key, unless that host has the loud opt-out; the opt-out is per host", () => {
     const v = stackValues();
     delete v.hosts.servers[1].ssh.hostKey;
-    expect(one(problemsOf(v))).toBe(`hosts.servers[1].ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${v.hosts.servers[1].address}\`), or set insecureSkipHostKeyCheck: true`);
-    v.insecureSkipHostKeyCheck = true;
+    expect(one(problemsOf(v))).toBe(`hosts.servers[1].ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${v.hosts.servers[1].address}\`), or set hosts.servers[1].ssh.insecureSkipHostKeyCheck: true`);
+    v.hosts.servers[1].ssh.insecureSkipHostKeyCheck = true;
     const ok = validate(v);
-    expect(ok.ok && ok.warnings).toEqual([expect.stringMatching(/^insecureSkipHostKeyCheck: true: SSH host keys are NOT checked/)]);
+    expect(ok.ok && ok.warnings).toEqual([
+      `hosts.servers[1].ssh.insecureSkipHostKeyCheck: true: the SSH host key of ${v.hosts.servers[1].name} (${v.hosts.servers[1].address}) is NOT checked; anyone on the path can impersonate it and receive the cluster's secrets`,
+    ]);
+    expect(ok.ok && [ok.config.hosts.servers[1].ssh, ok.config.hosts.servers[0].ssh.insecureSkipHostKeyCheck]).toEqual([{ user: "root", port: 22, insecureSkipHostKeyCheck: true }, undefined]);
+    // another host without its key is still refused
+    delete v.hosts.db.ssh.hostKey;
+    expect(one(problemsOf(v))).toMatch(/^hosts\.db\.ssh\.hostKey: missing; .* or set hosts\.db\.ssh\.insecureSkipHostKeyCheck: true$/);
+  });
+
+  test("a host with a pinned key and the opt-out is refused; so is the old stack-wide opt-out", () => {
+    const v = stackValues();
+    v.hosts.web.ssh.insecureSkipHostKeyCheck = true;
+    expect(one(problemsOf(v))).toBe("hosts.web.ssh.insecureSkipHostKeyCheck: true, but hosts.web.ssh.hostKey pins a key; keep the key (it is checked) and remove the opt-out");
+    const w = stackValues();
+    w.insecureSkipHostKeyCheck = true;
+    expect(one(problemsOf(w))).toMatch(/^insecureSkipHostKeyCheck: the opt-out is per host now: set hosts\.<host>\.ssh\.insecureSkipHostKeyCheck: true on each host/);
   });
 
   test("a malformed host key", () => {

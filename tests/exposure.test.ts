@@ -1,9 +1,9 @@
 // What the program exposes, under the SDK's mocks: ports only on private
 // addresses (IPv6 too), SSH host keys pinned on every path, and no `up` without
-// host keys unless the loud opt-out is set. (The IPv4 port checks of the shipped
+// a host's key unless that host has the loud opt-out. (The IPv4 port checks of the shipped
 // stacks and the secret leak checks live in program.mocks.test.ts.)
-import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { join } from "node:path";
 import { addressProblem } from "../pure/config/values";
 import { ProgramFailure, ProgramRun, Registered, runProgram, SECRET_SIG } from "./support/program";
@@ -78,10 +78,9 @@ describe("IPv6: private addresses only, every port bound to one of them", () => 
     ]);
   });
 
-  test("known_hosts pins IPv6 hosts in OpenSSH's form ([address]:port off port 22)", () => {
-    const knownHosts = readFileSync(join(tmpdir(), "seatable-cluster", "test.known_hosts"), "utf8");
-    expect(knownHosts).toContain(`fd12:3456:789a::10 ${v.hosts.web.ssh.hostKey}\n`);
-    expect(knownHosts).toContain(`[fd12:3456:789a::22]:2222 ${v.hosts.servers[1].ssh.hostKey}\n`);
+  test("Docker pins each IPv6 host's own key (ssh looks it up as [address]:port off port 22)", () => {
+    expect(JSON.parse(run.one("dtable-web-docker").inputs.sshOpts as string)).toContain(`KnownHostsCommand=/bin/echo %H ${v.hosts.web.ssh.hostKey}`);
+    expect(JSON.parse(run.one("dtable-server-2-docker").inputs.sshOpts as string)).toContain(`KnownHostsCommand=/bin/echo %H ${v.hosts.servers[1].ssh.hostKey}`);
   });
 
   test("Docker reaches IPv6 hosts at ssh://user@[address]:port", () => {
@@ -98,10 +97,10 @@ describe("IPv6: private addresses only, every port bound to one of them", () => 
 });
 
 describe.each(STACKS)("Pulumi.%s.yaml: SSH host keys", (stack) => {
-  const hostPaths = (v: Record<string, any>) => [
-    { path: "hosts.web", host: v.hosts.web },
-    { path: "hosts.db", host: v.hosts.db },
-    ...v.hosts.servers.map((s: unknown, i: number) => ({ path: `hosts.servers[${i}]`, host: s })),
+  const hostPaths = (v: Record<string, any>): { path: string; name: string; host: any }[] => [
+    { path: "hosts.web", name: "dtable-web", host: v.hosts.web },
+    { path: "hosts.db", name: "dtable-db", host: v.hosts.db },
+    ...v.hosts.servers.map((s: { name: string }, i: number) => ({ path: `hosts.servers[${i}]`, name: s.name, host: s })),
   ];
 
   test("every remote command connects with its host's pinned key, every docker provider with StrictHostKeyChecking=yes", async () => {
@@ -115,11 +114,12 @@ describe.each(STACKS)("Pulumi.%s.yaml: SSH host keys", (stack) => {
       const connection = unwrap(c.inputs.connection) as { host: string; hostKey?: string };
       expect([c.name, connection.hostKey]).toEqual([c.name, keyOf.get(connection.host)]);
     }
+    const byName = new Map(hostPaths(v).map(({ name, host }) => [`${name}-docker`, host]));
     for (const p of run.byType(PROVIDER)) {
       const opts = JSON.parse(p.inputs.sshOpts as string) as string[];
       expect(opts).toContain("StrictHostKeyChecking=yes");
       expect(opts).not.toContain("StrictHostKeyChecking=no");
-      expect(opts.some((o) => o.startsWith("UserKnownHostsFile=/dev/null"))).toBe(false);
+      expect(opts).toContain(`KnownHostsCommand=/bin/echo %H ${byName.get(p.name)?.ssh.hostKey}`);
     }
   });
 
@@ -132,22 +132,51 @@ describe.each(STACKS)("Pulumi.%s.yaml: SSH host keys", (stack) => {
       let failure: ProgramFailure | undefined;
       await runProgram(v).catch((e: ProgramFailure) => (failure = e));
       expect(failure?.message.split("\n").slice(1)).toEqual([
-        `${path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${host.address}\`), or set insecureSkipHostKeyCheck: true`,
+        `${path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${host.address}\`), or set ${path}.ssh.insecureSkipHostKeyCheck: true`,
       ]);
       expect(failure?.registered).toEqual([]);
     }
   });
 
-  test("insecureSkipHostKeyCheck: true is the explicit opt-out: `up` runs, warns loudly, and checks no host key", async () => {
+  test("the opt-out is per host: only that host goes unchecked (commands and Docker), with a loud warning naming it", async () => {
     const v = stackValues(stack);
-    v.insecureSkipHostKeyCheck = true;
-    for (const { host } of hostPaths(v)) delete host.ssh.hostKey;
-    const checked = validate(v);
-    const warning = "insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets";
-    expect(checked.ok && checked.warnings).toEqual([warning]);
+    const { path, name, host } = hostPaths(v)[hostPaths(v).length - 1];
+    delete host.ssh.hostKey;
+    host.ssh.insecureSkipHostKeyCheck = true;
+    const warning = `${path}.ssh.insecureSkipHostKeyCheck: true: the SSH host key of ${name} (${host.address}) is NOT checked; anyone on the path can impersonate it and receive the cluster's secrets`;
     const { run, warnings } = await withWarnings(v);
     expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
-    for (const p of run.byType(PROVIDER)) expect(JSON.parse(p.inputs.sshOpts as string)).toEqual(expect.arrayContaining(["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]));
-    for (const c of run.byType(COMMAND)) expect(unwrap(c.inputs.connection).hostKey).toBeUndefined();
+    const keyOf = new Map(hostPaths(v).map(({ host: h }) => [h.address, h.ssh.hostKey]));
+    for (const c of run.byType(COMMAND)) {
+      const connection = unwrap(c.inputs.connection) as { host: string; hostKey?: string };
+      expect([c.name, connection.hostKey]).toEqual([c.name, keyOf.get(connection.host)]);
+    }
+    for (const p of run.byType(PROVIDER)) {
+      const opts = JSON.parse(p.inputs.sshOpts as string) as string[];
+      const unchecked = p.name === `${name}-docker`;
+      expect([p.name, opts.includes("StrictHostKeyChecking=no"), opts.includes("StrictHostKeyChecking=yes")]).toEqual([p.name, unchecked, !unchecked]);
+    }
   });
+
+  test("a file or symlink another user left at the old known_hosts path is neither touched nor used", async () => {
+    // the old path, $TMPDIR/seatable-cluster/<stack>.known_hosts, under a temp dir of this test's own
+    const root = mkdtempSync(join(os.tmpdir(), "old-known-hosts-"));
+    const old = join(root, "seatable-cluster");
+    const victim = join(root, "authorized_keys");
+    writeFileSync(victim, "the victim's file\n");
+    mkdirSync(old, { mode: 0o777 });
+    symlinkSync(victim, join(old, "test.known_hosts"));
+    chownSync(old, 65534, 65534); // nobody's directory
+    const tmp = jest.spyOn(os, "tmpdir").mockReturnValue(root);
+    try {
+      const { run } = await withWarnings(stackValues(stack));
+      expect(readFileSync(victim, "utf8")).toBe("the victim's file\n");
+      expect(readdirSync(old)).toEqual(["test.known_hosts"]);
+      for (const p of run.byType(PROVIDER)) expect(JSON.parse(p.inputs.sshOpts as string).join(" ")).not.toContain(root);
+    } finally {
+      tmp.mockRestore();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
 });

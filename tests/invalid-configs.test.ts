@@ -253,16 +253,20 @@ describe("the explicit opt-outs are accepted, with a warning", () => {
     await expect(runProgram(v)).rejects.toThrow(/\nstopTimeoutSeconds: expected a whole number of seconds from 30 to 3600, found "ten minutes" \(a string\)$/);
   });
 
-  test("insecureSkipHostKeyCheck: true runs without host keys, with a loud warning from plan and from the program", async () => {
+  test("hosts.*.ssh.insecureSkipHostKeyCheck: true runs without those hosts' keys, with a loud warning per host from plan and from the program", async () => {
     const v = stackValues("dev");
-    v.insecureSkipHostKeyCheck = true;
-    for (const h of [v.hosts.web, v.hosts.db, ...v.hosts.servers]) delete h.ssh.hostKey;
-    const warning = "insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets";
+    const hosts = [{ path: "hosts.web", name: "dtable-web", h: v.hosts.web }, { path: "hosts.servers[1]", name: v.hosts.servers[1].name, h: v.hosts.servers[1] }];
+    for (const { h } of hosts) {
+      delete h.ssh.hostKey;
+      h.ssh.insecureSkipHostKeyCheck = true;
+    }
+    const warnings = hosts.map(({ path, name, h }) => `${path}.ssh.insecureSkipHostKeyCheck: true: the SSH host key of ${name} (${h.address}) is NOT checked; anyone on the path can impersonate it and receive the cluster's secrets`);
     const r = await plan(["--stack-file", writeStack(v)]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe(`warning: ${warning}\n`);
-    const { run: ran, warnings } = await programWarnings(v);
-    expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
+    expect(r.stderr).toBe(warnings.map((w) => `warning: ${w}\n`).join(""));
+    const { run: ran, warnings: logged } = await programWarnings(v);
+    expect(logged).toEqual(warnings.map((w) => `warning: [runtime] ${w}`));
     expect(ran.resources.length).toBeGreaterThan(0);
   });
+
 });

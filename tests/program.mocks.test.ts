@@ -1,7 +1,4 @@
 // The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
-import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { buildPlan } from "../pure/plan";
 import { renderedFiles } from "../pure/plan/files";
 import { Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
@@ -55,19 +52,28 @@ describe.each(cases)("%s", (_label, values) => {
     run = await runProgram(v).finally(() => warn.mockRestore());
   });
 
-  test("one docker provider per host, over SSH with the host key pinned and one shared connection", () => {
+  test("one docker provider per host, over SSH with that host's key pinned, no shared connection and no file of the deploy machine", () => {
     const hosts = [{ name: "dtable-web", ...v.hosts.web }, { name: "dtable-db", ...v.hosts.db }, ...v.hosts.servers];
     const providers = run.byType(PROVIDER);
     expect(providers.map((p) => p.name).sort()).toEqual(hosts.map((h: any) => `${h.name}-docker`).sort());
-    const knownHosts = readFileSync(join(tmpdir(), "seatable-cluster", "test.known_hosts"), "utf8");
     for (const h of hosts as any[]) {
       const p = run.one(`${h.name}-docker`);
       const port = h.ssh?.port ?? v.ssh.port;
       expect(p.inputs.host).toBe(`ssh://${v.ssh.user}@${h.address}:${port}`);
       const opts = JSON.parse(p.inputs.sshOpts as string) as string[];
-      expect(opts).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", `UserKnownHostsFile=${join(tmpdir(), "seatable-cluster", "test.known_hosts")}`, "ControlMaster=auto"]));
-      expect(knownHosts).toContain(`${port === 22 ? h.address : `[${h.address}]:${port}`} ${h.ssh.hostKey}\n`);
+      expect(opts).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", `KnownHostsCommand=/bin/echo %H ${h.ssh.hostKey}`, "BatchMode=yes", "GlobalKnownHostsFile=/dev/null"]));
+      expect(opts.slice(0, 2)).toEqual(["-F", "/dev/null"]);
+      expect(opts.filter((o) => /Control|KnownHostsFile=(?!\/dev\/null)/.test(o))).toEqual([]);
     }
+  });
+
+  test("at most 4 Docker resources per host: fewer parallel Docker connections than the 10 at which sshd's MaxStartups drops (tests/ssh-options.ssh.test.ts)", () => {
+    const perHost = new Map<string, number>();
+    for (const r of run.resources.filter((r) => r.type.startsWith("docker:"))) {
+      const host = providerOf(run, r)!.name;
+      perHost.set(host, (perHost.get(host) ?? 0) + 1);
+    }
+    expect(Math.max(...perHost.values())).toBeLessThanOrEqual(4);
   });
 
   test("the right containers on the right hosts, with the role environment", () => {

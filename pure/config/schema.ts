@@ -85,7 +85,10 @@ const imageReference = z.string().refine((r) => parseImageReference(r) !== undef
     `${echo(iss.input)} is not an image reference; expected [registry[:port]/]repository[:tag][@sha256:<64 hex digits>], lower-case repository, e.g. "seatable/seatable-enterprise:6.1.8"`,
 });
 
-export const sshHostKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/, {
+/** One public host key: its type and base64 blob, nothing ssh or a shell would read more into. */
+export const HOST_KEY_LINE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$/;
+
+export const sshHostKey = z.string().regex(HOST_KEY_LINE, {
   error: () => 'expected a public host key line such as "ssh-ed25519 AAAAC3Nz..." (from `ssh-keyscan -t ed25519 <address>`, without the host name)',
 });
 
@@ -93,6 +96,8 @@ const hostSsh = z.strictObject({
   user: loginName.optional(),
   port: port.optional(),
   hostKey: sshHostKey.optional(),
+  /** the loud opt-out for this host only: its SSH host key is not checked */
+  insecureSkipHostKeyCheck: z.boolean().optional(),
 });
 
 const host = {
@@ -182,7 +187,11 @@ export const stackConfigSchema = z.strictObject({
   licenseFile: z.string().min(1).optional(),
   stopTimeoutSeconds: wholeNumber(30, 3600, " of seconds").default(300),
   allowPublicAddresses: z.boolean().default(false),
-  insecureSkipHostKeyCheck: z.boolean().default(false),
+  // replaced by the per-host hosts.*.ssh.insecureSkipHostKeyCheck: a stack-wide
+  // switch would also leave unchecked every host added later
+  insecureSkipHostKeyCheck: z
+    .never({ error: () => "the opt-out is per host now: set hosts.<host>.ssh.insecureSkipHostKeyCheck: true on each host whose key you cannot pin (hosts.web, hosts.db, hosts.servers[i])" })
+    .optional(),
   ssh: z
     .strictObject({
       user: loginName.default("root"),
@@ -225,11 +234,12 @@ export type NodeHost = {
   /** dtable-web with publicEntry caddy only */
   readonly publicAddress?: string;
 };
-export type SshTarget = { readonly user: string; readonly port: number; readonly hostKey?: string };
+/** Validated: a host has its hostKey pinned, or insecureSkipHostKeyCheck, never both. */
+export type SshTarget = { readonly user: string; readonly port: number; readonly hostKey?: string; readonly insecureSkipHostKeyCheck?: true };
 
 /** The validated, frozen cluster config every later layer works from. */
 export type ClusterConfig = Readonly<
-  Omit<Parsed, "hosts" | "routing" | "ssh"> & {
+  Omit<Parsed, "hosts" | "routing" | "ssh" | "insecureSkipHostKeyCheck"> & {
     seatableVersion: string;
     ssh: Readonly<{ privateKeyPath?: string }>;
     hosts: Readonly<{ web: NodeHost; db: NodeHost; servers: readonly (DtableServerHost & NodeHost)[] }>;

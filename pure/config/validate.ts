@@ -136,12 +136,14 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
     } else if (problem === "public") {
       warnings.push(`${h.path}.address: "${h.address}" is public; ports 5000, 7777 and 8000 will be reachable there unless a firewall blocks them`);
     }
-    if (!h.ssh.hostKey && !c.insecureSkipHostKeyCheck) {
-      problems.push(`${h.path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${h.address}\`), or set insecureSkipHostKeyCheck: true`);
+    const skip = `${h.path}.ssh.insecureSkipHostKeyCheck`;
+    if (h.ssh.hostKey && h.ssh.insecureSkipHostKeyCheck) {
+      problems.push(`${skip}: true, but ${h.path}.ssh.hostKey pins a key; keep the key (it is checked) and remove the opt-out`);
+    } else if (h.ssh.insecureSkipHostKeyCheck) {
+      warnings.push(`${skip}: true: the SSH host key of ${h.name} (${h.address}) is NOT checked; anyone on the path can impersonate it and receive the cluster's secrets`);
+    } else if (!h.ssh.hostKey) {
+      problems.push(`${h.path}.ssh.hostKey: missing; pin the host's key (\`ssh-keyscan -t ed25519 ${h.address}\`), or set ${skip}: true`);
     }
-  }
-  if (c.insecureSkipHostKeyCheck) {
-    warnings.push("insecureSkipHostKeyCheck: true: SSH host keys are NOT checked; anyone on the path can impersonate a host and receive the cluster's secrets");
   }
 
   const servers = c.hosts.servers.map((s) => s.name);
@@ -238,8 +240,13 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
   }
   if (problems.length > 0) return { ok: false, problems };
 
-  const ssh = (s: { user?: string; port?: number; hostKey?: string }) =>
-    Object.freeze({ user: s.user ?? c.ssh.user, port: s.port ?? c.ssh.port, ...(s.hostKey ? { hostKey: s.hostKey } : {}) });
+  const ssh = (s: { user?: string; port?: number; hostKey?: string; insecureSkipHostKeyCheck?: boolean }) =>
+    Object.freeze({
+      user: s.user ?? c.ssh.user,
+      port: s.port ?? c.ssh.port,
+      ...(s.hostKey ? { hostKey: s.hostKey } : {}),
+      ...(s.insecureSkipHostKeyCheck ? { insecureSkipHostKeyCheck: true as const } : {}),
+    });
   const config: ClusterConfig = deepFreeze({
     ...c,
     seatableVersion: c.seatableVersion ?? (versionFromImage(c.image) as string),

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { parseRoutingTable, RoutingTable } from "../config/routing-file";
 import { address, hostName, loginName, port, sshHostKey, type ClusterConfig } from "../config/schema";
-import { formatIssues, quote } from "../config/problems";
+import { formatIssues } from "../config/problems";
 import type { ServerHost } from "./rollout";
 
 export type AppliedRouting = {
@@ -38,7 +38,7 @@ export function parseAppliedContainers(value: unknown): AppliedContainers | unde
 const serverHost = z.strictObject({
   name: hostName,
   address,
-  ssh: z.strictObject({ user: loginName, port, hostKey: sshHostKey.optional() }),
+  ssh: z.strictObject({ user: loginName, port, hostKey: sshHostKey.optional(), insecureSkipHostKeyCheck: z.literal(true).optional() }),
 });
 const serverHosts = z.array(serverHost, { error: () => "expected a list of servers" });
 
@@ -67,22 +67,4 @@ export function parseAppliedRouting(value: unknown): AppliedRouting | undefined 
 
 export function appliedRouting(config: ClusterConfig, table: RoutingTable, proxy: { conf: string; hosts: string }, rolloutSteps: readonly string[]): AppliedRouting {
   return { table, servers: config.hosts.servers.map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } })), proxy, rolloutSteps: [...rolloutSteps] };
-}
-
-/**
- * known_hosts lines for every pinned host key ([address]:port when not 22).
- * Throws on a value that is not an address, port or key: one line break or
- * space in the wrong place makes a line that trusts a key for other hosts.
- */
-export function knownHosts(hosts: readonly { address: string; ssh: { port: number; hostKey?: string } }[]): string {
-  const entry = z.object({ address, ssh: z.object({ port, hostKey: sshHostKey }) });
-  const lines = hosts
-    .filter((h) => h.ssh.hostKey)
-    .map((h) => {
-      const checked = entry.safeParse(h, { reportInput: true });
-      if (!checked.success) throw new Error(`known_hosts: refusing the entry for ${quote(String(h.address))}: ${formatIssues(checked.error.issues).join("; ")}`);
-      return checked.data;
-    })
-    .map((h) => `${h.ssh.port === 22 ? h.address : `[${h.address}]:${h.ssh.port}`} ${h.ssh.hostKey}`);
-  return `${[...new Set(lines)].join("\n")}\n`;
 }

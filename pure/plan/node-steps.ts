@@ -6,6 +6,7 @@ import { COMPOSE_DIR, containerRunning, SEATABLE_CONTAINER, SEATABLE_DIR, SEATAB
 import { HostStep, inSequence } from "./rollout";
 import { confEdits, editCommand } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
+import { ensureDir } from "./shell";
 
 export type NodeSteps = {
   /** before the container is created or changed */
@@ -23,7 +24,7 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       id: "prepare",
       host: host.name,
       title: `create ${SEATABLE_DIR}/seatable for SeaTable's data and the license`,
-      command: `set -eu\ninstall -d -m 755 ${SEATABLE_DIR}/seatable ${COMPOSE_DIR}`,
+      command: ["set -eu", ensureDir(`${SEATABLE_DIR}/seatable`), ensureDir(COMPOSE_DIR)].join("\n"),
     },
   ];
   if (host.role === "dtable-web") {
@@ -33,7 +34,7 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       title: "upload seatable-nginx.conf (ping locations to the proxy and dtable-db), test it with nginx -t in seatable-server, reload",
       command: [
         "set -eu",
-        `install -d -m 755 ${COMPOSE_DIR}/config`,
+        ensureDir(`${COMPOSE_DIR}/config`),
         `F=${SEATABLE_NGINX_CONF}`,
         'cat > "$F.next"',
         `if [ -f "$F" ] && ${running}; then`,
