@@ -95,7 +95,8 @@ function main(argv: string[]): void {
   } else {
     out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
   }
-  const { graph, changes } = offlineGraph(plan, args["replace-containers"] === true, readFileSync(resolve(__dirname, "..", "hostscripts", "edit-conf.py"), "utf8"));
+  // the order does not depend on the conf-edit script's text, which plan never prints
+  const { graph, changes } = offlineGraph(plan, args["replace-containers"] === true, "");
   if (plan.previous) {
     out.push(
       `Stages (rollout.maxRestarting: ${config.rollout.maxRestarting}${args["replace-containers"] ? "; every container replaced: a new image or environment" : "; containers unchanged"}):`,

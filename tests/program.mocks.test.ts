@@ -67,13 +67,14 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
-  test("at most 4 Docker resources per host: fewer parallel Docker connections than the 10 at which sshd's MaxStartups drops (tests/ssh-options.ssh.test.ts)", () => {
+  test("fewer Docker resources per host than the 10 parallel connections at which sshd's MaxStartups drops, even if all ran at once (tests/ssh-options.ssh.test.ts)", () => {
     const perHost = new Map<string, number>();
     for (const r of run.resources.filter((r) => r.type.startsWith("docker:"))) {
       const host = providerOf(run, r)!.name;
       perHost.set(host, (perHost.get(host) ?? 0) + 1);
     }
-    expect(Math.max(...perHost.values())).toBeLessThanOrEqual(4);
+    // dtable-web: three image pulls, the network, seatable-server, caddy and the proxy
+    expect(Math.max(...perHost.values())).toBeLessThanOrEqual(9);
   });
 
   test("the right containers on the right hosts, with the role environment", () => {
