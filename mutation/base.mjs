@@ -12,7 +12,7 @@ export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", ti
     jest: {
       projectType: "custom",
       configFile: "jest.config.js",
-      config: { setupFiles: ["<rootDir>/mutation/jest.setup.js"] },
+      config: { setupFiles: ["<rootDir>/mutation/jest.setup.ts"] },
       enableFindRelatedTests: false,
     },
     checkers: ["typescript"],
