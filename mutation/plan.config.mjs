@@ -7,5 +7,5 @@ import { part } from "./base.mjs";
 
 export default part("plan", {
   mutate: ["pure/config/routing-file.ts", "pure/plan/**/*.ts", "!pure/plan/nginx.ts", "!pure/plan/rollout.ts"],
-  testFiles: ["tests/routing.test.ts", "tests/seatable-settings.test.ts", "tests/config.test.ts", "tests/plan-layer.test.ts", "tests/role-environment.test.ts"],
+  testFiles: ["tests/routing.test.ts", "tests/seatable-settings.test.ts", "tests/config.test.ts", "tests/role-environment.test.ts"],
 });
