@@ -92,7 +92,7 @@ export = async () => {
     run,
     editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
   });
-  for (const note of stageNotes(graph.stages)) pulumi.log.info(note);
+  if (graph.stages.stages.length > 0) for (const note of stageNotes(graph.stages)) pulumi.log.info(note);
 
   // A server the change must stop or restart has to answer; a dead one that left the config can be evicted.
   const everyServer = [...config.hosts.servers, ...(applied?.servers ?? [])];

@@ -327,8 +327,10 @@ test(`plain requests reuse upstream connections (keep-alive) [${SEED_NOTE}]`, as
   expect({ seed: SEED, mismatches: mismatches.slice(0, 20) }).toEqual({ seed: SEED, mismatches: [] });
   figures.keepAliveRequests = standin(target).requests;
   figures.keepAliveConnections = standin(target).connections;
-  const seen = { requests: standin(target).requests, connectionsBelow50: standin(target).connections < 50, connections: standin(target).connections };
-  expect(seen).toEqual({ requests: 2000, connectionsBelow50: true, connections: seen.connections });
+  // 8 clients at a time through nginx's workers: a few dozen upstream connections at
+  // most; without keep-alive it would be one per request
+  const seen = { requests: standin(target).requests, connections: standin(target).connections };
+  expect({ ...seen, reused: seen.connections >= 1 && seen.connections < 50 }).toEqual({ ...seen, requests: 2000, reused: true });
 });
 
 test(`quarantine: 503 with Retry-After for quarantined buckets and pins, the rest as usual; reload back [${SEED_NOTE}]`, async () => {

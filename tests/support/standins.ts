@@ -33,8 +33,25 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+export type StandinOptions = {
+  /**
+   * Close a keep-alive connection after this long idle, as dtable-server (Node.js)
+   * does after NODE_KEEP_ALIVE_TIMEOUT_MS. Without it, 120 s: longer than nginx's
+   * upstream keepalive_timeout, so that the stand-in never closes an idle
+   * connection nginx is about to reuse.
+   */
+  readonly keepAliveTimeoutMs?: number;
+};
+
+/**
+ * Node's default `server.keepAliveTimeout`, which dtable-server keeps. Node 24
+ * waits 1 s more before it closes (`keepAliveTimeoutBuffer`); older Node closes
+ * at 5 s, and a stand-in with this option does too.
+ */
+export const NODE_KEEP_ALIVE_TIMEOUT_MS = 5000;
+
 /** Starts one stand-in named `name` on `address`:5000 (or `port`). */
-export async function startStandin(name: string, address: string, port: number = PORTS.dtableServer): Promise<Standin> {
+export async function startStandin(name: string, address: string, port: number = PORTS.dtableServer, options: StandinOptions = {}): Promise<Standin> {
   const sockets = new Set<Socket>();
   let connections = 0;
   let requests = 0;
@@ -50,10 +67,9 @@ export async function startStandin(name: string, address: string, port: number =
       res.end(body);
     });
   });
-  // Longer than nginx's upstream keepalive_timeout (60 s), so that the stand-in
-  // never closes an idle connection nginx is about to reuse.
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 121_000;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 120_000;
+  server.keepAliveTimeoutBuffer = 0;
+  server.headersTimeout = Math.max(server.keepAliveTimeout + 1000, 60_000);
   server.on("connection", (socket: Socket) => {
     connections += 1;
     sockets.add(socket);
