@@ -125,7 +125,7 @@ const PROBE = [
 ];
 
 /** `progress START WHAT`: a line every 10 s, so that no SSH session is silent long enough for a NAT to drop it. */
-const PROGRESS = [`progress() { n=$(( $(date +%s) - $1 )); if [ $((n % 10)) -eq 0 ] && [ "$n" -gt 0 ] && [ "$n" != "\${last:-}" ]; then last=$n; echo "still waiting for $2 ($n s)"; fi; }`];
+export const PROGRESS = [`progress() { n=$(( $(date +%s) - $1 )); if [ $(( n - \${last:-0} )) -ge 10 ]; then last=$n; echo "still waiting for $2 ($n s)"; fi; }`];
 
 function proxyShell(run: Run, port: number, webAddress: string): string[] {
   return [
