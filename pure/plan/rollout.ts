@@ -10,7 +10,7 @@ import { urlHost } from "../config/values";
 import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, UPSTREAM_HEADER } from "./nginx";
 import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
-import type { RoutingTable } from "./routing";
+import { refineTable, RoutingTable } from "./routing";
 import { shellQuote } from "./seatable";
 import type { Stage, StagePlan } from "./stages";
 
@@ -149,16 +149,26 @@ export const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtab
  * own: a hand edit, another stack or a stopped `up` of another config would
  * otherwise have the next reload open a base on a second server.
  */
-function liveGuard(allowed: { conf: readonly string[]; hosts: readonly string[] }): string[] {
+function liveGuard(allowed: Allowed): string[] {
+  const refuse = (file: string, what: string) =>
+    `echo "the proxy's ${what} (${file}) is neither the one this stack recorded nor one this run writes: it was edited by hand, another stack manages this host, or an earlier pulumi up of another config stopped half-way. Nothing was changed. Put back the file this stack wrote (pulumi stack output appliedRouting has its hash), or undo the config change since that up, and run pulumi up again." >&2; exit 1`;
+  // a stack recorded by an earlier version of this program has no file hashes: its table decides
+  const otherwise = (file: string, what: string) => (allowed.routing ? `routing_recorded || { ${refuse(file, what)}; }` : refuse(file, what));
   const check = (file: string, hashes: readonly string[], what: string) => [
     `if [ -e ${file} ]; then`,
     `  case "$(sha256sum < ${file} | cut -c1-64)" in`,
     `    ${[...new Set(hashes)].join("|")}) ;;`,
-    `    *) echo "the proxy's ${what} (${file}) is neither the one this stack recorded nor one this run writes: it was edited by hand, another stack manages this host, or an earlier pulumi up of another config stopped half-way. Nothing was changed. Put back the file this stack wrote (pulumi stack output appliedRouting has its hash), or undo the config change since that up, and run pulumi up again." >&2; exit 1 ;;`,
+    `    *) ${otherwise(file, what)} ;;`,
     "  esac",
     "fi",
   ];
-  return [...check(PROXY_CONFIG, allowed.conf, "config"), ...check(PROXY_HOSTS, allowed.hosts, "hosts file")];
+  return [
+    ...(allowed.routing
+      ? [`routing_recorded() { [ -e ${PROXY_ROUTING} ] && case "$(sha256sum < ${PROXY_ROUTING} | cut -c1-64)" in ${[...new Set(allowed.routing)].join("|")}) true ;; *) false ;; esac; }`]
+      : []),
+    ...check(PROXY_CONFIG, allowed.conf, "config"),
+    ...check(PROXY_HOSTS, allowed.hosts, "hosts file"),
+  ];
 }
 
 const holdsLease = (what: string) => [
@@ -175,17 +185,19 @@ function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed)
     command: [
       ...proxyShell(run, config.proxy.port, config.hosts.web.address),
       `[ -d "$D" ] || install -d -m 755 "$D"`,
+      // checked before the lease is taken: a refusal leaves the host as it was
+      ...liveGuard(allowed),
       `if ! ( set -C; printf '%s\\n' "$LEASE" > ${PROXY_LEASE} ) 2>/dev/null && [ "$(cat ${PROXY_LEASE})" != "$LEASE" ]; then`,
       `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, its change is unfinished: check the proxy with npm run plan and pulumi preview, then remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again." >&2`,
       "  exit 1",
       "fi",
-      ...liveGuard(allowed),
       `echo "lease taken: $LEASE"`,
     ].join("\n"),
   };
 }
 
-type Allowed = { conf: string[]; hosts: string[] };
+/** Hashes of the files the guard lets a step replace; `routing`: tables that vouch for any file (no hashes recorded). */
+type Allowed = { conf: string[]; hosts: string[]; routing?: string[] };
 
 /**
  * Writes the proxy's next files into a private folder, checks them against
@@ -329,6 +341,10 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   const allowed: Allowed = {
     conf: [...(input.recorded ? [input.recorded.conf] : []), ...[...quarantines, ...switches, final.conf].map(sha256)],
     hosts: [...(input.recorded ? [input.recorded.hosts] : []), ...[hostsDuring, final.hosts].map(sha256)],
+    // recorded by an earlier version of this program: the proxy must run the table applied last (or this run's)
+    ...(!input.recorded && plan.previous
+      ? { routing: [plan.previous, refineTable(plan.previous, plan.routing.bucketHexDigits), ...stages.map((st) => st.after), plan.routing].map((t) => sha256(routingJson(t))) }
+      : {}),
   };
   const probesOf = (table: RoutingTable) => serverProbes(table).map((p) => ({ uuid: p.uuid, server: p.server, upstream: upstreamOf(addresses.get(p.server) ?? "") }));
 
