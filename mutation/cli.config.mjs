@@ -4,7 +4,7 @@ import { part } from "./base.mjs";
 
 export default part("cli", {
   mutate: ["cli/**/*.ts"],
-  testFiles: ["tests/plan-command.test.ts", "tests/plan-previous.test.ts"],
+  testFiles: ["tests/plan-command.test.ts"],
   coverageAnalysis: "off",
   timeoutMS: 60000,
 });

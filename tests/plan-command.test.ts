@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { parseRoutingTable } from "../pure/config/routing-file";
+import { allBuckets, parseRoutingTable, routingJson } from "../pure/config/routing-file";
 import { ROOT, stackValues, writeStackFile } from "./support/stacks";
 
 const run = promisify(execFile);
@@ -191,4 +191,29 @@ describe("--where: the server that holds a base, and why", () => {
     expect(r.stderr).toContain("--where prints where one base is and writes nothing");
     expect(existsSync(out)).toBe(false);
   });
+});
+
+// --previous with a table whose bucket digits differ from the config's
+/** routing.json of `digits` hex digits: the first half of the buckets on dtable-server, the rest on dtable-server-2 */
+function previousOf(digits: 1 | 2 | 3): string {
+  const all = allBuckets(digits);
+  const path = join(dir, "routing.json");
+  writeFileSync(path, routingJson({ bucketHexDigits: digits, default: "dtable-server", buckets: Object.fromEntries(all.map((b, i) => [b, i < all.length / 2 ? "dtable-server" : "dtable-server-2"])), pins: {} }));
+  return path;
+}
+
+test("a table of more hex digits than the config (2): exit 1 with the message, no stack trace", async () => {
+  const path = previousOf(3);
+  const r = await plan("--stack", "dev", "--previous", path, "--out", join(dir, "out"));
+  expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+    code: 1,
+    stdout: "",
+    stderr: `--previous(${path}).bucketHexDigits: 3 is more than routing.bucketHexDigits (2); fewer digits would merge buckets that live on different servers\n`,
+  });
+});
+
+test("a table of fewer hex digits than the config is restated: nothing moves", async () => {
+  const r = await plan("--stack", "dev", "--previous", previousOf(1));
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  expect(r.stdout).toContain(`Against --previous ${join(dir, "routing.json")}: no bucket or pinned base changes server; nothing restarts.`);
 });

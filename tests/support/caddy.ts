@@ -16,10 +16,10 @@
 // - Blocks are sorted: global options, snippets and matchers (`@name`) first,
 //   then by N, then by their words; arguments are quoted again on output.
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { spawnGroup } from "./process-group";
+import { canConnect } from "./nginx";
 
 export const CADDY = "/usr/bin/caddy";
 
@@ -152,19 +152,6 @@ export type Caddy = {
 const READY_TIMEOUT_MS = 15_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
-}
-
 /**
  * Runs caddy with `sites` (Caddyfile blocks) on `bind` only, plain http, no
  * admin endpoint, its storage in a private folder; resolves once every port
@@ -199,7 +186,7 @@ export async function startCaddy(sites: CaddyBlock[], bind: string, ports: reado
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (group.hasExited()) throw new Error(`caddy exited during start-up:\n${output()}\n--- Caddyfile ---\n${caddyfile}`);
-      if ((await Promise.all(ports.map((p) => canConnect(bind, p)))).every(Boolean)) break;
+      if ((await Promise.all(ports.map((p) => canConnect(p, bind)))).every(Boolean)) break;
       if (Date.now() > deadline) throw new Error(`caddy not ready on ${bind}:${ports.join(",")} within ${READY_TIMEOUT_MS} ms:\n${output()}`);
       await sleep(50);
     }

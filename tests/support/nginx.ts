@@ -142,9 +142,10 @@ export function childPids(ppid: number): number[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether a TCP connection to host:port opens within half a second. */
+export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
+    const socket = net.connect({ host, port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
