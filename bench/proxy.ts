@@ -310,8 +310,7 @@ export async function proxyBench(): Promise<Section> {
         while (Object.keys(pins).length < pinCount) pins[randomUuid(rng)] = names[Math.floor(rng() * servers)];
         const routing = computeRoutingTable({ servers: names.map((name) => ({ name, weight: 1 })), bucketHexDigits: 2, pins });
         const port = await freePort();
-        // every proxy runs till the end: each needs a status port of its own
-        const conf = renderProxyConfig(routing, names, { ...proxySettings, port, statusPort: await freePort() });
+        const conf = renderProxyConfig(routing, names, { ...proxySettings, port });
         const hosts = renderProxyHosts(names.map((name, i) => ({ name, address: address(i) })));
         const proxy = await startNginx(conf, hosts, port);
         running.push(proxy);

@@ -26,7 +26,7 @@ describe("shipped stack files", () => {
   test("the result is typed, defaulted and frozen", () => {
     const c = configOf();
     expect(c.seatableVersion).toBe("6.1.8");
-    expect(c.proxy).toEqual({ image: "nginx:1.27.5-alpine", port: 5000, statusPort: 5001, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 });
+    expect(c.proxy).toEqual({ image: "nginx:1.27.5-alpine", port: 5000, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 });
     expect(c.hosts.web).toMatchObject({ name: "dtable-web", role: "dtable-web", ssh: { user: "root", port: 22 } });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.hosts.servers[0].ssh)).toBe(true);
@@ -240,12 +240,6 @@ describe("each validation rule names the key path, what was found and what is ex
     [{ mariadb: { host: "db.example.com", port: 0 } }, "mariadb.port: expected a port from 1 to 65535, found 0"],
     [{ proxy: { port: 8000 } }, "proxy.port: 8000 is already used on dtable-web by dtable-web (gunicorn); choose another (SeaTable expects 5000)"],
     [{ proxy: { port: 443 } }, "proxy.port: 443 is already used on dtable-web by the public entry (caddy, https); choose another (SeaTable expects 5000)"],
-    [{ proxy: { port: 5001 } }, "proxy.statusPort: 5001 is already used by the proxy itself (proxy.port); choose another (default 5001)"],
-    [{ proxy: { statusPort: 5000 } }, "proxy.statusPort: 5000 is already used by the proxy itself (proxy.port); choose another (default 5001)"],
-    [{ proxy: { statusPort: 7777 } }, "proxy.statusPort: 7777 is already used by dtable-db; choose another (default 5001)"],
-    [{ proxy: { statusPort: 8000 } }, "proxy.statusPort: 8000 is already used by dtable-web (gunicorn); choose another (default 5001)"],
-    [{ proxy: { statusPort: 22 } }, "proxy.statusPort: 22 is already used by SSH (dtable-web's ssh.port); choose another (default 5001)"],
-    [{ proxy: { statusPort: 0 } }, "proxy.statusPort: expected a port from 1 to 65535, found 0"],
   ])("ports out of range or colliding: %p", (patch, expected) => {
     expect(problemsOf({ ...stackValues(), ...patch })).toEqual([expected]);
   });

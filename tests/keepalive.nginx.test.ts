@@ -67,7 +67,7 @@ async function idleGaps(variants: readonly Variant[]): Promise<Map<Variant, numb
       const address = `127.0.1.${base + i}`;
       standins.push(await startStandin(NAME, address, undefined, { keepAliveTimeoutMs: NODE_KEEP_ALIVE_TIMEOUT_MS }));
       const port = await freePort();
-      const conf = renderProxyConfig(table, [NAME], { port, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10, statusPort: await freePort() });
+      const conf = renderProxyConfig(table, [NAME], { port, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
       if (v !== RENDERED) expect(v.conf(conf)).not.toBe(conf); // the config still has the line the variant changes
       proxies.push(await startNginx(v.conf(conf), renderProxyHosts([{ name: NAME, address }]), port));
     }

@@ -51,7 +51,7 @@ const HOSTS = renderProxyHosts(ADDRESSES);
 const WEIGHTS: Record<number, number[]> = { 2: [1, 3], 3: [3, 2, 1], 7: [1, 2, 3, 1, 4, 1, 2] };
 const serversOf = (count: number): WeightedServer[] => WEIGHTS[count].map((weight, i) => ({ name: NAMES[i], weight }));
 
-const settings = (port: number, statusPort: number): ProxySettings => ({ port, statusPort, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
+const settings = (port: number): ProxySettings => ({ port, keepalive: 64, workerConnections: 1024, retryAfterSeconds: 10 });
 
 type Cluster = { readonly label: string; readonly count: number; readonly table: RoutingTable; readonly servers: string[]; readonly pinned: string[] };
 
@@ -216,12 +216,10 @@ const standin = (name: string) => standins.find((s) => s.name === name)!;
 
 type Proxy = Nginx & { readonly settings: ProxySettings };
 
-/** nginx with `conf(settings)`, on free ports: its own, and one for the status server. */
+/** nginx with `conf(settings)`, on a free port. */
 async function startProxy(conf: (s: ProxySettings) => string): Promise<Proxy> {
   const port = await freePort();
-  let statusPort = await freePort();
-  while (statusPort === port) statusPort = await freePort();
-  const s = settings(port, statusPort);
+  const s = settings(port);
   nginx = await startNginx(conf(s), HOSTS, port);
   return { ...nginx, settings: s };
 }
@@ -252,8 +250,8 @@ const quarantineOf = (c: Cluster): Quarantine => {
 
 test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}]`, async () => {
   const confs = CLUSTERS.flatMap((c) => [
-    { label: c.label, text: renderProxyConfig(c.table, c.servers, settings(18080, 18081)) },
-    { label: `${c.label}, quarantine`, text: renderProxyConfig(c.table, c.servers, settings(18080, 18081), quarantineOf(c)) },
+    { label: c.label, text: renderProxyConfig(c.table, c.servers, settings(18080)) },
+    { label: `${c.label}, quarantine`, text: renderProxyConfig(c.table, c.servers, settings(18080), quarantineOf(c)) },
   ]);
   const results = await pool(confs, 4, async ({ label, text }) => {
     const dir = nginxDir(HOSTS, text);
@@ -557,30 +555,29 @@ test(`the access log: one JSON line per request, saying what the routing table s
   }
 });
 
-test(`stub_status answers on the status port, not on the proxy's port [${SEED_NOTE}]`, async () => {
+test(`stub_status answers at ${STATUS_PATH} on the proxy's port, counts the proxied requests, and is not logged [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
   const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
   const agent = new http.Agent({ keepAlive: false });
   try {
     const handled = async () => {
-      const r = await get(proxy.settings.statusPort, STATUS_PATH, agent);
+      const r = await get(proxy.port, STATUS_PATH, agent);
       const counters = /^server accepts handled requests\n\s*(\d+) (\d+) (\d+)\s*$/m.exec(r.body);
       expect({ status: r.status, active: /^Active connections: \d+/.test(r.body), counters: counters !== null }).toEqual({ status: 200, active: true, counters: true });
       return Number(counters![3]);
     };
     const before = await handled();
-    // on the proxy's port the path is a path like any other: it goes to the default server
-    const proxied = await Promise.all(Array.from({ length: 10 }, () => get(proxy.port, STATUS_PATH, agent)));
-    expect(proxied.map((r) => [r.status, (JSON.parse(r.body) as StandinReply).server])).toEqual(proxied.map(() => [200, c.table.default]));
+    const uuid = randomUuid();
+    const proxied = await Promise.all(Array.from({ length: 10 }, () => get(proxy.port, `/api/v1/dtables/${uuid}/rows/`, agent)));
+    expect(proxied.map((r) => r.status)).toEqual(proxied.map(() => 200));
     // the counters count the proxy's requests (10, plus this status request itself)
     expect((await handled()) - before).toBe(11);
-    // nothing else answers on the status port
-    const other = await get(proxy.settings.statusPort, `/api/v1/dtables/${randomUuid()}/rows/`, agent);
-    expect(other.status).toBe(404);
-    // status requests stay out of the access log: only the proxied ones and a last one are there
-    expect((await get(proxy.port, "/x/last/", agent)).status).toBe(200);
+    // a path near it is a path like any other: it goes to the default server
+    const near = await get(proxy.port, `${STATUS_PATH}/x`, agent);
+    expect([near.status, (JSON.parse(near.body) as StandinReply).server]).toEqual([200, c.table.default]);
+    // status requests stay out of the access log
     const { lines } = await accessLines(proxy, 11);
-    expect(lines.map((l) => l.uri)).toEqual([...proxied.map(() => STATUS_PATH), "/x/last/"]);
+    expect(lines.map((l) => l.uri)).toEqual([...proxied.map(() => `/api/v1/dtables/${uuid}/rows/`), `${STATUS_PATH}/x`]);
   } finally {
     agent.destroy();
   }

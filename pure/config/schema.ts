@@ -20,9 +20,6 @@ export const DB_NAME = "dtable-db";
 /** Ports inside the seatable-server container, fixed by SeaTable. */
 export const PORTS = { dtableServer: 5000, dtableDb: 7777, dtableWeb: 8000, http: 80, https: 443 } as const;
 
-/** The proxy's stub_status port (no SeaTable component uses it; see README, "Seeing into the proxy"). */
-export const PROXY_STATUS_PORT = 5001;
-
 /**
  * Secret config keys. `required` ones must be set (as secrets) before `pulumi up`;
  * the offline `plan` command needs none of them.
@@ -212,12 +209,11 @@ export const stackConfigSchema = z.strictObject({
     .strictObject({
       image: imageReference.default("nginx:1.27.5-alpine"),
       port: port.default(PORTS.dtableServer),
-      statusPort: port.default(PROXY_STATUS_PORT),
       keepalive: wholeNumber(1, 4096).default(64),
       workerConnections: wholeNumber(256, 65536).default(4096),
       retryAfterSeconds: wholeNumber(1, 3600, " of seconds").default(10),
     })
-    .default({ image: "nginx:1.27.5-alpine", port: PORTS.dtableServer, statusPort: PROXY_STATUS_PORT, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 }),
+    .default({ image: "nginx:1.27.5-alpine", port: PORTS.dtableServer, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 }),
   routing: routingSchema.default({ bucketHexDigits: 2, pins: {} }),
   rollout: rolloutSchema.default({ maxRestarting: 1, evict: [] }),
 });

@@ -7,7 +7,6 @@ import {
   ClusterConfig,
   DB_NAME,
   PORTS,
-  PROXY_STATUS_PORT,
   SECRET_KEYS,
   SecretKey,
   stackConfigSchema,
@@ -97,18 +96,6 @@ function secretProblems(raw: RawStackConfig, requireSecrets: boolean): { problem
   return { problems, set };
 }
 
-/** SeaTable's ports (seatable-facts.md, "The topology"), published or used inside its containers. */
-const SEATABLE_PORTS: Readonly<Record<number, string>> = {
-  [PORTS.dtableServer]: "dtable-server",
-  [PORTS.dtableDb]: "dtable-db",
-  [PORTS.dtableWeb]: "dtable-web (gunicorn)",
-  [PORTS.http]: "http",
-  [PORTS.https]: "https",
-  6666: "the storage server",
-  8082: "seafile",
-  7780: "api-gateway",
-};
-
 /** Checks that span several keys; `c` already has the schema's shape. */
 function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
@@ -186,15 +173,6 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
   if (c.publicEntry === "caddy") webPorts[PORTS.https] = "the public entry (caddy, https)";
   const clash = webPorts[c.proxy.port];
   if (clash) problems.push(`proxy.port: ${c.proxy.port} is already used on dtable-web by ${clash}; choose another (SeaTable expects 5000)`);
-  // published on dtable-web beside the proxy; SeaTable's own ports are refused even where
-  // they are not published there, so that one number never means two things in a cluster
-  const statusClash = {
-    ...SEATABLE_PORTS,
-    ...webPorts,
-    [c.hosts.web.ssh.port ?? c.ssh.port]: "SSH (dtable-web's ssh.port)",
-    [c.proxy.port]: "the proxy itself (proxy.port)",
-  }[c.proxy.statusPort];
-  if (statusClash) problems.push(`proxy.statusPort: ${c.proxy.statusPort} is already used by ${statusClash}; choose another (default ${PROXY_STATUS_PORT})`);
   return { problems, warnings };
 }
 

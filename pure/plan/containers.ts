@@ -226,11 +226,8 @@ export function proxyContainer(config: ClusterConfig): ContainerSpec {
     command: ["nginx", "-g", "daemon off;", "-c", `${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`],
     env: {},
     secretEnv: {},
-    ports: [
-      { ip: web.address, external: config.proxy.port, internal: config.proxy.port },
-      // stub_status, for metrics: like everything else here, on the private address only
-      { ip: web.address, external: config.proxy.statusPort, internal: config.proxy.statusPort },
-    ],
+    // the proxy's port (stub_status at /nginx_status too), on the private address only
+    ports: [{ ip: web.address, external: config.proxy.port, internal: config.proxy.port }],
     volumes: [
       // the folder, not the file: a new config is renamed into place, which a file mount would not see
       { hostPath: PROXY_DIR, containerPath: PROXY_DIR_IN_CONTAINER, readOnly: true },

@@ -6,8 +6,6 @@ import { PORTS } from "../config/schema";
 
 export type ProxySettings = {
   readonly port: number;
-  /** stub_status, in a server of its own */
-  readonly statusPort: number;
   readonly keepalive: number;
   readonly workerConnections: number;
   readonly retryAfterSeconds: number;
@@ -22,7 +20,7 @@ export const QUARANTINE = "quarantine";
 export const SERVER_HEADER = "X-Dtable-Server";
 /** Response header naming the address nginx connected to: proof of which dtable-server answered. */
 export const UPSTREAM_HEADER = "X-Dtable-Upstream";
-/** Where the status server answers (nginx's stub_status). */
+/** Where the proxy answers with nginx's stub_status, for metrics (private networks only). */
 export const STATUS_PATH = "/nginx_status";
 
 /**
@@ -161,6 +159,15 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "    server_name _;",
     "    client_max_body_size 100m;",
     "",
+    // Metrics on the proxy's own port: published on dtable-web's private address
+    // only, read from private networks only; a new port would replace the container
+    `    location = ${STATUS_PATH} {`,
+    "      stub_status;",
+    "      access_log off;",
+    ...STATUS_CLIENTS.map((net) => `      allow ${net};`),
+    "      deny all;",
+    "    }",
+    "",
     "    location / {",
     `      add_header ${SERVER_HEADER} $dtable_server always;`,
     `      add_header ${UPSTREAM_HEADER} $upstream_addr always;`,
@@ -182,23 +189,6 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
     "    }",
     "  }",
     "",
-    "  # Metrics (stub_status) on a port of their own: the container publishes it on",
-    "  # dtable-web's private address only, and only private networks may read it.",
-    "  server {",
-    `    listen ${proxy.statusPort};`,
-    "    server_name _;",
-    "    access_log off;",
-    "",
-    `    location = ${STATUS_PATH} {`,
-    "      stub_status;",
-    ...STATUS_CLIENTS.map((net) => `      allow ${net};`),
-    "      deny all;",
-    "    }",
-    "",
-    "    location / {",
-    "      return 404;",
-    "    }",
-    "  }",
     "}",
   ];
   return `${lines.join("\n")}\n`;
