@@ -8,7 +8,6 @@ import { rawStackConfig } from "./pure/config/stack-file";
 import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
-import { versionNotes } from "./pure/plan/seatable";
 import { serverShares } from "./pure/plan/summary";
 import { appliedRouting, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
 import { containerChanges } from "./pure/plan/changes";
@@ -62,7 +61,6 @@ export = async () => {
       `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${applied.table.bucketHexDigits} of the table applied last; fewer digits would merge buckets that live on different servers`,
     );
   }
-  for (const note of versionNotes(config)) pulumi.log.warn(note);
   const plan = buildPlan(config, applied?.table, validated.startTable);
 
   const pulumiConfig = new pulumi.Config();

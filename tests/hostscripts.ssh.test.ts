@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateStackFile } from "../pure/config/stack-file";
 import { ClusterConfig } from "../pure/config/schema";
-import { ConfEdit, confEdits, editCommand, Role, versionStyle } from "../pure/plan/seatable";
+import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, ConfEdit, confEdits, editCommand, Role, versionStyle } from "../pure/plan/seatable";
+import { moveAsideCommand, nodeSteps } from "../pure/plan/node-steps";
 import { runOverSsh, Sshd, startSshd, stopSshd } from "./support/sshd";
 
 const SCRIPT = readFileSync(join(__dirname, "..", "hostscripts", "edit-conf.py"), "utf8");
@@ -94,37 +95,21 @@ keep_days = 180
 
 /** Per version: the files the container (or an admin) left in conf/, per role. */
 function sampleTree(version: string): Record<Role, Record<string, string>> {
-  const style = versionStyle(version);
-  let settings: string;
-  let gateway: string | undefined;
-  let serverJson: string;
-  if (version.startsWith("5.")) {
-    // replaced in place (single quotes, a trailing comment), multi-line dict kept
-    settings = `${settingsHead}INNER_DTABLE_SERVER_URL = 'http://127.0.0.1:5000/'
+  if (versionStyle(version) === "6.2") {
+    // an admin's settings: replaced in place (single quotes, a trailing comment), multi-line dict kept
+    const settings = `${settingsHead}INNER_DTABLE_SERVER_URL = 'http://127.0.0.1:5000/'
 INNER_DTABLE_DB_URL = "http://127.0.0.1:7777/"  # dtable-db on this node
 ${settingsTail}\n`;
-    gateway = undefined; // not generated: the script creates it
-    serverJson = "{}";
-  } else if (style === "<=6.0") {
-    // already right (double quotes): left alone; the other key is appended
-    settings = `${settingsHead}INNER_DTABLE_SERVER_URL = "${PROXY}/"\n${settingsTail}\n`;
-    gateway = `[general]
-port = 7780
-log_level = info
-
-# dtable-db on this node for now
-[dtable-db]
-server_address = "http://127.0.0.1:7777"
-`;
-    serverJson = `{
-    "save_interval": 300000,
-    "dtable_web_service_url": "http://127.0.0.1:8000/"
-}
-`;
-  } else {
-    // 6.1 / 6.2: nothing set yet, and no newline at the end of the file
-    settings = `${settingsHead}${settingsTail}`;
-    gateway = `[general]
+    return {
+      "dtable-web": { "dtable_web_settings.py": settings, "gunicorn.py": gunicorn },
+      "dtable-db": {},
+      "dtable-server": {},
+    };
+  }
+  // 6.1: one value already right (double quotes: left alone, the other key is
+  // appended), and no newline at the end of the file
+  const settings = `${settingsHead}INNER_DTABLE_SERVER_URL = "${PROXY}/"\n${settingsTail}`;
+  const gateway = `[general]
 host = localhost
 port = 7780
 
@@ -140,15 +125,13 @@ cluster_mode = false
 ; the local dtable-server
 inner_dtable_server_url = "http://127.0.0.1:5000"
 `;
-    serverJson = "{}\n";
-  }
+  const serverJson = `{
+    "save_interval": 300000,
+    "dtable_web_service_url": "http://127.0.0.1:8000/"
+}
+`;
   return {
-    "dtable-web": {
-      "dtable_web_settings.py": settings,
-      "gunicorn.py": gunicorn,
-      "dtable-storage-server.conf": storageConf,
-      ...(gateway !== undefined ? { "dtable-api-gateway.conf": gateway } : {}),
-    },
+    "dtable-web": { "dtable_web_settings.py": settings, "gunicorn.py": gunicorn, "dtable-storage-server.conf": storageConf, "dtable-api-gateway.conf": gateway },
     "dtable-db": { "dtable-db.conf": dtableDbConf, "dtable-storage-server.conf": storageConf },
     "dtable-server": { "dtable_server_config.json": serverJson, "dtable-storage-server.conf": storageConf },
   };
@@ -201,7 +184,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const VERSIONS = ["5.3.12", "6.0.10", "6.1.8", "6.2.0"];
+const VERSIONS = ["6.1.8", "6.2.0"];
 const ROLES: Role[] = ["dtable-web", "dtable-db", "dtable-server"];
 const CLEANUP: Record<Role, boolean> = { "dtable-web": false, "dtable-db": true, "dtable-server": false };
 
@@ -222,7 +205,7 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     expect(first.status).toBe(0);
     const files = [...new Set(edits.map((e) => e.file))];
     expect(first.stdout.trim().split("\n").filter(Boolean).sort()).toEqual(files.map((f) => `changed ${f}`).sort());
-    if (style === ">=6.2" && role !== "dtable-web") expect(files).toEqual([]);
+    if (style === "6.2" && role !== "dtable-web") expect(files).toEqual([]);
 
     const after = readTree(dir);
     // no file appears or disappears except those the edits name (api-gateway conf)
@@ -276,14 +259,14 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
       expect(text("dtable_web_settings.py")).toMatch(/^INNER_DTABLE_SERVER_URL = (['"])http:\/\/dtable-web:5000\/\1$/m);
       expect(text("gunicorn.py")).toMatch(/^bind = '0\.0\.0\.0:8000'$/m);
       expect(text("gunicorn.py")).toContain("# default localhost:8000\n");
-      if (style !== ">=6.2") expect(text("dtable-api-gateway.conf")).toMatch(/^\[dtable-server\]\n(?:.*\n)*?(server_address|inner_dtable_server_url) = "http:\/\/dtable-web:5000"$/m);
+      if (style === "6.1") expect(text("dtable-api-gateway.conf")).toMatch(/^\[dtable-server\]\n(?:.*\n)*?(server_address|inner_dtable_server_url) = "http:\/\/dtable-web:5000"$/m);
     }
-    if (role === "dtable-db" && style !== ">=6.2") {
+    if (role === "dtable-db" && style === "6.1") {
       expect(text("dtable-db.conf")).toContain('[dtable cache]\ndtable_server_url = "http://dtable-web:5000"\n');
       expect(text("dtable-db.conf")).toContain("[general]\nhost = 0.0.0.0\nport = 7777\n");
       expect(text("dtable-storage-server.conf")).toContain("[snapshot]\ninterval = 86400\nkeep_days = 180\nenable_cleanup = true\n");
     }
-    if (role === "dtable-server" && style !== ">=6.2") {
+    if (role === "dtable-server" && style === "6.1") {
       expect(text("dtable-storage-server.conf")).toContain("enable_cleanup = false\n");
     }
 
@@ -295,12 +278,12 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
   });
 });
 
-test("the 5.3 settings file: exact result", async () => {
+test("an admin's settings file: exact result", async () => {
   const dir = join(work, "exact");
   mkdirSync(dir, { recursive: true });
-  const settings = sampleTree("5.3.12")["dtable-web"]["dtable_web_settings.py"];
+  const settings = sampleTree("6.2.0")["dtable-web"]["dtable_web_settings.py"];
   writeFileSync(join(dir, "dtable_web_settings.py"), settings);
-  const edits = confEdits(devConfig("5.3.12"), "dtable-web").edits.filter((e) => e.file === "dtable_web_settings.py");
+  const edits = confEdits(devConfig("6.2.0"), "dtable-web").edits.filter((e) => e.file === "dtable_web_settings.py");
   const r = await runOverSsh(sshd as Sshd, editCommand(edits, SCRIPT, { confDir: dir, timeoutSeconds: 5, settleSeconds: 0 }));
   expect(r.status).toBe(0);
   expect(readFileSync(join(dir, "dtable_web_settings.py"), "utf8")).toBe(
@@ -353,4 +336,56 @@ test("bad input exits 1 and touches nothing", async () => {
   expect(r.status).toBe(1);
   expect(r.stderr).toMatch(/not valid JSON/);
   expect(readFileSync(join(dir, "dtable_server_config.json"), "utf8")).toBe("{ not json");
+});
+
+describe("SeaTable 6.2: the conf files it no longer reads are moved aside before its container starts", () => {
+  const nodes = (config: ClusterConfig) => [config.hosts.web, config.hosts.db, ...config.hosts.servers];
+  const moveAside = (config: ClusterConfig) => nodes(config).map((h) => nodeSteps(config, h, SCRIPT).before.find((s) => s.id === "move-aside"));
+
+  test("every 6.2 node has the step, before its container; no 6.1 node has it", () => {
+    for (const step of moveAside(devConfig("6.2.0"))) expect(step?.command).toBe(moveAsideCommand(CONF_DIR));
+    for (const step of moveAside(devConfig("6.1.8"))) expect(step).toBeUndefined();
+  });
+
+  test("through ssh: moved (renamed, not deleted) and reported, files 6.2 still reads stay; a second run changes nothing", async () => {
+    const dir = join(work, "move-aside");
+    mkdirSync(dir, { recursive: true });
+    // a 6.1 node's conf/ as the container and this program's 6.1 edits leave it
+    const tree: Record<string, string> = {
+      ...sampleTree("6.1.8")["dtable-web"],
+      ...sampleTree("6.1.8")["dtable-db"],
+      ...sampleTree("6.1.8")["dtable-server"],
+      "dtable-events.conf": "[DATABASE]\ntype = mysql\n",
+      "seafile.conf": "[fileserver]\nport = 8082\n",
+    };
+    for (const [name, text] of Object.entries(tree)) writeFileSync(join(dir, name), text);
+
+    const first = await runOverSsh(sshd as Sshd, moveAsideCommand(dir));
+    expect([first.status, first.stderr]).toEqual([0, ""]);
+    const after = readTree(dir);
+    const kept = Object.keys(tree).filter((f) => !(CONF_FILES_UNREAD_FROM_6_2 as readonly string[]).includes(f));
+    expect(kept.sort()).toEqual(["dtable_web_settings.py", "gunicorn.py", "seafile.conf"]);
+    for (const f of kept) expect(after[f]).toBe(tree[f]);
+    const lines = first.stdout.trim().split("\n");
+    expect(lines).toHaveLength(CONF_FILES_UNREAD_FROM_6_2.length);
+    for (const f of CONF_FILES_UNREAD_FROM_6_2) {
+      expect(after[f]).toBeUndefined();
+      const moved = Object.keys(after).filter((name) => name.startsWith(`${f}.moved-by-seatable-cluster-`));
+      expect(moved).toHaveLength(1);
+      expect(moved[0]).toMatch(/-\d{8}T\d{6}Z$/);
+      expect(after[moved[0]]).toBe(tree[f]);
+      expect(lines).toContain(`moved ${dir}/${f} to ${dir}/${moved[0]} (SeaTable 6.2 no longer reads it)`);
+    }
+
+    const second = await runOverSsh(sshd as Sshd, moveAsideCommand(dir));
+    expect([second.status, second.stderr, second.stdout]).toEqual([0, "", `no conf file that SeaTable 6.2 no longer reads in ${dir}\n`]);
+    expect(readTree(dir)).toEqual(after);
+  });
+
+  test("a first deployment (no conf/ yet) is left as it is", async () => {
+    const dir = join(work, "no-conf-yet");
+    const r = await runOverSsh(sshd as Sshd, moveAsideCommand(dir));
+    expect([r.status, r.stderr, r.stdout]).toEqual([0, "", `no conf file that SeaTable 6.2 no longer reads in ${dir}\n`]);
+    expect(existsSync(dir)).toBe(false);
+  });
 });

@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import { rawFromStackYaml } from "../pure/config/stack-file";
 import { PROJECT, SECRET_KEYS } from "../pure/config/schema";
 import { ProgramFailure, runProgram, SECRET_VALUES } from "./support/program";
-import { ROOT, stackValues, writeStackFile } from "./support/stacks";
+import { ROOT, stackValues, TEST_LICENSE, writeStackFile } from "./support/stacks";
 import { CORPUS, expectedLines, FILES } from "./support/corpus";
 
 const run = promisify(execFile);
@@ -98,12 +98,13 @@ afterAll(() => {
 /**
  * A stack file's values and secrets as the Pulumi CLI would hand them to the
  * program: `{secure: ...}` keys are secrets; every secret key the file does not
- * set in plain text is set (as a secret), so that only the file's mistake shows.
- * Keys of other namespaces reach the program as written.
+ * set in plain text is set (as a secret), and a license file unless the file
+ * names one, so that only the file's mistake shows. Keys of other namespaces
+ * reach the program as written.
  */
 function programInput(text: string): { values: Record<string, unknown>; secrets: Record<string, string>; otherKeys: Record<string, string> } {
   const raw = rawFromStackYaml(text);
-  const values = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k)));
+  const values = { licenseFile: TEST_LICENSE, ...Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k))) };
   const secrets: Record<string, string> = Object.fromEntries(Object.entries(SECRET_VALUES).filter(([k]) => !(k in values)));
   for (const k of raw.secretKeys) secrets[k] = `secret-${k}`;
   const config = (parse(text) as { config: Record<string, unknown> }).config;

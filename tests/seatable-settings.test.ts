@@ -20,9 +20,10 @@ function devConfig(): ClusterConfig {
   return v.config;
 }
 const base = devConfig();
+const withAvatar = { ...base.s3, buckets: { ...base.s3.buckets, avatar: "seatable-dev-avatars" } };
 const withVersion = (version: string, extra: Partial<ClusterConfig> = {}): ClusterConfig => ({ ...base, seatableVersion: version, ...extra });
 
-const VERSIONS = ["5.3.12", "6.0.10", "6.1.8", "6.2.0"] as const;
+const VERSIONS = ["6.1.8", "6.2.0", "6.3.1"] as const;
 const ROLES: Role[] = ["dtable-web", "dtable-db", "dtable-server"];
 const PROXY = "http://dtable-web:5000";
 const SECRET_NAME = /PASSWORD|SECRET|PRIVATE_KEY|SSE_C|TOKEN/;
@@ -32,17 +33,15 @@ const find = (edits: readonly ConfEdit[], file: string, key: string, section?: s
 
 describe("versionStyle", () => {
   test.each([
-    ["4.4.9", "<=6.0"],
-    ["5.3.12", "<=6.0"],
-    ["6.0", "<=6.0"],
-    ["6.0.10", "<=6.0"],
     ["6.1", "6.1"],
     ["6.1.8", "6.1"],
-    ["6.2.0", ">=6.2"],
-    ["6.10.1", ">=6.2"],
-    ["7.0", ">=6.2"],
+    ["6.2.0", "6.2"],
+    ["6.2.12", "6.2"],
+    ["6.10.1", "6.2"],
   ])("%s is %s", (version, style) => expect(versionStyle(version)).toBe(style));
-  test("rejects a non-version", () => expect(() => versionStyle("latest")).toThrow(/not a SeaTable version/));
+  test.each(["latest", "6.0.10", "5.3.12", "7.0"])("refuses %s (validation refuses it first)", (version) => {
+    expect(() => versionStyle(version)).toThrow(/not a SeaTable version|is not supported/);
+  });
 });
 
 test("proxyUrl follows proxy.port", () => {
@@ -90,36 +89,31 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     for (const value of Object.values(env)) expect(typeof value).toBe("string");
   });
 
-  test.each(ROLES)("%s: S3 in the environment from 6.1 only", (role) => {
+  test.each(ROLES)("%s: S3 in the environment", (role) => {
     const env = nodeEnvironment(config, role, { snapshotCleanup: false });
-    if (style === "<=6.0") {
-      expect(Object.keys(env).filter((k) => k.startsWith("S3_") || k === "STORAGE_TYPE")).toEqual([]);
-    } else {
-      expect(env).toMatchObject({
-        STORAGE_TYPE: "s3",
-        S3_STORAGE_BUCKET: "seatable-dev-storage",
-        S3_COMMIT_BUCKET: "seatable-dev-commit",
-        S3_FS_BUCKET: "seatable-dev-fs",
-        S3_BLOCK_BUCKET: "seatable-dev-block",
-        S3_KEY_ID: "seatable-dev",
-        S3_HOST: "s3.dev.example.com",
-        S3_AWS_REGION: "us-east-1",
-        S3_USE_HTTPS: "true",
-        S3_PATH_STYLE_REQUEST: "true",
-        S3_USE_V4_SIGNATURE: "true",
-      });
-      expect(env.S3_AVATAR_BUCKET).toBeUndefined();
-      expect(env.S3_PART_SIZE).toBeUndefined();
-      const withAvatar = withVersion(version, { s3: { ...base.s3, buckets: { ...base.s3.buckets, avatar: "seatable-dev-avatars" } } });
-      expect(nodeEnvironment(withAvatar, role, { snapshotCleanup: false }).S3_AVATAR_BUCKET).toBe("seatable-dev-avatars");
-    }
+    expect(env).toMatchObject({
+      STORAGE_TYPE: "s3",
+      S3_STORAGE_BUCKET: "seatable-dev-storage",
+      S3_COMMIT_BUCKET: "seatable-dev-commit",
+      S3_FS_BUCKET: "seatable-dev-fs",
+      S3_BLOCK_BUCKET: "seatable-dev-block",
+      S3_KEY_ID: "seatable-dev",
+      S3_HOST: "s3.dev.example.com",
+      S3_AWS_REGION: "us-east-1",
+      S3_USE_HTTPS: "true",
+      S3_PATH_STYLE_REQUEST: "true",
+      S3_USE_V4_SIGNATURE: "true",
+    });
+    expect(env.S3_AVATAR_BUCKET).toBeUndefined();
+    expect(env.S3_PART_SIZE).toBeUndefined();
+    expect(nodeEnvironment(withVersion(version, { s3: withAvatar }), role, { snapshotCleanup: false }).S3_AVATAR_BUCKET).toBe("seatable-dev-avatars");
   });
 
-  test("the proxy URL in the environment (>= 6.2) or nowhere in it", () => {
+  test("the proxy URL in the environment (6.2 and later) or nowhere in it", () => {
     const web = nodeEnvironment(config, "dtable-web", { snapshotCleanup: false });
     const db = nodeEnvironment(config, "dtable-db", { snapshotCleanup: false });
     const server = nodeEnvironment(config, "dtable-server", { snapshotCleanup: false });
-    if (style === ">=6.2") {
+    if (style === "6.2") {
       expect(web.INNER_DTABLE_SERVER_URL).toBe(PROXY);
       expect(web.INNER_DTABLE_DB_URL).toBe("http://dtable-db:7777");
       expect(db.INNER_DTABLE_SERVER_URL).toBe(PROXY);
@@ -147,7 +141,7 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     const envs = nodes.map((n) => nodeEnvironment(config, n.role, { snapshotCleanup: n.cleanup }));
     const files = nodes.map((n) => confEdits(config, n.role, { snapshotCleanup: n.cleanup }).edits);
     const cleanupEdits = files.map((edits) => find(edits, "dtable-storage-server.conf", "enable_cleanup", "snapshot"));
-    if (style === ">=6.2") {
+    if (style === "6.2") {
       expect(envs.map((e) => e.STORAGE_SERVER_ENABLE_SNAPSHOT_CLEANUP)).toEqual(["false", "true", "false", "false"]);
       expect(cleanupEdits.flat()).toEqual([]);
     } else {
@@ -168,18 +162,19 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     expect(find(edits, "gunicorn.py", "bind").map((e) => e.value)).toEqual(["0.0.0.0:8000"]);
     expect(edits.some((e) => e.key === "INNER_DTABLE_SERVER")).toBe(false); // the manual's typo
     const gateway = edits.filter((e) => e.file === "dtable-api-gateway.conf");
-    if (style === ">=6.2") {
+    if (style === "6.2") {
       expect(gateway).toEqual([]);
       expect(edits.map((e) => e.file).sort()).toEqual(["dtable_web_settings.py", "dtable_web_settings.py", "gunicorn.py"]);
     } else {
-      const serverKeys = style === "6.1" ? ["server_address", "inner_dtable_server_url"] : ["server_address"];
-      const dbKeys = style === "6.1" ? ["server_address", "inner_dtable_db_url"] : ["server_address"];
-      expect(gateway.filter((e) => e.format === "ini" && e.section === "dtable-server").map((e) => [e.key, e.value])).toEqual(
-        serverKeys.map((k) => [k, `"${PROXY}"`]),
-      );
-      expect(gateway.filter((e) => e.format === "ini" && e.section === "dtable-db").map((e) => [e.key, e.value])).toEqual(
-        dbKeys.map((k) => [k, '"http://dtable-db:7777"']),
-      );
+      // 6.1 reads the old and the new key name: both, with the same value
+      expect(gateway.filter((e) => e.format === "ini" && e.section === "dtable-server").map((e) => [e.key, e.value])).toEqual([
+        ["server_address", `"${PROXY}"`],
+        ["inner_dtable_server_url", `"${PROXY}"`],
+      ]);
+      expect(gateway.filter((e) => e.format === "ini" && e.section === "dtable-db").map((e) => [e.key, e.value])).toEqual([
+        ["server_address", '"http://dtable-db:7777"'],
+        ["inner_dtable_db_url", '"http://dtable-db:7777"'],
+      ]);
       // SeaTable does not generate this file: the script may create it
       for (const e of gateway) expect(e.create).toBe(true);
       expect(plan.services).toEqual(expect.arrayContaining(["dtable-web", "dtable-events", "api-gateway"]));
@@ -189,21 +184,20 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
 
   test("dtable-db: conf file up to 6.1, environment from 6.2", () => {
     const plan = confEdits(config, "dtable-db");
-    if (style === ">=6.2") {
+    if (style === "6.2") {
       expect(plan).toEqual({ edits: [], restart: false, services: [] });
       return;
     }
     expect(find(plan.edits, "dtable-db.conf", "host", "general").map((e) => e.value)).toEqual(["0.0.0.0"]);
-    const keys = style === "6.1" ? ["dtable_server_url", "inner_dtable_server_url"] : ["dtable_server_url"];
     expect(plan.edits.filter((e) => e.format === "ini" && e.section === "dtable cache")).toEqual(
-      keys.map((key) => ({ file: "dtable-db.conf", format: "ini", section: "dtable cache", key, value: `"${PROXY}"` })),
+      ["dtable_server_url", "inner_dtable_server_url"].map((key) => ({ file: "dtable-db.conf", format: "ini", section: "dtable cache", key, value: `"${PROXY}"` })),
     );
     expect(plan).toMatchObject({ restart: true, services: ["dtable-db"] });
   });
 
   test("dtable-server: JSON up to 6.1, environment from 6.2", () => {
     const plan = confEdits(config, "dtable-server");
-    if (style === ">=6.2") {
+    if (style === "6.2") {
       expect(plan.edits).toEqual([]);
       expect(plan.restart).toBe(false);
       return;
@@ -233,33 +227,25 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
 
 describe("secretEnvironmentNames", () => {
   test("REL names; the admin and MariaDB init passwords only on dtable-web", () => {
-    expect(secretEnvironmentNames("dtable-web")).toEqual({
+    const everyRole = {
       SEATABLE_MYSQL_DB_PASSWORD: "mariadbPassword",
-      INIT_SEATABLE_MYSQL_ROOT_PASSWORD: "mariadbPassword",
       REDIS_PASSWORD: "redisPassword",
       JWT_PRIVATE_KEY: "jwtPrivateKey",
-      SEATABLE_ADMIN_PASSWORD: "adminPassword",
       S3_SECRET_KEY: "s3SecretKey",
       S3_SSE_C_KEY: "s3SseCKey",
-    });
-    for (const role of ["dtable-db", "dtable-server"] as const) {
-      expect(secretEnvironmentNames(role)).toEqual({
-        SEATABLE_MYSQL_DB_PASSWORD: "mariadbPassword",
-        REDIS_PASSWORD: "redisPassword",
-        JWT_PRIVATE_KEY: "jwtPrivateKey",
-        S3_SECRET_KEY: "s3SecretKey",
-        S3_SSE_C_KEY: "s3SseCKey",
-      });
-    }
+      SECRET_KEY: "secretKey",
+    };
+    expect(secretEnvironmentNames("dtable-web")).toEqual({ ...everyRole, INIT_SEATABLE_MYSQL_ROOT_PASSWORD: "mariadbPassword", SEATABLE_ADMIN_PASSWORD: "adminPassword" });
+    for (const role of ["dtable-db", "dtable-server"] as const) expect(secretEnvironmentNames(role)).toEqual(everyRole);
   });
-  test("with a config: only secrets that are set, and S3 only from 6.1", () => {
-    const set: SecretKey[] = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"];
+  test("with a config: only secrets that are set, and SECRET_KEY only from 6.2 (6.1 reads it from dtable_web_settings.py)", () => {
+    const set: SecretKey[] = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey", "secretKey"];
     expect(Object.keys(secretEnvironmentNames("dtable-server", withVersion("6.1.8", { secretsSet: set }))).sort()).toEqual(
       ["JWT_PRIVATE_KEY", "S3_SECRET_KEY", "SEATABLE_MYSQL_DB_PASSWORD"],
     );
-    expect(Object.keys(secretEnvironmentNames("dtable-web", withVersion("6.0.10", { secretsSet: set }))).sort()).toEqual(
-      ["INIT_SEATABLE_MYSQL_ROOT_PASSWORD", "JWT_PRIVATE_KEY", "SEATABLE_ADMIN_PASSWORD", "SEATABLE_MYSQL_DB_PASSWORD"],
-    );
+    for (const version of ["6.2.0", "6.3.1"]) {
+      for (const role of ROLES) expect(secretEnvironmentNames(role, withVersion(version, { secretsSet: set })).SECRET_KEY).toBe("secretKey");
+    }
   });
 });
 
@@ -275,8 +261,10 @@ describe("editCommand", () => {
   });
 });
 
-test("versionNotes", () => {
-  expect(versionNotes(withVersion("6.0.10")).join()).toMatch(/S3/);
+test("versionNotes: how 6.2 keeps 6.1's SECRET_KEY, and which files it moves aside", () => {
   expect(versionNotes(withVersion("6.1.8"))).toEqual([]);
-  expect(versionNotes(withVersion("6.2.0")).join()).toMatch(/S3_AVATAR_BUCKET/);
+  const notes = versionNotes(withVersion("6.2.0", { s3: withAvatar })).join("\n");
+  expect(notes).toContain("`grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`");
+  expect(notes).toContain("`pulumi config set --secret secretKey '<value>'`");
+  expect(notes).toContain("dtable-api-gateway.conf, dtable-db.conf, dtable-events.conf, dtable-storage-server.conf, dtable_server_config.json");
 });

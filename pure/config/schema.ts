@@ -20,9 +20,13 @@ export const DB_NAME = "dtable-db";
 /** Ports inside the seatable-server container, fixed by SeaTable. */
 export const PORTS = { dtableServer: 5000, dtableDb: 7777, dtableWeb: 8000, http: 80, https: 443 } as const;
 
+/** Where a 6.1 installation keeps the SECRET_KEY that 6.2 takes from the environment (AD, REL's migrate_6.1_6.2.sh). */
+export const SECRET_KEY_HINT =
+  "moving from 6.1, keep the value dtable-web used so far: on dtable-web, `grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`; a new installation: `openssl rand -hex 32`";
+
 /**
- * Secret config keys. `required` ones must be set (as secrets) before `pulumi up`;
- * the offline `plan` command needs none of them.
+ * Secret config keys. `required` ones (`"6.2"`: from SeaTable 6.2) must be set
+ * (as secrets) before `pulumi up`; the offline `plan` command needs none of them.
  */
 export const SECRET_KEYS = {
   mariadbPassword: { required: true, what: "password of the MariaDB user" },
@@ -32,7 +36,12 @@ export const SECRET_KEYS = {
   s3SecretKey: { required: true, what: "S3 secret access key" },
   s3SseCKey: { required: false, what: "S3 SSE-C encryption key, if the buckets use one" },
   sshPrivateKey: { required: false, what: "SSH private key for all hosts (else ssh.privateKeyPath or the SSH agent)" },
-} as const;
+  secretKey: {
+    required: "6.2",
+    what: "SECRET_KEY of dtable-web and dtable-events, which SeaTable 6.2 reads from the environment (dtable-events derives the key of encrypted automation secrets from it)",
+    how: SECRET_KEY_HINT,
+  },
+} satisfies Record<string, { required: boolean | "6.2"; what: string; how?: string }>;
 export type SecretKey = keyof typeof SECRET_KEYS;
 
 /**
@@ -174,7 +183,7 @@ export const stackConfigSchema = z.strictObject({
   image: imageReference.default("seatable/seatable-enterprise:6.1.8"),
   seatableVersion: z
     .string()
-    .regex(/^\d+\.\d+(\.\d+)?$/, { error: (iss) => `expected a SeaTable version such as "6.0" or "5.3.12", found ${echo(iss.input)}` })
+    .regex(/^\d+\.\d+(\.\d+)?$/, { error: (iss) => `expected a SeaTable version such as "6.2" or "6.1.8", found ${echo(iss.input)}` })
     .optional(),
   serverHostname: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: () => "expected the public host name, e.g. seatable.example.com" }),
   serverProtocol: z.enum(["https", "http"]).default("https"),

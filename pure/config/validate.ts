@@ -1,6 +1,7 @@
 // Stack config → one frozen ClusterConfig, or every problem at once.
 import { z } from "zod";
 import { addressProblem, canonicalAddress, normaliseUuid, versionFromImage } from "./values";
+import { checkVersion, minorOf, VersionStyle } from "./versions";
 import { formatIssues, keyPath, quote } from "./problems";
 import { parseRoutingTable, RoutingTable } from "./routing-file";
 import {
@@ -23,9 +24,12 @@ export type RawStackConfig = {
 };
 
 export type ValidateOptions = {
-  /** `pulumi up` needs the required secrets; the offline plan command does not. */
+  /**
+   * `pulumi up` needs the required secrets and a readable licenseFile; the
+   * offline plan command needs no secret and only warns about the license.
+   */
   readonly requireSecrets: boolean;
-  /** Reads a file named by the config (routing.start.file); paths as written in the config. */
+  /** Reads a file named by the config (routing.start.file, licenseFile); paths as written in the config. */
   readonly readFile: (path: string) => string;
 };
 
@@ -76,24 +80,59 @@ export function fromConfigString(key: string, value: string): unknown {
   }
 }
 
-function secretProblems(raw: RawStackConfig, requireSecrets: boolean): { problems: string[]; set: SecretKey[] } {
+function secretProblems(raw: RawStackConfig, requireSecrets: boolean, style: VersionStyle | undefined): { problems: string[]; set: SecretKey[] } {
   const problems: string[] = [];
   const set: SecretKey[] = [];
   for (const [key, info] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
     const present = raw.values[key] !== undefined;
     const command = `pulumi config set --secret ${key} <value>`;
+    const how = "how" in info ? ` (${info.how})` : "";
     if (present && !raw.secretKeys.has(key)) {
       problems.push(`${key}: set in plain text, but it is the ${info.what}; keep it out of the stack file and run \`${command}\``);
     } else if (present) {
       set.push(key);
-    } else if (info.required && requireSecrets) {
-      problems.push(`${key}: missing; it is the ${info.what}; run \`${command}\``);
+    } else if (requireSecrets && (info.required === true || info.required === style)) {
+      problems.push(`${key}: missing; it is the ${info.what}; run \`${command}\`${how}`);
     }
   }
   for (const key of raw.secretKeys) {
     if (!(key in SECRET_KEYS)) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${keyPath([key])} ...\``);
   }
   return { problems, set };
+}
+
+/**
+ * The SeaTable version (seatableVersion, else the image tag) and whether the
+ * program runs it; every given version follows the same rules.
+ */
+function versionChecks(c: { image: string; seatableVersion?: string }): { version?: string; style?: VersionStyle; problems: string[]; warnings: string[] } {
+  const tag = versionFromImage(c.image);
+  const [path, version] = c.seatableVersion !== undefined ? ["seatableVersion", c.seatableVersion] : ["image", tag];
+  if (version === undefined) {
+    return { problems: [`image: the tag of ${quote(c.image)} is not a SeaTable version; set seatableVersion (e.g. "6.2") to say which version it is`], warnings: [] };
+  }
+  const problems: string[] = [];
+  if (c.seatableVersion !== undefined && tag !== undefined && minorOf(tag) !== minorOf(c.seatableVersion)) {
+    problems.push(`seatableVersion: ${quote(c.seatableVersion)} contradicts the image tag ${tag}; seatableVersion is for images whose tag is not a version: leave it out`);
+  }
+  const check = checkVersion(version);
+  if ("problem" in check) return { version, problems: [...problems, `${path}: ${check.problem}`], warnings: [] };
+  return { version, style: check.style, problems, warnings: check.warning ? [`${path}: ${check.warning}`] : [] };
+}
+
+/** licenseFile: the Enterprise image does not start without its license. */
+function licenseProblem(licenseFile: string | undefined, readFile: (path: string) => string): string | undefined {
+  const why = "the SeaTable Enterprise image does not start without its license";
+  if (licenseFile === undefined) {
+    return `licenseFile: not set; ${why}: set it to the local path of seatable-license.txt (\`pulumi config set licenseFile path/to/seatable-license.txt\`), which is copied to every node`;
+  }
+  let text: string;
+  try {
+    text = readFile(licenseFile);
+  } catch (e) {
+    return `licenseFile: cannot read ${quote(licenseFile)}: ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}; ${why}`;
+  }
+  return text.trim() === "" ? `licenseFile: ${quote(licenseFile)} is empty; ${why}` : undefined;
 }
 
 /** Checks that span several keys; `c` already has the schema's shape. */
@@ -163,8 +202,11 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
     problems.push('routing.start: "seed" is the manual\'s two-server scheme (0-9 on the second dtable-server, a-f on the first); it needs at least two servers in hosts.servers');
   }
 
-  if (!c.seatableVersion && !versionFromImage(c.image)) {
-    problems.push(`image: the tag of ${quote(c.image)} is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is`);
+  const version = versionChecks(c);
+  problems.push(...version.problems);
+  warnings.push(...version.warnings);
+  if (version.style === "6.2" && c.s3.buckets.avatar === undefined) {
+    problems.push(`s3.buckets.avatar: missing; SeaTable ${version.version} requires S3_AVATAR_BUCKET, a publicly readable bucket for avatars`);
   }
   if (c.publicEntry === "caddy" && c.hosts.web.publicAddress === undefined) {
     problems.push("hosts.web.publicAddress: missing; with publicEntry caddy, caddy publishes 80/443 on this address (or set publicEntry: loadBalancer to publish port 80 on the private address for your own load balancer)");
@@ -177,16 +219,21 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
 }
 
 export function validateStackConfig(raw: RawStackConfig, options: ValidateOptions): Validated {
-  const secrets = secretProblems(raw, options.requireSecrets);
   const fileProblems = raw.problems ?? [];
   const plain = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k) && !(k in SECRET_KEYS)));
   const parsed = stackConfigSchema.safeParse(plain, { reportInput: true });
   if (!parsed.success) {
-    return { ok: false, problems: [...fileProblems, ...formatIssues(parsed.error.issues, "", knownKeys), ...secrets.problems] };
+    // the version decides which secrets are required: read it alone, if it is readable
+    const own = stackConfigSchema.pick({ image: true, seatableVersion: true }).safeParse({ image: plain.image, seatableVersion: plain.seatableVersion });
+    const style = own.success ? versionChecks(own.data).style : undefined;
+    return { ok: false, problems: [...fileProblems, ...formatIssues(parsed.error.issues, "", knownKeys), ...secretProblems(raw, options.requireSecrets, style).problems] };
   }
   const c = parsed.data;
   const cross = crossChecks(c);
+  const secrets = secretProblems(raw, options.requireSecrets, versionChecks(c).style);
   const problems = [...fileProblems, ...cross.problems, ...secrets.problems];
+  const license = licenseProblem(c.licenseFile, options.readFile);
+  if (license !== undefined) (options.requireSecrets ? problems : cross.warnings).push(license);
 
   const servers = c.hosts.servers.map((s) => s.name);
   let startTable: RoutingTable | undefined;
@@ -227,7 +274,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
     });
   const config: ClusterConfig = deepFreeze({
     ...c,
-    seatableVersion: c.seatableVersion ?? (versionFromImage(c.image) as string),
+    seatableVersion: versionChecks(c).version as string,
     ssh: c.ssh.privateKeyPath ? { privateKeyPath: c.ssh.privateKeyPath } : {},
     hosts: {
       web: {

@@ -43,7 +43,12 @@ export type ContainerSpec = {
   readonly extraHosts: readonly { readonly host: string; readonly ip: string }[];
   readonly labels: Readonly<Record<string, string>>;
   readonly networks: readonly string[];
-  /** seconds between SIGTERM and SIGKILL: dtable-server saves its bases on SIGTERM */
+  /**
+   * seconds between SIGTERM and SIGKILL. Whether a stop saves dtable-server's
+   * bases is doubtful (seatable-facts.md): a generous timeout gives a save the
+   * time if there is one; SeaTable's safety net is the operation log replayed
+   * when a base loads.
+   */
   readonly stopTimeoutSeconds: number;
   readonly restart: "unless-stopped";
   readonly logOpts: Readonly<Record<string, string>>;

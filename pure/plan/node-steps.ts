@@ -4,7 +4,7 @@
 import type { ClusterConfig, NodeHost } from "../config/schema";
 import { COMPOSE_DIR, containerRunning, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
 import { HostStep, inSequence } from "./rollout";
-import { confEdits, editCommand } from "./seatable";
+import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editCommand, shellQuote, versionStyle } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
 import { ensureDir } from "./shell";
 
@@ -16,6 +16,29 @@ export type NodeSteps = {
 };
 
 const running = containerRunning(SEATABLE_CONTAINER);
+
+/**
+ * Renames each conf file SeaTable 6.2 no longer reads to
+ * `<file>.moved-by-seatable-cluster-<UTC time>` (never deletes, never
+ * overwrites) and prints what it moved; where none is left it changes nothing.
+ */
+export function moveAsideCommand(confDir: string = CONF_DIR): string {
+  return [
+    "set -eu",
+    `D=${shellQuote(confDir)}`,
+    'T=$(date -u +%Y%m%dT%H%M%SZ)',
+    "n=0",
+    `for f in ${CONF_FILES_UNREAD_FROM_6_2.join(" ")}; do`,
+    '  [ -e "$D/$f" ] || [ -L "$D/$f" ] || continue',
+    '  to="$D/$f.moved-by-seatable-cluster-$T"',
+    '  if [ -e "$to" ] || [ -L "$to" ]; then echo "$to exists already; $D/$f left where it is" >&2; exit 1; fi',
+    '  mv "$D/$f" "$to"',
+    '  echo "moved $D/$f to $to (SeaTable 6.2 no longer reads it)"',
+    "  n=$((n + 1))",
+    "done",
+    'if [ "$n" = 0 ]; then echo "no conf file that SeaTable 6.2 no longer reads in $D"; fi',
+  ].join("\n");
+}
 
 /** `editScript` is the text of hostscripts/edit-conf.py (read by the resource layer). */
 export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: string): NodeSteps {
@@ -59,6 +82,15 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
         'rm -f "$F.next" "$F.prev"',
       ].join("\n"),
       stdin: renderSeatableNginx(config),
+    });
+  }
+  if (versionStyle(config.seatableVersion) === "6.2") {
+    // the upgrade notice: gone before 6.2 starts (a 6.1 container still running has read them already)
+    before.push({
+      id: "move-aside",
+      host: host.name,
+      title: `rename the conf files SeaTable 6.2 no longer reads (${CONF_FILES_UNREAD_FROM_6_2.join(", ")}) to <file>.moved-by-seatable-cluster-<time>`,
+      command: moveAsideCommand(),
     });
   }
   const plan = confEdits(config, host.role, { snapshotCleanup: host.role === SNAPSHOT_CLEANUP_ROLE });

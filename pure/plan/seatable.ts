@@ -1,12 +1,14 @@
 // SeaTable reconfigured per version (../shared/docs/seatable-facts.md, "Role
 // environment", "What must point at the proxy", "Other settings on the way",
-// "Storage (S3)"). Pure: plain data in, plain data out; no Pulumi, no I/O.
+// "Storage (S3)"; docs/seatable-versions.md has the table). Pure: plain data in,
+// plain data out; no Pulumi, no I/O. Only 6.1 and 6.2 (and later 6.x, as 6.2)
+// reach this file: pure/config/versions.ts refuses the others.
 //
 // Where SeaTable's sources disagree, what this file chose:
 // - 6.1 renamed `server_address` (api-gateway) and `dtable_server_url`
-//   (dtable-db) to `inner_dtable_*_url` and still reads the old names. For 6.1
-//   both names are written with the same value, so whichever one 6.1 prefers
-//   when both are present, it is the proxy. <= 6.0 gets only the old names.
+//   (dtable-db) to `inner_dtable_*_url` and still reads the old names. Both
+//   names are written with the same value, so whichever one 6.1 prefers when
+//   both are present, it is the proxy.
 // - SEED/AD's `INNER_DTABLE_SERVER` is a typo; `INNER_DTABLE_SERVER_URL` is set.
 // - Trailing slashes follow the default of the component that reads the value:
 //   dtable-web's settings `'http://dtable-web:5000/'`; api-gateway and dtable-db
@@ -18,31 +20,39 @@
 //   URL by appending to dtable_web_service_url).
 // - dtable-web's `INNER_DTABLE_DB_URL` (dtable-db runs on its own node) is a
 //   settings-file edit in every version, like `INNER_DTABLE_SERVER_URL`: dtable-web
-//   and, up to 6.1, dtable-events import it from dtable_web_settings.py; AD
+//   and, in 6.1, dtable-events import it from dtable_web_settings.py; AD
 //   documents no dtable-web environment variable for it.
 // - Secrets only where a role needs them: the MariaDB root init password and the
 //   admin password only on dtable-web (database set-up and upgrades run there;
-//   the other nodes start with SEATABLE_START_MODE=cluster).
-// - S3 up to 6.0 lives in conf files (dtable-storage-server.conf, seafile.conf,
-//   dtable_web_settings.py) together with the secret key; those edits would
-//   carry a secret, so they are not part of this plan (see `versionNotes`).
-import { DB_NAME, PORTS, SecretKey, WEB_NAME, type ClusterConfig } from "../config/schema";
+//   the other nodes start with SEATABLE_START_MODE=cluster). 6.2's SECRET_KEY
+//   goes to every node: dtable-web and dtable-events read it, the sources do
+//   not say whether dtable-server or dtable-db do, and it harms none of them.
+import { DB_NAME, PORTS, SECRET_KEY_HINT, SecretKey, WEB_NAME, type ClusterConfig } from "../config/schema";
+import { checkVersion, VersionStyle } from "../config/versions";
 
-export type VersionStyle = "<=6.0" | "6.1" | ">=6.2";
 export type Role = "dtable-web" | "dtable-db" | "dtable-server";
 
 /** Where the seatable-server container keeps its conf files on the host (REL: /opt/seatable-server:/shared). */
 export const CONF_DIR = "/opt/seatable-server/seatable/conf";
 
-/** How SeaTable of this version takes its settings. */
+/**
+ * The conf files SeaTable 6.2 no longer reads: REL's compose/migrate/migrate_6.1_6.2.sh
+ * reports each as deprecated and asks for its removal before the upgrade.
+ * dtable_web_settings.py stays: dtable-web reads it in 6.2 too.
+ */
+export const CONF_FILES_UNREAD_FROM_6_2 = [
+  "dtable-api-gateway.conf",
+  "dtable-db.conf",
+  "dtable-events.conf",
+  "dtable-storage-server.conf",
+  "dtable_server_config.json",
+] as const;
+
+/** How SeaTable of this (validated) version takes its settings. */
 export function versionStyle(version: string): VersionStyle {
-  const m = /^(\d+)\.(\d+)(?:\.\d+)?$/.exec(version.trim());
-  if (!m) throw new Error(`"${version}" is not a SeaTable version such as "6.1.8"`);
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  if (major < 6 || (major === 6 && minor === 0)) return "<=6.0";
-  if (major === 6 && minor === 1) return "6.1";
-  return ">=6.2";
+  const check = checkVersion(version);
+  if ("problem" in check) throw new Error(check.problem);
+  return check.style;
 }
 
 /** The dtable-server-proxy as every component reaches it. */
@@ -112,8 +122,8 @@ export function nodeEnvironment(config: ClusterConfig, role: Role, options: Node
     TIME_ZONE: config.timeZone,
     REQUESTS_CA_BUNDLE: "/etc/ssl/certs/ca-certificates.crt",
   };
-  if (style !== "<=6.0") Object.assign(env, s3Environment(config));
-  if (style === ">=6.2") {
+  Object.assign(env, s3Environment(config));
+  if (style === "6.2") {
     const proxy = proxyUrl(config);
     if (role === "dtable-web") {
       // read by dtable-events and api-gateway (dtable-web itself: dtable_web_settings.py)
@@ -131,7 +141,7 @@ export function nodeEnvironment(config: ClusterConfig, role: Role, options: Node
   return env;
 }
 
-/** REL `seatable-s3.yml` (6.1+) plus AD's S3_AVATAR_BUCKET; the secret key is in secretEnvironmentNames. */
+/** REL `seatable-s3.yml` plus AD's S3_AVATAR_BUCKET (required from 6.2); the secret key is in secretEnvironmentNames. */
 function s3Environment(config: ClusterConfig): Record<string, string> {
   const s3 = config.s3;
   return {
@@ -155,24 +165,27 @@ const ALL_ROLES_SECRETS: Record<string, SecretKey> = {
   SEATABLE_MYSQL_DB_PASSWORD: "mariadbPassword",
   REDIS_PASSWORD: "redisPassword",
   JWT_PRIVATE_KEY: "jwtPrivateKey",
+  S3_SECRET_KEY: "s3SecretKey",
+  S3_SSE_C_KEY: "s3SseCKey",
+  // 6.2 only: 6.1 reads SECRET_KEY from dtable_web_settings.py
+  SECRET_KEY: "secretKey",
 };
-const S3_SECRETS: Record<string, SecretKey> = { S3_SECRET_KEY: "s3SecretKey", S3_SSE_C_KEY: "s3SseCKey" };
 
 /**
  * Which environment variable of a role's container carries which secret config
  * key; the resource layer fills the values from Pulumi secrets. With `config`,
- * only the secrets the stack sets and the version reads (S3 from 6.1).
+ * only the secrets the stack sets and the version reads.
  */
 export function secretEnvironmentNames(role: Role, config?: ClusterConfig): Record<string, SecretKey> {
-  const names: Record<string, SecretKey> = { ...ALL_ROLES_SECRETS, ...S3_SECRETS };
+  const names: Record<string, SecretKey> = { ...ALL_ROLES_SECRETS };
   if (role === "dtable-web") {
     names.INIT_SEATABLE_MYSQL_ROOT_PASSWORD = "mariadbPassword";
     names.SEATABLE_ADMIN_PASSWORD = "adminPassword";
   }
   if (!config) return names;
-  const s3Env = versionStyle(config.seatableVersion) !== "<=6.0";
+  const style = versionStyle(config.seatableVersion);
   return Object.fromEntries(
-    Object.entries(names).filter(([name, key]) => config.secretsSet.includes(key) && (s3Env || !(name in S3_SECRETS))),
+    Object.entries(names).filter(([name, key]) => config.secretsSet.includes(key) && (style === "6.2" || name !== "SECRET_KEY")),
   );
 }
 
@@ -197,7 +210,7 @@ export type ConfPlan = {
 
 export type ConfEditOptions = {
   /**
-   * Up to 6.1: whether this node's storage server cleans up snapshots
+   * 6.1: whether this node's storage server cleans up snapshots
    * (dtable-storage-server.conf `[snapshot] enable_cleanup`). Leave it out to
    * keep the file's setting; pass the value given to nodeEnvironment.
    */
@@ -212,8 +225,6 @@ export function confEdits(config: ClusterConfig, role: Role, options: ConfEditOp
   const proxy = proxyUrl(config);
   const edits: ConfEdit[] = [];
   const services = new Set<string>();
-  // 6.1 reads the old and the new key name: write both (see the top of the file).
-  const names = (oldName: string, newName: string) => (style === "<=6.0" ? [oldName] : [oldName, newName]);
 
   if (role === "dtable-web") {
     // dtable-web reads its settings file in every version (no documented variable)
@@ -223,31 +234,32 @@ export function confEdits(config: ClusterConfig, role: Role, options: ConfEditOp
       { file: "gunicorn.py", format: "python", key: "bind", value: `0.0.0.0:${PORTS.dtableWeb}` },
     );
     services.add("dtable-web");
-    if (style !== ">=6.2") {
-      services.add("dtable-events"); // reads dtable_web_settings.py up to 6.1
-      // not generated by SeaTable: created when missing (after the other files exist)
-      for (const key of names("server_address", "inner_dtable_server_url")) {
+    if (style === "6.1") {
+      services.add("dtable-events"); // reads dtable_web_settings.py in 6.1
+      // not generated by SeaTable: created when missing (after the other files exist);
+      // 6.1 reads the old and the new key name: both are written (see the top of the file)
+      for (const key of ["server_address", "inner_dtable_server_url"]) {
         edits.push({ file: "dtable-api-gateway.conf", format: "ini", section: "dtable-server", key, value: quoted(proxy), create: true });
       }
-      for (const key of names("server_address", "inner_dtable_db_url")) {
+      for (const key of ["server_address", "inner_dtable_db_url"]) {
         edits.push({ file: "dtable-api-gateway.conf", format: "ini", section: "dtable-db", key, value: quoted(dbUrl), create: true });
       }
       services.add("api-gateway");
     }
-  } else if (role === "dtable-db" && style !== ">=6.2") {
+  } else if (role === "dtable-db" && style === "6.1") {
     edits.push({ file: "dtable-db.conf", format: "ini", section: "general", key: "host", value: "0.0.0.0" });
-    for (const key of names("dtable_server_url", "inner_dtable_server_url")) {
+    for (const key of ["dtable_server_url", "inner_dtable_server_url"]) {
       edits.push({ file: "dtable-db.conf", format: "ini", section: "dtable cache", key, value: quoted(proxy) });
     }
     services.add("dtable-db");
-  } else if (role === "dtable-server" && style !== ">=6.2") {
+  } else if (role === "dtable-server" && style === "6.1") {
     edits.push(
       { file: "dtable_server_config.json", format: "json", key: "dtable_web_service_url", value: `${webServiceUrl}/` },
       { file: "dtable_server_config.json", format: "json", key: "dtable_db_service_url", value: `${dbUrl}/` },
     );
     services.add("dtable-server");
   }
-  if (style !== ">=6.2" && options.snapshotCleanup !== undefined) {
+  if (style === "6.1" && options.snapshotCleanup !== undefined) {
     edits.push({
       file: "dtable-storage-server.conf",
       format: "ini",
@@ -260,19 +272,13 @@ export function confEdits(config: ClusterConfig, role: Role, options: ConfEditOp
   return { edits, restart: edits.length > 0, services: [...services] };
 }
 
-/** What this plan does not do for the config's version, for the summary or a warning. */
+/** What an admin must know about the config's version before `pulumi up`, for `npm run plan`. */
 export function versionNotes(config: ClusterConfig): string[] {
-  const style = versionStyle(config.seatableVersion);
-  const notes: string[] = [];
-  if (style === "<=6.0") {
-    notes.push(
-      `SeaTable ${config.seatableVersion} reads S3 settings only from conf files (dtable-storage-server.conf, seafile.conf, dtable_web_settings.py) that hold the secret key; configure S3 there before adding nodes`,
-    );
-  }
-  if (style === ">=6.2" && config.s3.buckets.avatar === undefined) {
-    notes.push(`SeaTable ${config.seatableVersion} expects s3.buckets.avatar (S3_AVATAR_BUCKET, publicly readable)`);
-  }
-  return notes;
+  if (versionStyle(config.seatableVersion) !== "6.2") return [];
+  return [
+    `SeaTable ${config.seatableVersion} reads SECRET_KEY from the container environment: \`pulumi up\` needs the secret secretKey (${SECRET_KEY_HINT}; then \`pulumi config set --secret secretKey '<value>'\`)`,
+    `SeaTable ${config.seatableVersion} no longer reads ${CONF_FILES_UNREAD_FROM_6_2.join(", ")}: \`pulumi up\` renames those it finds under ${CONF_DIR} on each node (to <file>.moved-by-seatable-cluster-<time>) before the node's container changes`,
+  ];
 }
 
 // ---------------------------------------------------------------- the command

@@ -44,6 +44,7 @@ export const SECRET_VALUES = {
   s3SecretKey: "secret-s3-Lm4n8",
   s3SseCKey: "secret-ssec-Qr5s0",
   sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-ssh-Xy9z3\n-----END OPENSSH PRIVATE KEY-----",
+  secretKey: "secret-django-Vb2c7",
 } as const;
 
 /** What runProgram throws when the program fails: its error, with what had been registered by then. */

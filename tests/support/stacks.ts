@@ -10,9 +10,13 @@ export const ROOT = join(__dirname, "..", "..");
 export const STACKS = ["dev", "prod"] as const;
 export const stackPath = (stack: string) => join(ROOT, `Pulumi.${stack}.yaml`);
 
-/** A fresh, mutable copy of a shipped stack's values. */
+/** A stand-in license (no license ships with the program; the shipped stacks name one beside them). */
+export const TEST_LICENSE = join(__dirname, "seatable-license.txt");
+
+/** A fresh, mutable copy of a shipped stack's values, licenseFile pointing at TEST_LICENSE. */
 export function stackValues(stack: (typeof STACKS)[number] = "dev"): Record<string, any> {
-  return structuredClone(rawFromStackYaml(readFileSync(stackPath(stack), "utf8")).values) as Record<string, any>;
+  const values = structuredClone(rawFromStackYaml(readFileSync(stackPath(stack), "utf8")).values) as Record<string, any>;
+  return { ...values, licenseFile: TEST_LICENSE };
 }
 
 export function validate(values: Record<string, unknown>, secretKeys: string[] = [], requireSecrets = false, files: Record<string, string> = {}): Validated {
@@ -20,8 +24,9 @@ export function validate(values: Record<string, unknown>, secretKeys: string[] =
   return validateStackConfig(raw, {
     requireSecrets,
     readFile: (p) => {
-      if (!(p in files)) throw new Error("ENOENT: no such file");
-      return files[p];
+      if (p in files) return files[p];
+      if (p === TEST_LICENSE) return readFileSync(p, "utf8");
+      throw new Error("ENOENT: no such file");
     },
   });
 }
