@@ -57,7 +57,7 @@ describe("shipped stack files", () => {
   test("values Pulumi hands over as strings get the schema's types", () => {
     expect(fromConfigString("stopTimeoutSeconds", "600")).toBe(600);
     expect(fromConfigString("allowPublicAddresses", "true")).toBe(true);
-    expect(fromConfigString("seatableVersion", "6.0")).toBe("6.0");
+    expect(fromConfigString("seatableVersion", "6.2")).toBe("6.2");
     expect(fromConfigString("hosts", '{"web":{"address":"10.0.0.2"}}')).toEqual({ web: { address: "10.0.0.2" } });
     expect(fromConfigString("hosts", "{not json")).toBe("{not json");
   });
@@ -230,9 +230,105 @@ describe("each validation rule names the key path, what was found and what is ex
   test("an image tag that is not a version needs seatableVersion", () => {
     const v = stackValues();
     v.image = "registry.example.com/seatable-enterprise:latest";
-    expect(one(problemsOf(v))).toBe('image: the tag of "registry.example.com/seatable-enterprise:latest" is not a SeaTable version; set seatableVersion (e.g. "6.0") to say which version it is');
-    v.seatableVersion = "6.0";
-    expect(configOf(v).seatableVersion).toBe("6.0");
+    expect(one(problemsOf(v))).toBe('image: the tag of "registry.example.com/seatable-enterprise:latest" is not a SeaTable version; set seatableVersion (e.g. "6.2") to say which version it is');
+    v.seatableVersion = "6.1";
+    expect(configOf(v).seatableVersion).toBe("6.1");
+  });
+
+  describe("SeaTable versions: 6.1 and 6.2 run, a later 6.x runs as 6.2 with a warning, the rest is refused with why", () => {
+    const outcome = (image: string, seatableVersion?: string) => {
+      const v = stackValues();
+      v.image = image;
+      v.s3.buckets.avatar = "seatable-dev-avatar"; // 6.2 requires it
+      if (seatableVersion !== undefined) v.seatableVersion = seatableVersion;
+      const r = validate(v);
+      return r.ok ? { version: r.config.seatableVersion, warnings: r.warnings } : { problems: r.problems };
+    };
+    const OLD = /is not supported: up to 6\.0 SeaTable reads S3 only from conf files that also hold the S3 secret key, which this program does not write, so each node's storage server would save bases to its own disk; upgrade the installation to 6\.1 first/;
+    const NEW = /is not supported: from 7\.0 the seatable image no longer runs dtable-server \(it moved to its own image, seatable\/dtable-server-js, .*\), so this cluster definition would run no dtable-server at all; use a 6\.1 or 6\.2 image$/;
+
+    test.each(["6.1", "6.1.8", "6.2.0", "6.2.12"])("%s runs without a warning", (tag) => {
+      expect(outcome(`seatable/seatable-enterprise:${tag}`)).toEqual({ version: tag, warnings: [] });
+      expect(outcome("registry.example.com/seatable:custom", tag)).toEqual({ version: tag, warnings: [] });
+    });
+    test.each(["6.3.0", "6.10.2"])("%s runs with 6.2's settings, with a warning", (tag) => {
+      const minor = tag.split(".").slice(0, 2).join(".");
+      expect(outcome(`seatable/seatable-enterprise:${tag}`)).toEqual({
+        version: tag,
+        warnings: [`image: SeaTable ${tag} is newer than 6.2, the newest version this program knows; its settings follow 6.2: read SeaTable's upgrade notice for ${minor} before deploying it`],
+      });
+      expect(outcome("registry.example.com/seatable:custom", tag)).toMatchObject({ warnings: [expect.stringMatching(/^seatableVersion: SeaTable .* is newer than 6\.2/)] });
+    });
+    test.each(["6.0", "6.0.10", "5.3.12", "4.4.9"])("%s is refused: S3 would stay on each node's disk; upgrade to 6.1 first", (tag) => {
+      const { problems } = outcome(`seatable/seatable-enterprise:${tag}`) as { problems: string[] };
+      expect(one(problems)).toMatch(new RegExp(`^image: SeaTable ${tag.replace(/\./g, "\\.")} ${OLD.source}`));
+      expect(one((outcome("registry.example.com/seatable:custom", tag) as { problems: string[] }).problems)).toMatch(new RegExp(`^seatableVersion: SeaTable .* ${OLD.source}`));
+    });
+    test.each(["7.0", "7.0.1", "8.1.0"])("%s is refused: the seatable image runs no dtable-server any more", (tag) => {
+      const { problems } = outcome(`seatable/seatable-enterprise:${tag}`) as { problems: string[] };
+      expect(one(problems)).toMatch(new RegExp(`^image: SeaTable ${tag.replace(/\./g, "\\.")} ${NEW.source}`));
+      expect(one((outcome("registry.example.com/seatable:custom", tag) as { problems: string[] }).problems)).toMatch(new RegExp(`^seatableVersion: SeaTable .* ${NEW.source}`));
+    });
+    test("seatableVersion cannot contradict an image tag that is a version (a 7.0 image stays refused)", () => {
+      expect(outcome("seatable/seatable-enterprise:7.0.1", "6.2")).toEqual({
+        problems: ['seatableVersion: "6.2" contradicts the image tag 7.0.1; seatableVersion is for images whose tag is not a version: leave it out'],
+      });
+      expect(outcome("seatable/seatable-enterprise:6.2.12", "6.2")).toEqual({ version: "6.2", warnings: [] });
+    });
+  });
+
+  describe("SeaTable 6.2", () => {
+    const v62 = () => {
+      const v = stackValues();
+      v.image = "seatable/seatable-enterprise:6.2.12";
+      v.s3.buckets.avatar = "seatable-dev-avatar";
+      return v;
+    };
+    const SECRETS = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"];
+    test("s3.buckets.avatar is required (6.1 does without)", () => {
+      const v = v62();
+      delete v.s3.buckets.avatar;
+      expect(problemsOf(v)).toEqual(["s3.buckets.avatar: missing; SeaTable 6.2.12 requires S3_AVATAR_BUCKET, a publicly readable bucket for avatars"]);
+      expect(problemsOf(stackValues())).toEqual([]);
+    });
+    test("pulumi up needs secretKey, and says how to keep 6.1's value; 6.1 does not need it; plan needs no secret", () => {
+      const v = v62();
+      for (const k of SECRETS) v[k] = "[secret]";
+      expect(problemsOf(v, SECRETS, false)).toEqual([]);
+      expect(problemsOf(v, SECRETS, true)).toEqual([
+        "secretKey: missing; it is the SECRET_KEY of dtable-web and dtable-events, which SeaTable 6.2 reads from the environment (dtable-events derives the key of encrypted automation secrets from it); " +
+          "run `pulumi config set --secret secretKey <value>` (moving from 6.1, keep the value dtable-web used so far: on dtable-web, `grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`; a new installation: `openssl rand -hex 32`)",
+      ]);
+      v.secretKey = "[secret]";
+      const ok = validate(v, [...SECRETS, "secretKey"], true);
+      expect(ok.ok && ok.config.secretsSet).toContain("secretKey");
+      const v61 = stackValues();
+      for (const k of SECRETS) v61[k] = "[secret]";
+      expect(problemsOf(v61, SECRETS, true)).toEqual([]);
+    });
+    test("the required secret is named even when the rest of the config has problems", () => {
+      const v = v62();
+      v.hosts.servers[0].weight = 0;
+      expect(problemsOf(v, [], true).map((p) => p.split(":")[0])).toEqual(["hosts.servers[0].weight", "mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey", "secretKey"]);
+    });
+  });
+
+  describe("licenseFile: `pulumi up` refuses to deploy without a readable license, plan warns", () => {
+    const cases: [string, (v: Record<string, any>) => void, string][] = [
+      ["not set", (v) => delete v.licenseFile, "licenseFile: not set; the SeaTable Enterprise image does not start without its license: set it to the local path of seatable-license.txt (`pulumi config set licenseFile path/to/seatable-license.txt`), which is copied to every node"],
+      ["missing", (v) => (v.licenseFile = "nowhere/seatable-license.txt"), 'licenseFile: cannot read "nowhere/seatable-license.txt": ENOENT: no such file; the SeaTable Enterprise image does not start without its license'],
+      ["empty", (v) => (v.licenseFile = "empty.txt"), 'licenseFile: "empty.txt" is empty; the SeaTable Enterprise image does not start without its license'],
+    ];
+    test.each(cases)("%s", (_label, change, message) => {
+      const v = stackValues();
+      const secrets = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"];
+      for (const k of secrets) v[k] = "[secret]";
+      expect(problemsOf(v, secrets, true)).toEqual([]);
+      change(v);
+      expect(problemsOf(v, secrets, true, { "empty.txt": " \n" })).toEqual([message]);
+      const plan = validate(v, secrets, false, { "empty.txt": " \n" });
+      expect(plan.ok && plan.warnings).toEqual([message]);
+    });
   });
 
   test.each([

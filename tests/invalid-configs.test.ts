@@ -225,6 +225,19 @@ describe("the explicit opt-outs are accepted, with a warning", () => {
     await expect(runProgram(v)).rejects.toThrow(/\nstopTimeoutSeconds: expected a whole number of seconds from 30 to 3600, found "ten minutes" \(a string\)$/);
   });
 
+  test("a 6.x newer than 6.2 runs with 6.2's settings, with the same warning from plan and from the program", async () => {
+    const v = stackValues("dev");
+    v.image = "seatable/seatable-enterprise:6.3.0";
+    v.s3.buckets.avatar = "seatable-dev-avatar";
+    const warning = "image: SeaTable 6.3.0 is newer than 6.2, the newest version this program knows; its settings follow 6.2: read SeaTable's upgrade notice for 6.3 before deploying it";
+    const r = await plan(["--stack-file", writeStack(v)]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split("\n")[0]).toBe(`warning: ${warning}`);
+    const { run: ran, warnings } = await programWarnings(v);
+    expect(warnings).toEqual([`warning: [runtime] ${warning}`]);
+    expect(ran.resources.some((res) => res.name === "dtable-server-move-aside")).toBe(true);
+  });
+
   test("hosts.*.ssh.insecureSkipHostKeyCheck: true runs without those hosts' keys, with a loud warning per host from plan and from the program", async () => {
     const v = stackValues("dev");
     const hosts = [{ path: "hosts.web", name: "dtable-web", h: v.hosts.web }, { path: "hosts.servers[1]", name: v.hosts.servers[1].name, h: v.hosts.servers[1] }];

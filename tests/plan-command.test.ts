@@ -120,6 +120,31 @@ test("routing.start: seed shows the moves away from the manual's hand-built tabl
   expect(r.stdout).toContain("dtable-server-2 -> dtable-server: 32 bucket(s): 80-9f");
 });
 
+test("the shipped dev stack names a license beside it that is not there: plan warns, and still plans", async () => {
+  const r = await plan("--stack", "dev");
+  expect(r.code).toBe(0);
+  expect(r.stderr).toBe(
+    'warning: licenseFile: cannot read "seatable-license.txt": ENOENT: no such file or directory; the SeaTable Enterprise image does not start without its license\n',
+  );
+  const v = stackValues("dev");
+  delete v.licenseFile;
+  const unset = await plan("--stack-file", writeStack(v));
+  expect([unset.code, unset.stderr]).toEqual([0, expect.stringMatching(/^warning: licenseFile: not set; the SeaTable Enterprise image does not start without its license: set it to the local path of seatable-license\.txt/)]);
+});
+
+test("SeaTable 6.2: plan says how to keep 6.1's SECRET_KEY and which conf files are moved aside", async () => {
+  const v = stackValues("dev");
+  v.image = "seatable/seatable-enterprise:6.2.12";
+  v.s3.buckets.avatar = "seatable-dev-avatar";
+  const r = await plan("--stack-file", writeStack(v));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("SeaTable 6.2.12 (seatable/seatable-enterprise:6.2.12)");
+  expect(r.stderr.trimEnd().split("\n")).toEqual([
+    "note: SeaTable 6.2.12 reads SECRET_KEY from the container environment: `pulumi up` needs the secret secretKey (moving from 6.1, keep the value dtable-web used so far: on dtable-web, `grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`; a new installation: `openssl rand -hex 32`; then `pulumi config set --secret secretKey '<value>'`)",
+    "note: SeaTable 6.2.12 no longer reads dtable-api-gateway.conf, dtable-db.conf, dtable-events.conf, dtable-storage-server.conf, dtable_server_config.json: `pulumi up` renames those it finds under /opt/seatable-server/seatable/conf on each node (to <file>.moved-by-seatable-cluster-<time>) before the node's container changes",
+  ]);
+});
+
 test("an invalid stack: exit 1, one line per problem starting with the key path, nothing written", async () => {
   const v = stackValues("dev");
   v.hosts.servers[1].address = "10.0.0";

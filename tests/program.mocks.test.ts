@@ -1,7 +1,7 @@
 // The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
 import { buildPlan } from "../pure/plan";
 import { renderedFiles } from "../pure/plan/files";
-import { Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
+import { ProgramFailure, Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
 import { configOf, stackValues, STACKS } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -12,6 +12,7 @@ function generated(n: number, version: string): Record<string, any> {
   const v = stackValues("dev");
   const key = v.hosts.servers[0].ssh.hostKey;
   v.image = `seatable/seatable-enterprise:${version}`;
+  v.s3.buckets.avatar = "seatable-dev-avatar"; // required from 6.2
   v.hosts.servers = Array.from({ length: n }, (_, i) => ({
     name: i === 0 ? "dtable-server" : `dtable-server-${i + 1}`,
     address: `10.0.${Math.floor(i / 200)}.${10 + (i % 200)}`,
@@ -39,7 +40,7 @@ function leaks(value: unknown, path: string, found: string[]) {
 const cases: [string, () => Record<string, any>][] = [
   ...STACKS.map((s) => [`Pulumi.${s}.yaml`, () => stackValues(s)] as [string, () => Record<string, any>]),
   ...[1, 2, 5, 16].map((n) => [`${n} servers, 6.1.8`, () => generated(n, "6.1.8")] as [string, () => Record<string, any>]),
-  ...["5.3.12", "6.0.10", "6.2.0"].map((v) => [`3 servers, ${v}`, () => generated(3, v)] as [string, () => Record<string, any>]),
+  ...["6.2.12", "6.3.0"].map((v) => [`3 servers, ${v}`, () => generated(3, v)] as [string, () => Record<string, any>]),
 ];
 
 describe.each(cases)("%s", (_label, values) => {
@@ -47,7 +48,7 @@ describe.each(cases)("%s", (_label, values) => {
   let v: Record<string, any>;
   beforeAll(async () => {
     v = values();
-    // versions up to 6.0 warn about S3 (tested below)
+    // a 6.x newer than 6.2 warns that its settings follow 6.2 (tested in config.test.ts)
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
     run = await runProgram(v).finally(() => warn.mockRestore());
   });
@@ -91,7 +92,7 @@ describe.each(cases)("%s", (_label, values) => {
     expect(role("dtable-web").SEATABLE_START_MODE).toBeUndefined();
   });
 
-  test("every seatable-server: image, /shared, restart policy, log rotation, a stop timeout for saving bases, a health check", () => {
+  test("every seatable-server: image, /shared, restart policy, log rotation, a generous stop timeout, a health check", () => {
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       expect(c.inputs).toMatchObject({
         image: v.image,
@@ -170,7 +171,7 @@ describe.each(cases)("%s", (_label, values) => {
     const env = (host: string) => envOf(run.byType(CONTAINER).find((c) => c.inputs.name === "seatable-server" && providerOf(run, c)?.name === `${host}-docker`)!);
     // dtable-web's settings file is edited in every version (no environment variable for it)
     expect(edits("dtable-web")).toContain('"key":"INNER_DTABLE_SERVER_URL","value":"http://dtable-web:5000/"');
-    if (version.startsWith("6.2")) {
+    if (!version.startsWith("6.1")) {
       expect(env("dtable-web").INNER_DTABLE_SERVER_URL).toBe("http://dtable-web:5000");
       expect(env("dtable-db").INNER_DTABLE_SERVER_URL).toBe("http://dtable-web:5000");
       expect(env("dtable-server").INNER_DTABLE_DB_URL).toMatch(/^http:\/\/dtable-db:7777\/?$/);
@@ -184,6 +185,23 @@ describe.each(cases)("%s", (_label, values) => {
     // edits run after the container (SeaTable writes conf/ on its first start)
     const web = run.one("dtable-web-conf-edits");
     expect(web.dependencies).toContain(run.one("dtable-web-seatable-server").urn);
+  });
+
+  test("6.2: SECRET_KEY on every seatable-server, and the conf files 6.2 no longer reads moved aside before each container", () => {
+    const six1 = (v.image as string).endsWith(":6.1.8");
+    for (const host of ["dtable-web", "dtable-db", ...v.hosts.servers.map((s: { name: string }) => s.name)]) {
+      const container = run.one(`${host}-seatable-server`);
+      const moveAside = run.resources.find((r) => r.name === `${host}-move-aside`);
+      if (six1) {
+        expect(envOf(container).SECRET_KEY).toBeUndefined();
+        expect(moveAside).toBeUndefined();
+      } else {
+        expect(isSecret(container.inputs.envs)).toBe(true);
+        expect(envOf(container).SECRET_KEY).toBe(SECRET_VALUES.secretKey);
+        expect(moveAside!.inputs.create).toMatch(/dtable-storage-server\.conf.*dtable_server_config\.json[\s\S]*mv "\$D\/\$f" "\$to"/);
+        expect(container.dependencies).toContain(moveAside!.urn);
+      }
+    }
   });
 
   test("every secret stays a secret in every input that carries it", () => {
@@ -232,12 +250,39 @@ test("a missing secret stops `up` with the command that sets it", async () => {
   await expect(runProgram(stackValues("dev"), { secrets: rest })).rejects.toThrow(/mariadbPassword: missing; .* run `pulumi config set --secret mariadbPassword <value>`/);
 });
 
-test("SeaTable up to 6.0: up says that S3 is left to the user (conf files hold the secret key)", async () => {
-  const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
-  try {
-    await runProgram(generated(2, "6.0.10"));
-    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/SeaTable 6\.0\.10 reads S3 settings only from conf files/)]);
-  } finally {
-    warn.mockRestore();
-  }
+describe("refused before any resource is registered", () => {
+  const failure = async (values: Record<string, any>, secrets?: Record<string, string>) => {
+    const e = await runProgram(values, secrets ? { secrets } : {}).then(
+      () => undefined,
+      (err: ProgramFailure) => err,
+    );
+    expect(e?.registered).toEqual([]);
+    return e!.message;
+  };
+
+  test.each([
+    ["6.0.10", /image: SeaTable 6\.0\.10 is not supported: up to 6\.0 .* upgrade the installation to 6\.1 first/],
+    ["5.3.12", /image: SeaTable 5\.3\.12 is not supported: up to 6\.0 /],
+    ["7.0.1", /image: SeaTable 7\.0\.1 is not supported: from 7\.0 the seatable image no longer runs dtable-server .*seatable\/dtable-server-js/],
+  ])("SeaTable %s", async (version, message) => {
+    expect(await failure(generated(2, version))).toMatch(message);
+  });
+
+  test("SeaTable 6.2 without secretKey: the command, and where 6.1 kept the value", async () => {
+    const { secretKey: _, ...rest } = SECRET_VALUES;
+    void _;
+    expect(await failure(generated(2, "6.2.12"), rest)).toMatch(
+      /\nsecretKey: missing; .* run `pulumi config set --secret secretKey <value>` \(moving from 6\.1, .*`grep SECRET_KEY \/opt\/seatable-server\/seatable\/conf\/dtable_web_settings\.py`/,
+    );
+  });
+
+  test.each([
+    ["not set", undefined, /\nlicenseFile: not set; the SeaTable Enterprise image does not start without its license/],
+    ["unreadable", "no-such-dir/seatable-license.txt", /\nlicenseFile: cannot read "no-such-dir\/seatable-license\.txt": ENOENT: no such file or directory; the SeaTable Enterprise image does not start without its license$/],
+  ])("no license (%s)", async (_label, licenseFile, message) => {
+    const v = stackValues("dev");
+    if (licenseFile === undefined) delete v.licenseFile;
+    else v.licenseFile = licenseFile;
+    expect(await failure(v)).toMatch(message);
+  });
 });

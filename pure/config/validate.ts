@@ -136,7 +136,7 @@ function licenseProblem(licenseFile: string | undefined, readFile: (path: string
 }
 
 /** Checks that span several keys; `c` already has the schema's shape. */
-function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[]; warnings: string[] } {
+function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[]; warnings: string[]; version: ReturnType<typeof versionChecks> } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const hosts = [
@@ -215,7 +215,7 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
   if (c.publicEntry === "caddy") webPorts[PORTS.https] = "the public entry (caddy, https)";
   const clash = webPorts[c.proxy.port];
   if (clash) problems.push(`proxy.port: ${c.proxy.port} is already used on dtable-web by ${clash}; choose another (SeaTable expects 5000)`);
-  return { problems, warnings };
+  return { problems, warnings, version };
 }
 
 export function validateStackConfig(raw: RawStackConfig, options: ValidateOptions): Validated {
@@ -230,7 +230,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
   }
   const c = parsed.data;
   const cross = crossChecks(c);
-  const secrets = secretProblems(raw, options.requireSecrets, versionChecks(c).style);
+  const secrets = secretProblems(raw, options.requireSecrets, cross.version.style);
   const problems = [...fileProblems, ...cross.problems, ...secrets.problems];
   const license = licenseProblem(c.licenseFile, options.readFile);
   if (license !== undefined) (options.requireSecrets ? problems : cross.warnings).push(license);
@@ -274,7 +274,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
     });
   const config: ClusterConfig = deepFreeze({
     ...c,
-    seatableVersion: versionChecks(c).version as string,
+    seatableVersion: cross.version.version as string,
     ssh: c.ssh.privateKeyPath ? { privateKeyPath: c.ssh.privateKeyPath } : {},
     hosts: {
       web: {
