@@ -123,6 +123,8 @@ export function nodeEnvironment(config: ClusterConfig, role: Role, options: Node
     REQUESTS_CA_BUNDLE: "/etc/ssl/certs/ca-certificates.crt",
   };
   Object.assign(env, s3Environment(config));
+  // documented since the 6.0 docs; 6.1 also gets the conf key (confEdits), so that precedence does not matter
+  env.STORAGE_SERVER_ENABLE_SNAPSHOT_CLEANUP = options.snapshotCleanup ? "true" : "false";
   if (style === "6.2") {
     const proxy = proxyUrl(config);
     if (role === "dtable-web") {
@@ -136,7 +138,6 @@ export function nodeEnvironment(config: ClusterConfig, role: Role, options: Node
       env.INNER_DTABLE_WEB_SERVICE_URL = `${webServiceUrl}/`;
       env.INNER_DTABLE_DB_URL = `${dbUrl}/`;
     }
-    env.STORAGE_SERVER_ENABLE_SNAPSHOT_CLEANUP = options.snapshotCleanup ? "true" : "false";
   }
   return env;
 }
