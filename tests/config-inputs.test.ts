@@ -47,6 +47,7 @@ describe("images are Docker image references", () => {
   ])("%s is accepted; its tag is the SeaTable version", (image, version) => {
     const v = stackValues();
     v.image = image;
+    v.s3.buckets.avatar = "seatable-dev-avatar"; // required from 6.2
     v.proxy = { image: image.replace(/seatable\/seatable-enterprise:[\d.]+/, "library/nginx:1.27.5-alpine") };
     expect(problemsOf(v)).toEqual([]);
     expect(configOf(v).seatableVersion).toBe(version);
