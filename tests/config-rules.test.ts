@@ -34,6 +34,11 @@ function restore(target: any, source: any, path: (string | number)[]): void {
 const FIXES: Record<string, Record<string, unknown>> = {
   // the image there is :latest, which needs a seatableVersion: a well-formed one
   "38-seatable-version-malformed.yaml": { seatableVersion: "6.1" },
+  // the same for an image tag that is not a version, with a refused seatableVersion
+  "88-version-5-override.yaml": { seatableVersion: "6.1" },
+  "90-version-7-override.yaml": { seatableVersion: "6.1" },
+  // the dev stack (6.1) has no avatar bucket; 6.2 requires one
+  "92-avatar-bucket-missing-6.2.yaml": { s3: { buckets: { avatar: "seatable-dev-avatar" } } },
   // that server has no host key there: the opt-out written right
   "85-host-key-opt-out-not-boolean.yaml": { hosts: { servers: [{ ssh: { insecureSkipHostKeyCheck: true } }] } },
 };

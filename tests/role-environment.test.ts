@@ -39,7 +39,7 @@ const ROLE_ENVIRONMENT: Record<Role, Record<string, string>> = {
 /** The role switches of an environment (a misspelt one shows as an extra or a missing key). */
 const switches = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).filter(([k]) => /^ENABLE_|START_MODE/.test(k)));
 
-describe.each(["5.3.12", "6.1.8", "6.2.0"])("SeaTable %s: nodeEnvironment", (version) => {
+describe.each(["6.1.8", "6.2.0", "6.3.0"])("SeaTable %s: nodeEnvironment", (version) => {
   const config = { ...configOf(stackValues("dev")), seatableVersion: version };
   test.each(Object.keys(ROLE_ENVIRONMENT) as Role[])("%s: exactly the facts table's switches", (role) => {
     for (const snapshotCleanup of [false, true]) expect(switches(nodeEnvironment(config, role, { snapshotCleanup }))).toEqual(ROLE_ENVIRONMENT[role]);
