@@ -20,17 +20,22 @@ import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
 import { hostAccess } from "./io/hosts";
 
-/**
- * The project's config as the CLI hands it over; secret values are not read
- * here. Pulumi.yaml declares the secret keys `secret: true`, so the CLI itself
- * refuses one set in plain text before the program runs.
- */
+// Whether a key was set with --secret. Pulumi.yaml declares the required
+// secrets `secret: true`, so the CLI refuses those in plain text; the optional
+// ones cannot be declared (a declared key without a default is required), so
+// the program asks the SDK, which knows (the CLI passes the list) but exports
+// it only internally; the mocks' setAllConfig fills the same list.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+
+/** The project's config as the CLI hands it over; secret values are not read here. */
 function rawConfig() {
   return rawStackConfig(
-    Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => {
-      const name = key.slice(key.indexOf(":") + 1);
-      return { key, value: fromConfigString(name, value), secret: key.startsWith(`${pulumi.getProject()}:`) && name in SECRET_KEYS };
-    }),
+    Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({
+      key,
+      value: fromConfigString(key.slice(key.indexOf(":") + 1), value),
+      secret: isConfigSecret(key),
+    })),
   );
 }
 

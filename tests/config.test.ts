@@ -46,12 +46,22 @@ describe("shipped stack files", () => {
     }
   });
 
-  test("Pulumi.yaml declares exactly the secret keys as secrets, so the CLI refuses them in plain text", () => {
+  test("Pulumi.yaml declares the required secrets as secrets, so the CLI refuses them in plain text, and requires nothing a stack may leave out", () => {
     const declared = (parse(readFileSync(`${ROOT}/Pulumi.yaml`, "utf8")) as { config: Record<string, { secret?: boolean; default?: unknown }> }).config;
     const secret = Object.keys(declared).filter((k) => declared[k].secret === true);
-    expect(secret.sort()).toEqual(Object.keys(SECRET_KEYS).sort());
+    const required = Object.entries(SECRET_KEYS).filter(([, s]) => s.required === true).map(([k]) => k);
+    expect(secret.sort()).toEqual(required.sort());
     // a default would sit in Pulumi.yaml in plain text
     for (const key of secret) expect([key, "default" in declared[key]]).toEqual([key, false]);
+    // the CLI refuses a stack that lacks a declared key without a default: each must be one the program requires
+    const withoutDefault = Object.keys(declared).filter((k) => !("default" in declared[k])).sort();
+    const v = stackValues();
+    for (const key of withoutDefault.filter((k) => !(k in SECRET_KEYS))) {
+      const { [key]: _, ...rest } = v;
+      void _;
+      expect([key, problemsOf(rest, [], true).some((p) => p.startsWith(`${key}:`))]).toEqual([key, true]);
+    }
+    expect(withoutDefault).toEqual(["adminEmail", "licenseFile", "serverHostname", ...required].sort());
   });
 
   test("values Pulumi hands over as strings get the schema's types", () => {
