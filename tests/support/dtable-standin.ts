@@ -1,18 +1,27 @@
 // Stand-in dtable-servers for the rollout load test (tests/rollout.load.test.ts),
 // built to behave as ../shared/docs/seatable-facts.md ("Why routing must be
-// fixed per base") describes dtable-server:
+// fixed per base", and the stop) describes dtable-server:
 //
 // - a base is loaded into memory on first use, from its file in a storage
 //   folder all servers share (S3 in a real cluster), and then held;
-// - a write is kept in memory and acknowledged (200) at once;
+// - a write is applied in memory and acknowledged (200);
 // - bases are saved to the storage folder every SAVE_INTERVAL (scaled down
-//   from 300 000 ms to a few hundred) and on SIGTERM: save everything, then
-//   exit; a save writes the server's whole copy of the base, so two servers
-//   that hold the same base overwrite each other's writes;
+//   from 300 000 ms); a save writes the server's whole copy of the base, so two
+//   servers that hold the same base overwrite each other's writes;
 // - `/ping/` answers `pong`; other base URLs want credentials (403 without an
 //   Authorization header, and nothing is loaded), as a real dtable-server's do.
 //
-// Each stand-in is its own process (`docker restart` is a real SIGTERM and a
+// Whether a stop saves is not known (issue 11), so there are two models:
+// - `saves-on-sigterm` (today's stand-in): SIGTERM saves every base, then exits;
+// - `crash-only`: SIGTERM is trapped and not forwarded (as public copies of the
+//   image's start scripts do), so `docker stop` ends in SIGKILL: nothing is
+//   saved. Every write is first appended to an operation log shared by all
+//   servers (before its 200), each entry with the base's next version; a load
+//   replays the entries after the version of the last saved snapshot (one per
+//   version: a second entry with a version already replayed is a conflict,
+//   as when two servers held the base at once, and is dropped).
+//
+// Each stand-in is its own process (`docker restart` is a real signal and a
 // new process): this file is that process's program when run as a script
 // (`spawnDtableStandin` below does that), and the test's library otherwise.
 //
@@ -21,7 +30,7 @@
 // same clock in every process on the machine), so the test can tell whether a
 // base was ever held by two servers at once.
 import { ChildProcess, spawn } from "child_process";
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "fs";
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as path from "path";
 
@@ -34,9 +43,15 @@ export type StandinOptions = {
   /** the shared event log */
   readonly eventLog: string;
   readonly saveIntervalMs: number;
+  readonly model: StandinModel;
+  /** the shared operation log (crash-only): `<uuid> <version> <write id>` per line */
+  readonly opLog: string;
 };
 
-export type BaseFile = { readonly writes: readonly string[] };
+export type StandinModel = "saves-on-sigterm" | "crash-only";
+
+/** A saved snapshot: the writes it holds, and the base's version they reach. */
+export type BaseFile = { readonly writes: readonly string[]; readonly version: number };
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 /** The write the load test sends: POST /api/v1/dtables/<uuid>/rows/ with `{"id": "<write id>"}`. */
@@ -45,20 +60,61 @@ const ANY_BASE = new RegExp(UUID, "i");
 
 export const baseFilePath = (storage: string, uuid: string) => path.join(storage, `${uuid}.json`);
 
-/** The writes a base's stored file holds (none when it has never been saved). */
-export function storedWrites(storage: string, uuid: string): string[] {
+/** A base's last saved snapshot (empty at version 0 when it has never been saved). */
+export function snapshot(storage: string, uuid: string): BaseFile {
   const file = baseFilePath(storage, uuid);
-  if (!existsSync(file)) return [];
-  return [...(JSON.parse(readFileSync(file, "utf8")) as BaseFile).writes];
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as BaseFile) : { writes: [], version: 0 };
 }
 
-/** Every base file in the storage folder: uuid → its writes. */
-export function storageContents(storage: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const f of readdirSync(storage)) {
-    if (f.endsWith(".json")) out.set(f.slice(0, -5), storedWrites(storage, f.slice(0, -5)));
+type OpEntry = { readonly version: number; readonly id: string };
+
+/** The operation log, read on from where the last read stopped (only whole lines). */
+class OpLogReader {
+  private offset = 0;
+  private rest = "";
+  readonly entries = new Map<string, OpEntry[]>();
+
+  constructor(private readonly file: string) {}
+
+  refresh(): void {
+    if (!existsSync(this.file)) return;
+    const fd = openSync(this.file, "r");
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const lines = (this.rest + buf.toString()).split("\n");
+      this.rest = lines.pop() ?? "";
+      for (const line of lines) {
+        const [uuid, version, id] = line.split(" ");
+        this.entries.set(uuid, [...(this.entries.get(uuid) ?? []), { version: Number(version), id }]);
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
-  return out;
+}
+
+/** What a load gives: the snapshot, then the log's entries after its version, one per version, in log order. */
+function recover(base: BaseFile, entries: readonly OpEntry[]): BaseFile {
+  const writes = [...base.writes];
+  let version = base.version;
+  for (const e of entries) {
+    if (e.version !== version + 1) continue; // replayed already, or a conflicting entry of a second holder
+    writes.push(e.id);
+    version = e.version;
+  }
+  return { writes, version };
+}
+
+/** Every base as the next load would find it (snapshot, then the operation log if there is one): uuid → its writes. */
+export function durableContents(storage: string, opLog: string): Map<string, readonly string[]> {
+  const log = new OpLogReader(opLog);
+  log.refresh();
+  const uuids = new Set([...readdirSync(storage).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)), ...log.entries.keys()]);
+  return new Map([...uuids].map((u) => [u, recover(snapshot(storage, u), log.entries.get(u) ?? []).writes]));
 }
 
 /** A line of the event log: `<monotonic ns> <server> <pid> <event> <base or ->`. */
@@ -135,17 +191,24 @@ export function doubleHolds(events: readonly StandinEvent[]): DoubleHold[] {
 
 // ---- the stand-in process ----------------------------------------------------
 
-/** Runs one stand-in in this process until SIGTERM (save all, then exit 0). */
+/** Runs one stand-in in this process until it is stopped (see StandinModel). */
 export function runDtableStandin(o: StandinOptions): void {
-  type Base = { writes: string[]; dirty: boolean };
+  type Base = { writes: string[]; version: number; dirty: boolean };
   const bases = new Map<string, Base>();
   const log = (event: string, base?: string) => logEvent(o.eventLog, o.name, process.pid, event, base);
+  const crashOnly = o.model === "crash-only";
+  const opLog = new OpLogReader(o.opLog);
   mkdirSync(o.storage, { recursive: true });
 
   const load = (uuid: string): Base => {
     let base = bases.get(uuid);
     if (!base) {
-      base = { writes: storedWrites(o.storage, uuid), dirty: false };
+      let stored = snapshot(o.storage, uuid);
+      if (crashOnly) {
+        opLog.refresh();
+        stored = recover(stored, opLog.entries.get(uuid) ?? []);
+      }
+      base = { writes: [...stored.writes], version: stored.version, dirty: false };
       bases.set(uuid, base);
       log("load", uuid);
     }
@@ -155,7 +218,7 @@ export function runDtableStandin(o: StandinOptions): void {
   const save = (uuid: string, base: Base) => {
     const file = baseFilePath(o.storage, uuid);
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ writes: base.writes } satisfies BaseFile));
+    writeFileSync(tmp, JSON.stringify({ writes: base.writes, version: base.version } satisfies BaseFile));
     renameSync(tmp, file);
     base.dirty = false;
   };
@@ -182,9 +245,12 @@ export function runDtableStandin(o: StandinOptions): void {
       } catch {
         id = undefined;
       }
-      if (typeof id !== "string" || id === "") return reply(res, 400, "expected {\"id\": \"...\"}\n");
-      // in memory only: the save comes later (timer or SIGTERM)
-      const base = load(write[1].toLowerCase());
+      if (typeof id !== "string" || !/^[A-Za-z0-9-]+$/.test(id)) return reply(res, 400, "expected {\"id\": \"...\"}\n");
+      const uuid = write[1].toLowerCase();
+      const base = load(uuid);
+      base.version += 1;
+      // crash-only: in the operation log (one write(2), O_APPEND) before the 200
+      if (crashOnly) appendFileSync(o.opLog, `${uuid} ${base.version} ${id}\n`);
       base.writes.push(id);
       base.dirty = true;
       reply(res, 200, `{"server":"${o.name}"}`);
@@ -197,15 +263,20 @@ export function runDtableStandin(o: StandinOptions): void {
     for (const [uuid, base] of bases) if (base.dirty) save(uuid, base);
   }, o.saveIntervalMs);
 
-  // Graceful stop: synchronous, so no request is handled after the save; then release and exit.
-  process.once("SIGTERM", () => {
-    clearInterval(timer);
-    server.close();
-    for (const [uuid, base] of bases) save(uuid, base);
-    for (const uuid of bases.keys()) log("release", uuid);
-    log("exit");
-    process.exit(0);
-  });
+  if (crashOnly) {
+    // trapped, not forwarded: `docker stop` waits for its timeout, then SIGKILL
+    process.on("SIGTERM", () => log("sigterm-ignored"));
+  } else {
+    // Graceful stop: synchronous, so no request is handled after the save; then release and exit.
+    process.once("SIGTERM", () => {
+      clearInterval(timer);
+      server.close();
+      for (const [uuid, base] of bases) save(uuid, base);
+      for (const uuid of bases.keys()) log("release", uuid);
+      log("exit");
+      process.exit(0);
+    });
+  }
 
   server.listen(o.port, o.address, () => {
     log("start");
@@ -221,7 +292,7 @@ export type StandinProcess = {
   readonly pid: number;
   readonly exited: Promise<void>;
   readonly running: boolean;
-  /** SIGTERM, wait up to `graceMs` for the exit (the stand-in saves first), else SIGKILL. */
+  /** As `docker stop -t`: SIGTERM, wait up to `graceMs` for the exit, else SIGKILL. */
   stop(graceMs: number): Promise<void>;
 };
 

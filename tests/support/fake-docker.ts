@@ -1,59 +1,61 @@
-// Runs the program's own rollout steps (pure/plan/rollout.ts, HostStep) for real
-// on this machine, against a small test world instead of SSH hosts and Docker.
+// Runs the program's own host steps (pure/plan: HostStep) for real on this
+// machine, against a small test world instead of SSH hosts and Docker.
 //
 // The world, in one temporary folder:
-//   hosts/<host>/          each host's /opt/seatable-compose (a step runs in a
-//                          private mount namespace where this folder is bind-
-//                          mounted there, so its paths are the program's own)
-//   storage/               the bases' files, shared by all dtable-servers (S3)
+//   hosts/<host>/compose/  each host's /opt/seatable-compose, and
+//   hosts/<host>/seatable/ its /opt/seatable-server (a step runs in a private
+//                          mount namespace where both are bind-mounted there,
+//                          so its paths are the program's own)
+//   storage/               the bases' snapshots, shared by all dtable-servers (S3)
+//   oplog                  the operation log shared by all dtable-servers (crash-only model)
 //   events.log             the stand-ins' event log (see dtable-standin.ts)
 //   bin/docker             the fake `docker` first on each step's PATH
 //   proxy/                 prefix, pid file and output of the proxy's nginx
 //
-// The "containers":
+// The "containers" (what Pulumi creates; see tests/support/graph-runner.ts):
 //   dtable-server-proxy    Debian's nginx, run as the container runs it: the
 //                          host's dtable-server-proxy/nginx-proxy.conf, and that
 //                          folder's `hosts` bind-mounted on /etc/hosts (in a
 //                          private mount namespace), so rewriting it in place
 //                          and reloading re-resolves the upstream names
 //   seatable-server        on a dtable-server host: a stand-in process
-//                          (dtable-standin.ts) on the host's address:5000
+//                          (dtable-standin.ts) on the host's address:5000;
+//                          on dtable-web: a small HTTP server answering
+//                          /api2/ping/ on the host's address:8000; on dtable-db:
+//                          nothing runs (no step talks to it)
+// Its first start writes the conf files SeaTable would write on a first start
+// (`confFiles`), dated back so that the conf edits' settle time has passed.
 //
 // The fake `docker` is a few lines of Node (DOCKER_SHIM below) that send their
 // arguments and the host the step runs on to a control server in the test
 // process, which does what Docker would do in this world (`FakeDocker.handle`):
-//   docker run --rm ... -v D:C ... -v H:/etc/hosts IMAGE nginx -t -c C/F
+//   docker run --rm --network none -v D:C:ro -v H:/etc/hosts:ro IMAGE nginx -t -c C/F
 //                          → the real `nginx -t` on D/F, with H as /etc/hosts
-//   docker inspect -f '{{.State.Running}}' dtable-server-proxy
-//                          → "true" while the proxy's nginx runs
-//   docker exec dtable-server-proxy nginx -s reload
+//   docker inspect -f '{{.State.Running}}' NAME
+//                          → "true" while that container runs
+//   docker exec dtable-server-proxy nginx -s reload -c C/F
 //                          → SIGHUP to the proxy's nginx master
-//   docker exec dtable-server-proxy wget -q -S -O /dev/null [-T S] URL
-//                          → the request, from the host; names resolve through
-//                            the proxy's hosts file as inside the container; the
-//                            output is busybox wget's: with -S, "  HTTP/1.1 200 OK"
-//                            and "  Name: value" lines on stderr, but for an answer
-//                            other than 2xx only the status line, then
-//                            "wget: server returned error: ..." and exit 1
-//   docker restart -t N seatable-server   (on a dtable-server host)
-//                          → SIGTERM its stand-in, wait for the exit (the stand-in
-//                            saves first; SIGKILL after min(N, 15) s), start a new one
-//   docker stop -t N seatable-server      → the same, without the new start
+//   docker restart|stop -t N seatable-server
+//                          → as Docker: SIGTERM, SIGKILL after N s (scaled down to
+//                            `killAfterMs`), then (restart) a new process
 //   docker exec seatable-server curl -fsS -m 5 http://127.0.0.1:5000/ping/
 //                          → the request to that host's stand-in, curl's exit codes
+//   docker exec seatable-server nginx -t | nginx -s reload   (on dtable-web)
+//                          → succeed: the site's nginx is tested for real in
+//                            tests/site-upload.nginx.test.ts
 // Anything else fails with exit 125, so a step that changes shape shows up.
-// Every request goes to a loopback address; any other address is refused.
 import { spawn } from "child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { spawnGroup } from "./process-group";
 import { withTimeout } from "./standins";
-import { COMPOSE_DIR, PROXY_CONTAINER, PROXY_DIR, SEATABLE_CONTAINER } from "../../pure/plan/containers";
+import { PORTS } from "../../pure/config/schema";
+import { COMPOSE_DIR, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER, SEATABLE_DIR } from "../../pure/plan/containers";
 import type { HostStep } from "../../pure/plan/rollout";
 import { NGINX } from "./nginx";
-import { spawnDtableStandin, StandinOptions, StandinProcess } from "./dtable-standin";
+import { spawnDtableStandin, StandinModel, StandinOptions, StandinProcess } from "./dtable-standin";
 
 // bin/docker.js; bin/docker runs it (as a file: after `node -e`, an argument such as
 // `inspect` would be taken for node's own sub-command)
@@ -80,22 +82,13 @@ const fail = (code: number, stderr: string, stdout = ""): Result => ({ code, std
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
-function isLoopback(address: string): boolean {
-  return net.isIPv4(address) ? address.startsWith("127.") : address === "::1";
-}
-
-/** One HTTP GET from this machine; resolves with the status line and raw headers, or the error. */
-function get(url: URL, address: string, timeoutMs: number): Promise<{ statusLine: string; status: number; headers: string[]; body: string } | { error: string }> {
+/** One HTTP GET from this machine; resolves with the status and body, or the error. */
+function get(url: URL, address: string, timeoutMs: number): Promise<{ status: number; body: string } | { error: string }> {
   return new Promise((resolve) => {
     const req = http.get({ host: address, port: Number(url.port || 80), path: url.pathname + url.search, headers: { host: url.host, connection: "close" }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const headers: string[] = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) headers.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
-        resolve({ statusLine: `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`, status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString() });
-      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       res.on("error", (e) => resolve({ error: e.message }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error("timed out")));
@@ -147,63 +140,80 @@ export async function startProxyNginx(proxyDir: string, prefix: string, port: nu
 
 // ---- the world and its docker ---------------------------------------------------
 
-export type WorldServer = { readonly name: string; readonly address: string };
+export type WorldHost = { readonly name: string; readonly address: string };
 
 export type WorldOptions = {
   readonly root: string;
-  readonly web: string;
+  readonly web: WorldHost;
+  readonly db: WorldHost;
   readonly proxyPort: number;
   /** every dtable-server the world may run (also those not started yet) */
-  readonly servers: readonly WorldServer[];
+  readonly servers: readonly WorldHost[];
   /** the compiled stand-in (compileStandin) */
   readonly standinScript: string;
   readonly saveIntervalMs: number;
-  /** cap on `docker stop/restart -t N` waits, ms */
-  readonly maxStopWaitMs?: number;
+  readonly model: StandinModel;
+  /** `docker stop/restart -t N` sends SIGKILL after min(N s, this), ms */
+  readonly killAfterMs: number;
+  /** the conf files (under conf/) a node's seatable-server writes on its first start */
+  readonly confFiles: (host: string) => readonly string[];
 };
+
+/** A node's seatable-server container: what runs, and the spec it was created from. */
+type NodeContainer = { digest: string; running: boolean; standin?: StandinProcess; web?: http.Server };
 
 export class FakeDocker {
   readonly root: string;
   readonly storage: string;
+  readonly opLog: string;
   readonly eventLog: string;
   readonly bin: string;
-  private readonly standins = new Map<string, StandinProcess>();
+  private readonly containers = new Map<string, NodeContainer>();
   private proxy?: ProxyNginx;
   private control?: http.Server;
   private controlUrl = "";
   private stopping?: Promise<void>;
-  /** every docker call the steps made, for the report: host, arguments, exit code, ms */
+  /** every docker call the steps made: host, arguments, exit code, ms */
   readonly calls: { host: string; args: string[]; code: number; ms: number }[] = [];
 
   constructor(readonly o: WorldOptions) {
     this.root = o.root;
     this.storage = path.join(o.root, "storage");
+    this.opLog = path.join(o.root, "oplog");
     this.eventLog = path.join(o.root, "events.log");
     this.bin = path.join(o.root, "bin");
-    for (const d of [this.storage, this.bin, this.hostDir(o.web), ...o.servers.map((s) => this.hostDir(s.name))]) mkdirSync(d, { recursive: true });
+    for (const h of [o.web, o.db, ...o.servers]) for (const d of [this.hostDir(h.name), this.seatableDir(h.name)]) mkdirSync(d, { recursive: true });
+    for (const d of [this.storage, this.bin]) mkdirSync(d, { recursive: true });
     writeFileSync(path.join(this.bin, "docker.js"), DOCKER_SHIM);
     writeFileSync(path.join(this.bin, "docker"), `#!/bin/sh\nexec "${process.execPath}" "${path.join(this.bin, "docker.js")}" "$@"\n`, { mode: 0o755 });
   }
 
   /** The folder that is /opt/seatable-compose on `host`. */
   hostDir(host: string): string {
-    return path.join(this.root, "hosts", host);
+    return path.join(this.root, "hosts", host, "compose");
+  }
+
+  /** The folder that is /opt/seatable-server on `host`. */
+  seatableDir(host: string): string {
+    return path.join(this.root, "hosts", host, "seatable");
   }
 
   /** A path on `host` (under /opt/seatable-compose) → where it is in the world. */
   private onHost(host: string, p: string): string {
-    if (p !== COMPOSE_DIR && !p.startsWith(`${COMPOSE_DIR}/`)) throw new Error(`${p} is outside ${COMPOSE_DIR}, which is all this world maps`);
+    if (p !== COMPOSE_DIR && !p.startsWith(`${COMPOSE_DIR}/`)) throw new Error(`${p} is outside ${COMPOSE_DIR}, which is all this world maps for docker run`);
     return path.join(this.hostDir(host), p.slice(COMPOSE_DIR.length));
   }
 
-  private get proxyDir(): string {
-    return this.onHost(this.o.web, PROXY_DIR);
+  get proxyDir(): string {
+    return this.onHost(this.o.web.name, PROXY_DIR);
   }
 
-  private server(name: string): WorldServer {
+  private host(name: string): WorldHost & { role: "web" | "db" | "server" } {
+    if (name === this.o.web.name) return { ...this.o.web, role: "web" };
+    if (name === this.o.db.name) return { ...this.o.db, role: "db" };
     const s = this.o.servers.find((x) => x.name === name);
-    if (!s) throw new Error(`no dtable-server ${name} in this world`);
-    return s;
+    if (!s) throw new Error(`no host ${name} in this world`);
+    return { ...s, role: "server" };
   }
 
   async start(): Promise<void> {
@@ -227,28 +237,99 @@ export class FakeDocker {
     this.controlUrl = `http://127.0.0.1:${address.port}/docker`;
   }
 
-  /** Starts the seatable-server "container" of dtable-server `name`. */
-  async startServer(name: string): Promise<void> {
-    const s = this.server(name);
-    const o: StandinOptions = { name, address: s.address, port: 5000, storage: this.storage, eventLog: this.eventLog, saveIntervalMs: this.o.saveIntervalMs };
-    this.standins.set(name, await spawnDtableStandin(this.o.standinScript, o, path.join(this.root, "standins.log")));
+  // ---- the node containers (Pulumi's side: create, delete; Docker's: restart, stop)
+
+  /** The spec digest of `host`'s seatable-server container, if it exists. */
+  containerDigest(host: string): string | undefined {
+    return this.containers.get(host)?.digest;
   }
 
-  /** Graceful stop of dtable-server `name` (SIGTERM: it saves, then exits). */
-  async stopServer(name: string, graceMs = this.o.maxStopWaitMs ?? 15_000): Promise<void> {
-    await this.standins.get(name)?.stop(graceMs);
+  running(host: string): boolean {
+    return this.containers.get(host)?.running ?? false;
   }
 
-  serverRunning(name: string): boolean {
-    return this.standins.get(name)?.running ?? false;
+  /** Creates and starts `host`'s seatable-server (it must not exist), and waits until it answers, as Pulumi's `wait: true`. */
+  async createContainer(host: string, digest: string): Promise<void> {
+    if (this.containers.has(host)) throw new Error(`${host}: a ${SEATABLE_CONTAINER} container exists already`);
+    const c: NodeContainer = { digest, running: false };
+    this.containers.set(host, c);
+    await this.run(host, c);
   }
 
-  /** Writes the proxy's config and hosts file as a first deployment would, and starts its nginx. */
-  async startProxy(conf: string, hosts: string): Promise<void> {
-    mkdirSync(this.proxyDir, { recursive: true });
-    writeFileSync(path.join(this.proxyDir, "nginx-proxy.conf"), conf);
-    writeFileSync(path.join(this.proxyDir, "hosts"), hosts);
+  /** Pulumi's `wait: true`: until the container answers its health check (/ping/ on a dtable-server, /api2/ping/ on dtable-web). */
+  async waitHealthy(name: string, timeoutMs: number): Promise<void> {
+    const h = this.host(name);
+    const url = h.role === "server" ? `http://${h.address}:${PORTS.dtableServer}/ping/` : h.role === "web" ? `http://${h.address}:${PORTS.dtableWeb}/api2/ping/` : undefined;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running(name)) throw new Error(`${name}: ${SEATABLE_CONTAINER} is not running`);
+      if (url === undefined) return;
+      const r = await get(new URL(url), h.address, 2_000);
+      if ("status" in r && r.status === 200) return;
+      if (Date.now() > deadline) throw new Error(`${name}: ${SEATABLE_CONTAINER} not healthy within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** Pulumi's delete: `docker stop -t N` (SIGTERM, SIGKILL after the timeout), then the container is gone (its volume stays). */
+  async deleteContainer(host: string, stopTimeoutS: number): Promise<void> {
+    const c = this.containers.get(host);
+    if (!c) return;
+    await this.halt(c, stopTimeoutS);
+    this.containers.delete(host);
+  }
+
+  /** Starts the process(es) of an existing container; the first start of a node writes its conf files. */
+  private async run(name: string, c: NodeContainer): Promise<void> {
+    const h = this.host(name);
+    const conf = path.join(this.seatableDir(name), "seatable", "conf");
+    mkdirSync(conf, { recursive: true });
+    const past = new Date(Date.now() - 60_000);
+    for (const f of this.o.confFiles(name)) {
+      const file = path.join(conf, f);
+      if (existsSync(file)) continue;
+      writeFileSync(file, f.endsWith(".json") ? "{}\n" : `# written by ${SEATABLE_CONTAINER} on its first start\n`);
+      utimesSync(file, past, past);
+    }
+    if (h.role === "server") {
+      const o: StandinOptions = { name, address: h.address, port: PORTS.dtableServer, storage: this.storage, eventLog: this.eventLog, opLog: this.opLog, saveIntervalMs: this.o.saveIntervalMs, model: this.o.model };
+      c.standin = await spawnDtableStandin(this.o.standinScript, o, path.join(this.root, "standins.log"));
+    } else if (h.role === "web") {
+      const server = http.createServer((req, res) => {
+        res.writeHead(req.url === "/api2/ping/" ? 200 : 404);
+        res.end(req.url === "/api2/ping/" ? '"pong"' : "");
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(PORTS.dtableWeb, h.address, resolve);
+      });
+      c.web = server;
+    }
+    c.running = true;
+  }
+
+  /** `docker stop -t N`: SIGTERM, SIGKILL after N s (scaled down). */
+  private async halt(c: NodeContainer, stopTimeoutS: number): Promise<void> {
+    c.running = false;
+    await c.standin?.stop(Math.min(stopTimeoutS * 1000, this.o.killAfterMs));
+    const web = c.web;
+    if (web) {
+      await new Promise<void>((resolve) => web.close(() => resolve()));
+      web.closeAllConnections();
+    }
+    c.standin = undefined;
+    c.web = undefined;
+  }
+
+  /** Writes nothing: starts the proxy's nginx on the files in its folder, as its container does. */
+  async startProxy(): Promise<void> {
+    if (this.proxy?.running) return;
     this.proxy = await startProxyNginx(this.proxyDir, path.join(this.root, "proxy"), this.o.proxyPort);
+  }
+
+  /** SIGHUP to the proxy (an operator's `docker exec dtable-server-proxy nginx -s reload`). */
+  reloadProxy(): void {
+    this.proxy?.reload();
   }
 
   proxyOutput(): string {
@@ -258,7 +339,7 @@ export class FakeDocker {
   /** Stops everything this world started. Safe to call twice, and after a failed start. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.allSettled([...this.standins.keys()].map((n) => this.stopServer(n, 5_000)));
+      await Promise.allSettled([...this.containers.values()].map((c) => this.halt(c, 5)));
       await this.proxy?.stop();
       const control = this.control;
       if (control) {
@@ -272,13 +353,16 @@ export class FakeDocker {
 
   /**
    * Runs one step as its host would: `sh -c command` with `stdin`, in a private
-   * mount namespace where /opt/seatable-compose is the host's folder, with the
-   * fake docker first on PATH.
+   * mount namespace where /opt/seatable-compose and /opt/seatable-server are
+   * the host's folders, with the fake docker first on PATH.
    */
-  runStep(step: HostStep, timeoutMs = 60_000): Promise<Result & { ms: number }> {
-    mkdirSync(COMPOSE_DIR, { recursive: true }); // only a mount point
+  runStep(step: Pick<HostStep, "host" | "command" | "stdin">, timeoutMs = 60_000): Promise<Result & { ms: number }> {
+    // only mount points
+    mkdirSync(COMPOSE_DIR, { recursive: true });
+    mkdirSync(SEATABLE_DIR, { recursive: true });
     const started = Date.now();
-    const child = spawn("unshare", ["--mount", "sh", "-c", 'mount --bind "$1" "$2" && exec sh -c "$3"', "step", this.hostDir(step.host), COMPOSE_DIR, step.command], {
+    const mounts = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec sh -c "$5"';
+    const child = spawn("unshare", ["--mount", "sh", "-c", mounts, "step", this.hostDir(step.host), COMPOSE_DIR, this.seatableDir(step.host), SEATABLE_DIR, step.command], {
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE_DOCKER_URL: this.controlUrl, FAKE_DOCKER_HOST: step.host },
@@ -308,55 +392,55 @@ export class FakeDocker {
   /** What `docker <args>` does on `host` in this world. */
   async handle(host: string, args: string[]): Promise<Result> {
     const [cmd, ...rest] = args;
+    const line = rest.join(" ");
     const unsupported = () => fail(125, `fake docker: unsupported on ${host}: docker ${args.join(" ")}\n`);
-    const isServer = this.o.servers.some((s) => s.name === host);
-    if (cmd === "run" && host === this.o.web) return this.nginxTest(host, rest);
-    if (cmd === "inspect" && host === this.o.web && rest.join(" ") === `-f {{.State.Running}} ${PROXY_CONTAINER}`) {
-      return this.proxy ? ok(`${this.proxy.running}\n`) : fail(1, `Error: No such object: ${PROXY_CONTAINER}\n`);
+    const h = this.host(host);
+    const onWeb = h.role === "web";
+    const node = this.containers.get(host);
+    if (cmd === "run" && onWeb) return this.nginxTest(host, rest);
+    if (cmd === "inspect" && rest.length === 3 && rest[0] === "-f" && rest[1] === "{{.State.Running}}") {
+      const running = rest[2] === PROXY_CONTAINER && onWeb ? this.proxy?.running : rest[2] === SEATABLE_CONTAINER ? node?.running : undefined;
+      return running === undefined ? fail(1, `Error: No such object: ${rest[2]}\n`) : ok(`${running}\n`);
     }
-    if (cmd === "exec" && host === this.o.web && rest[0] === PROXY_CONTAINER) {
+    if (cmd === "exec" && onWeb && line === `${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`) {
       if (!this.proxy?.running) return fail(1, `Error response from daemon: container ${PROXY_CONTAINER} is not running\n`);
-      const inner = rest.slice(1);
-      if (inner.join(" ") === "nginx -s reload" || inner.join(" ") === `nginx -s reload -c /etc/nginx/proxy/nginx-proxy.conf`) {
-        this.proxy.reload();
-        return ok();
-      }
-      if (inner[0] === "wget") return this.wget(inner.slice(1));
-      return unsupported();
+      this.proxy.reload();
+      return ok();
     }
-    if ((cmd === "restart" || cmd === "stop") && isServer && rest.length === 3 && rest[0] === "-t" && rest[2] === SEATABLE_CONTAINER) {
-      const graceMs = Math.min(Number(rest[1]) * 1000, this.o.maxStopWaitMs ?? 15_000);
-      await this.stopServer(host, graceMs);
-      if (cmd === "restart") await this.startServer(host);
+    if ((cmd === "restart" || cmd === "stop") && rest.length === 3 && rest[0] === "-t" && /^\d+$/.test(rest[1]) && rest[2] === SEATABLE_CONTAINER) {
+      if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\n`);
+      await this.halt(node, Number(rest[1]));
+      if (cmd === "restart") await this.run(host, node);
       return ok(`${SEATABLE_CONTAINER}\n`);
     }
-    if (cmd === "exec" && isServer && rest[0] === SEATABLE_CONTAINER && rest[1] === "curl") {
-      if (!this.serverRunning(host)) return fail(1, `Error response from daemon: container ${SEATABLE_CONTAINER} is not running\n`);
-      return this.curl(host, rest.slice(2));
+    if (cmd === "exec" && rest[0] === SEATABLE_CONTAINER) {
+      if (!node?.running) return fail(1, `Error response from daemon: container ${SEATABLE_CONTAINER} is not running\n`);
+      if (h.role === "server" && rest[1] === "curl") return this.curl(host, rest.slice(2));
+      if (onWeb && (line === `${SEATABLE_CONTAINER} nginx -t` || line === `${SEATABLE_CONTAINER} nginx -s reload`)) return ok("", line.endsWith("-t") ? "nginx: configuration file /etc/nginx/nginx.conf test is successful\n" : "");
     }
     return unsupported();
   }
 
-  /** `docker run ... -v A:B[:ro] ... IMAGE nginx -t -c PATH`: the real nginx -t, paths mapped. */
+  /** `docker run --rm --network none -v A:B[:ro] ... IMAGE nginx -t -c PATH`: the real nginx -t, paths mapped. */
   private async nginxTest(host: string, args: string[]): Promise<Result> {
     const volumes: { hostPath: string; containerPath: string }[] = [];
     let i = 0;
     for (; i < args.length && args[i].startsWith("-"); i++) {
       if (args[i] === "-v") {
-        const [hostPath, containerPath] = args[++i].split(":");
+        const [hostPath, containerPath, mode] = args[++i].split(":");
+        if (mode !== undefined && mode !== "ro") return fail(125, `fake docker: unsupported volume mode ${mode}\n`);
         volumes.push({ hostPath, containerPath });
-      } else if (args[i] === "--network") i++;
+      } else if (args[i] === "--network" && args[i + 1] === "none") i++;
       else if (args[i] !== "--rm") return fail(125, `fake docker: unsupported docker run option ${args[i]}\n`);
     }
     const command = args.slice(i + 1); // after the image
-    const c = command.indexOf("-c");
-    if (command[0] !== "nginx" || !command.includes("-t") || c < 0) return fail(125, `fake docker: unsupported docker run command ${command.join(" ")}\n`);
+    if (command.length !== 4 || command[0] !== "nginx" || command[1] !== "-t" || command[2] !== "-c") return fail(125, `fake docker: unsupported docker run command ${command.join(" ")}\n`);
     const inContainer = (p: string) => {
       const v = volumes.filter((x) => p === x.containerPath || p.startsWith(`${x.containerPath}/`)).sort((a, b) => b.containerPath.length - a.containerPath.length)[0];
       if (!v) throw new Error(`${p} is not in a volume of docker run`);
       return this.onHost(host, v.hostPath + p.slice(v.containerPath.length));
     };
-    const conf = inContainer(command[c + 1]);
+    const conf = inContainer(command[3]);
     const hosts = inContainer("/etc/hosts");
     const prefix = path.join(this.root, "nginx-t");
     mkdirSync(prefix, { recursive: true });
@@ -369,50 +453,12 @@ export class FakeDocker {
         return -1;
       });
       // nginx names the file it tested; say it as the container would
-      const out = readFileSync(logPath, "utf8").split(conf).join(command[c + 1]);
+      const out = readFileSync(logPath, "utf8").split(conf).join(command[3]);
       return code === 0 ? ok("", out) : fail(1, out);
     } finally {
       closeSync(fd);
       rmSync(logPath, { force: true });
     }
-  }
-
-  /** The address `name` has inside the proxy container: its /etc/hosts, else an IP literal. */
-  private resolveInProxy(name: string): string | undefined {
-    if (net.isIP(name)) return name;
-    if (name === "localhost") return "127.0.0.1";
-    const hosts = readFileSync(path.join(this.proxyDir, "hosts"), "utf8");
-    for (const line of hosts.split("\n")) {
-      const [ip, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
-      if (names.includes(name)) return ip;
-    }
-    return undefined;
-  }
-
-  /** busybox wget -q -S -O /dev/null [-T SEC] URL, inside the proxy container. */
-  private async wget(args: string[]): Promise<Result> {
-    let timeoutS = 30;
-    let url: string | undefined;
-    let show = false;
-    for (let i = 0; i < args.length; i++) {
-      if (args[i] === "-q") continue;
-      else if (args[i] === "-S") show = true;
-      else if (args[i] === "-O" && args[i + 1] === "/dev/null") i++;
-      else if (args[i] === "-T") timeoutS = Number(args[++i]);
-      else if (!args[i].startsWith("-") && url === undefined) url = args[i];
-      else return fail(125, `fake docker: unsupported wget argument ${args[i]}\n`);
-    }
-    if (!url) return fail(1, "wget: missing URL\n");
-    const u = new URL(url);
-    const address = this.resolveInProxy(u.hostname);
-    if (!address) return fail(1, `wget: bad address '${u.hostname}'\n`);
-    if (!isLoopback(address)) return fail(1, `fake docker: ${u.hostname} is ${address}, not a loopback address; this test sends nothing elsewhere\n`);
-    const r = await get(u, address, timeoutS * 1000);
-    if ("error" in r) return fail(1, `wget: can't connect to remote host (${address}): ${r.error}\n`);
-    const lines = show ? [`  ${r.statusLine}`] : [];
-    // busybox wget: any status but 2xx is an error, reported before the headers are read
-    if (r.status < 200 || r.status > 299) return fail(1, [...lines, `wget: server returned error: ${r.statusLine}`, ""].join("\n"));
-    return ok("", show ? [...lines, ...r.headers.map((h) => `  ${h}`), "  ", ""].join("\n") : "");
   }
 
   /** curl -fsS -m 5 URL inside a seatable-server container: 127.0.0.1 is that host's stand-in. */
@@ -428,7 +474,7 @@ export class FakeDocker {
     if (!url) return fail(2, "curl: no URL specified\n");
     const u = new URL(url);
     if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost") return fail(125, `fake docker: curl to ${u.hostname} inside ${SEATABLE_CONTAINER} is not mapped\n`);
-    const r = await get(u, this.server(host).address, timeoutS * 1000);
+    const r = await get(u, this.host(host).address, timeoutS * 1000);
     if ("error" in r) return fail(7, `curl: (7) Failed to connect to ${u.hostname} port ${u.port}: ${r.error}\n`);
     if (r.status >= 400) return fail(22, `curl: (22) The requested URL returned error: ${r.status}\n`);
     return ok(r.body);

@@ -38,7 +38,8 @@ export class SiteWorld extends FakeDocker {
 
   /** A world with only dtable-web; `hosts` is its seatable-server's /etc/hosts (extra_hosts). */
   constructor(root: string, readonly web: string, hosts: string) {
-    super({ root, web, proxyPort: 0, servers: [], standinScript: "", saveIntervalMs: 0 });
+    const none = { name: "", address: "127.0.0.1" };
+    super({ root, web: { ...none, name: web }, db: none, proxyPort: 0, servers: [], standinScript: "", saveIntervalMs: 0, model: "saves-on-sigterm", killAfterMs: 0, confFiles: () => [] });
     this.prefix = path.join(root, "seatable-server");
     mkdirSync(path.join(this.prefix, "site"), { recursive: true });
     writeFileSync(path.join(this.prefix, "hosts"), hosts);

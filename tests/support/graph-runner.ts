@@ -1,0 +1,153 @@
+// `pulumi up` in the fake docker world (fake-docker.ts): what index.ts does
+// around the graph (read the proxy's live files, refuse a held lease, decide
+// which containers change, build the graph, record the applied routing only
+// once verified), and what the Pulumi engine does with the graph's nodes:
+//   pull       nothing (the images are "there")
+//   step       the command, for real (FakeDocker.runStep)
+//   container  as the Docker provider: created when missing; when its spec
+//              changed, replaced delete-before-replace (docker stop -t N:
+//              SIGTERM, SIGKILL after the timeout, scaled down; then the new
+//              one, waited for as `wait: true` does); else left alone
+//   proxy      started if it does not run
+// Nodes run once everything in their `after` is done, side by side; after a
+// failure (or at `stopAfter`, an interrupted up) nothing new starts, as
+// Pulumi stops scheduling.
+import { readFileSync } from "fs";
+import * as path from "path";
+import type { ClusterConfig } from "../../pure/config/schema";
+import { AppliedContainers, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
+import { containerChanges, containerDigest } from "../../pure/plan/changes";
+import { seatableContainer } from "../../pure/plan/containers";
+import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
+import { buildPlan, ClusterPlan } from "../../pure/plan/index";
+import { LIVE_READ_COMMAND, liveFindings, parseLiveRead } from "../../pure/plan/live";
+import { confEdits } from "../../pure/plan/seatable";
+import { proxyFiles, Run, sha256 } from "../../pure/plan/rollout";
+import type { FakeDocker } from "./fake-docker";
+import { ROOT } from "./stacks";
+
+export const EDIT_SCRIPT = readFileSync(path.join(ROOT, "hostscripts", "edit-conf.py"), "utf8");
+
+/** The conf files a node's container writes on its first start: those its conf edits wait for. */
+export function firstStartConfFiles(config: ClusterConfig, host: string): string[] {
+  const node = [config.hosts.web, config.hosts.db, ...config.hosts.servers].find((h) => h.name === host);
+  return node ? [...new Set(confEdits(config, node.role).edits.filter((e) => !e.create).map((e) => e.file))] : [];
+}
+
+export type NodeTiming = { readonly id: string; readonly kind: GraphNode["kind"]; readonly start: number; readonly end: number; readonly what: string };
+
+export type GraphRun = {
+  readonly failed?: { readonly id: string; readonly code: number; readonly stdout: string; readonly stderr: string };
+  readonly interrupted: boolean;
+  readonly done: readonly string[];
+  readonly timings: readonly NodeTiming[];
+};
+
+export type GraphOptions = {
+  /** interrupt the up once this node is done (as a Ctrl-C or a lost connection would) */
+  readonly stopAfter?: string;
+  readonly stepTimeoutMs: number;
+};
+
+const healthTimeoutMs = 20_000;
+
+/** Runs a graph's nodes as the Pulumi engine would (see the top of this file). */
+export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: ClusterConfig, options: GraphOptions): Promise<GraphRun> {
+  const nodes = graph.nodes;
+  const done = new Set<string>();
+  const started = new Set<string>();
+  const timings: NodeTiming[] = [];
+  let failed: GraphRun["failed"];
+  let interrupted = false;
+  const running = new Map<string, Promise<void>>();
+
+  const execute = async (node: GraphNode): Promise<string> => {
+    if (node.kind === "pull") return "pulled";
+    if (node.kind === "proxy") {
+      await world.startProxy();
+      return "running";
+    }
+    if (node.kind === "container") {
+      const host = [config.hosts.web, config.hosts.db, ...config.hosts.servers].find((h) => h.name === node.host)!;
+      const digest = containerDigest(seatableContainer(config, host), {});
+      const current = world.containerDigest(node.host);
+      if (current === digest) return "same";
+      if (current !== undefined) await world.deleteContainer(node.host, config.stopTimeoutSeconds);
+      await world.createContainer(node.host, digest);
+      await world.waitHealthy(node.host, healthTimeoutMs);
+      return current === undefined ? "created" : "replaced";
+    }
+    const r = await world.runStep(node.step, options.stepTimeoutMs);
+    if (r.code !== 0) failed ??= { id: node.id, code: r.code, stdout: r.stdout, stderr: r.stderr };
+    return r.code === 0 ? "ran" : "failed";
+  };
+
+  for (;;) {
+    if (!failed && !interrupted) {
+      for (const node of nodes) {
+        const after = node.kind === "pull" ? [] : node.after;
+        if (started.has(node.id) || !after.every((a) => done.has(a))) continue;
+        started.add(node.id);
+        const start = performance.now();
+        running.set(
+          node.id,
+          execute(node).then((what) => {
+            timings.push({ id: node.id, kind: node.kind, start, end: performance.now(), what });
+            running.delete(node.id);
+            if (what === "failed") return;
+            done.add(node.id);
+            if (node.id === options.stopAfter) interrupted = true;
+          }),
+        );
+      }
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  return { ...(failed ? { failed } : {}), interrupted, done: [...done], timings };
+}
+
+/** What the stack's state keeps between two ups: the applied routing and the containers' digests. */
+export type StackState = { applied?: AppliedRouting; containers?: AppliedContainers };
+
+export type UpResult = GraphRun & {
+  readonly plan: ClusterPlan;
+  readonly graph?: ClusterGraph;
+  /** the up stopped before its graph: another run's lease (index.ts, liveFindings) */
+  readonly refused?: string;
+  readonly run: Run;
+};
+
+let runs = 0;
+
+/**
+ * One `pulumi up` of `config` from `state` (updated in place once the up is
+ * verified, as the stack outputs are). `run` may be given to run the same
+ * run's steps again.
+ */
+export async function up(world: FakeDocker, state: StackState, config: ClusterConfig, options: GraphOptions & { run?: Run }): Promise<UpResult> {
+  const run = options.run ?? { stack: "organization/seatable-cluster/load", id: `run-${++runs}` };
+  const plan = buildPlan(config, state.applied?.table);
+  const read = await world.runStep({ host: config.hosts.web.name, command: LIVE_READ_COMMAND }, options.stepTimeoutMs);
+  if (read.code !== 0) throw new Error(`reading the live files failed: ${read.stderr}`);
+  const live = parseLiveRead(read.stdout);
+  const findings = liveFindings(live, state.applied?.proxy, run);
+  if (findings.errors.length > 0) return { plan, run, refused: findings.errors.join("\n"), interrupted: false, done: [], timings: [] };
+  const containers = containerChanges(config, state.applied, state.containers, {});
+  const graph = clusterGraph({
+    plan,
+    previousServers: state.applied?.servers ?? [],
+    containers: containers.changes,
+    live,
+    ...(state.applied?.proxy ? { recorded: state.applied.proxy } : {}),
+    run,
+    editScript: EDIT_SCRIPT,
+  });
+  const result = await runGraph(world, graph, config, options);
+  if (!result.failed && !result.interrupted) {
+    const files = proxyFiles(plan);
+    state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames);
+    state.containers = containers.digests;
+  }
+  return { ...result, plan, graph, run };
+}
