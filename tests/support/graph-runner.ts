@@ -17,7 +17,7 @@ import * as path from "path";
 import type { ClusterConfig } from "../../pure/config/schema";
 import { AppliedContainers, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
 import { containerChanges, containerDigest } from "../../pure/plan/changes";
-import { seatableContainer } from "../../pure/plan/containers";
+import { seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
 import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
 import { buildPlan, ClusterPlan } from "../../pure/plan/index";
 import { LIVE_READ_COMMAND, liveFindings, parseLiveRead } from "../../pure/plan/live";
@@ -28,10 +28,10 @@ import { ROOT } from "./stacks";
 
 export const EDIT_SCRIPT = readFileSync(path.join(ROOT, "hostscripts", "edit-conf.py"), "utf8");
 
-/** The conf files a node's container writes on its first start: those its conf edits wait for. */
+/** The conf files a node's container writes on its first start: those its conf edits wait for (as node-steps.ts asks for them). */
 export function firstStartConfFiles(config: ClusterConfig, host: string): string[] {
   const node = [config.hosts.web, config.hosts.db, ...config.hosts.servers].find((h) => h.name === host);
-  return node ? [...new Set(confEdits(config, node.role).edits.filter((e) => !e.create).map((e) => e.file))] : [];
+  return node ? [...new Set(confEdits(config, node.role, { snapshotCleanup: node.role === SNAPSHOT_CLEANUP_ROLE }).edits.filter((e) => !e.create).map((e) => e.file))] : [];
 }
 
 export type NodeTiming = { readonly id: string; readonly kind: GraphNode["kind"]; readonly start: number; readonly end: number; readonly what: string };
@@ -110,29 +110,26 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
 /** What the stack's state keeps between two ups: the applied routing and the containers' digests. */
 export type StackState = { applied?: AppliedRouting; containers?: AppliedContainers };
 
-export type UpResult = GraphRun & {
-  readonly plan: ClusterPlan;
-  readonly graph?: ClusterGraph;
-  /** the up stopped before its graph: another run's lease (index.ts, liveFindings) */
-  readonly refused?: string;
+/** An up, planned: what index.ts does before it registers anything. */
+export type PreparedUp = {
   readonly run: Run;
+  readonly plan: ClusterPlan;
+  readonly graph: ClusterGraph;
+  /** the up stops here: another run's lease (liveFindings' errors) */
+  readonly refused?: string;
+  /** writes the stack outputs, as a verified up does */
+  record(): void;
 };
 
 let runs = 0;
 
-/**
- * One `pulumi up` of `config` from `state` (updated in place once the up is
- * verified, as the stack outputs are). `run` may be given to run the same
- * run's steps again.
- */
-export async function up(world: FakeDocker, state: StackState, config: ClusterConfig, options: GraphOptions & { run?: Run }): Promise<UpResult> {
-  const run = options.run ?? { stack: "organization/seatable-cluster/load", id: `run-${++runs}` };
+/** Reads the live files on dtable-web and builds this up's graph from `state` (the stack's outputs). */
+export async function prepareUp(world: FakeDocker, state: StackState, config: ClusterConfig, run: Run = { stack: "organization/seatable-cluster/load", id: `run-${++runs}` }): Promise<PreparedUp> {
   const plan = buildPlan(config, state.applied?.table);
-  const read = await world.runStep({ host: config.hosts.web.name, command: LIVE_READ_COMMAND }, options.stepTimeoutMs);
+  const read = await world.runStep({ host: config.hosts.web.name, command: LIVE_READ_COMMAND });
   if (read.code !== 0) throw new Error(`reading the live files failed: ${read.stderr}`);
   const live = parseLiveRead(read.stdout);
   const findings = liveFindings(live, state.applied?.proxy, run);
-  if (findings.errors.length > 0) return { plan, run, refused: findings.errors.join("\n"), interrupted: false, done: [], timings: [] };
   const containers = containerChanges(config, state.applied, state.containers, {});
   const graph = clusterGraph({
     plan,
@@ -143,11 +140,21 @@ export async function up(world: FakeDocker, state: StackState, config: ClusterCo
     run,
     editScript: EDIT_SCRIPT,
   });
-  const result = await runGraph(world, graph, config, options);
-  if (!result.failed && !result.interrupted) {
+  const record = () => {
     const files = proxyFiles(plan);
     state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames);
     state.containers = containers.digests;
-  }
-  return { ...result, plan, graph, run };
+  };
+  return { run, plan, graph, record, ...(findings.errors.length > 0 ? { refused: findings.errors.join("\n") } : {}) };
+}
+
+export type UpResult = GraphRun & { readonly prepared: PreparedUp };
+
+/** One `pulumi up` of `config` from `state`, which is updated once the up is verified (as the stack outputs are). */
+export async function up(world: FakeDocker, state: StackState, config: ClusterConfig, options: GraphOptions): Promise<UpResult> {
+  const prepared = await prepareUp(world, state, config);
+  if (prepared.refused) return { prepared, interrupted: false, done: [], timings: [] };
+  const result = await runGraph(world, prepared.graph, config, options);
+  if (!result.failed && !result.interrupted) prepared.record();
+  return { ...result, prepared };
 }
