@@ -31,14 +31,17 @@ import { firstStartConfFiles, GraphRun, NodeTiming, prepareUp, runGraph, StackSt
 import { freePort } from "./support/nginx";
 import { configOf, ROOT, stackValues } from "./support/stacks";
 
-jest.setTimeout(120_000);
+jest.setTimeout(240_000);
 
 const BASES = 256; // one per bucket (2 hex digits)
-const WRITERS = 16; // writes in flight at once
+const WRITERS = 8; // writes in flight at once
+// Each writer waits this long after a write: about 500 writes a second in all, a write to each
+// base every half second, and CPU left on 2 cores for the steps' own processes.
+const PACE_MS = 15;
 // SAVE_INTERVAL: 300 000 ms in dtable-server, far longer than the seconds between two writes
-// to a base in use. Scaled down with the write rate here (a base gets a write every 0.1 to
-// 0.3 s, depending on the machine), so that, as there, a server holds unsaved writes most of the time.
-const SAVE_INTERVAL_MS = 1_000;
+// to a base in use. Scaled down with the write rate here (a base gets a write about every 0.5 s),
+// so that, as there, a server holds unsaved writes most of the time.
+const SAVE_INTERVAL_MS = 2_000;
 // `docker stop -t 300` (stopTimeoutSeconds) waits up to 300 s before SIGKILL; here 1 s.
 const KILL_AFTER_MS = 1_000;
 const WARMUP_MS = 1_500; // load before the first change (every base loaded, saves under way)
@@ -228,6 +231,7 @@ class Writers {
       this.count("sent");
       const status = await this.post(b.uuid, id);
       b.busy = false;
+      await sleep(PACE_MS);
       b.seen.push({ t: performance.now(), status });
       if (status === 200) {
         // acknowledged: a load must find it at the end

@@ -335,7 +335,8 @@ export async function spawnDtableStandin(script: string, o: StandinOptions, outp
   process.once("exit", onExit);
   void exited.then(() => process.off("exit", onExit));
 
-  child.stderr?.on("data", (d: Buffer) => appendFileSync(outputFile, `[${o.name} ${pid}] ${d.toString()}`));
+  // kept in `outputFile` while its folder exists (a SIGKILL at the end may come after the test removed it)
+  child.stderr?.on("data", (d: Buffer) => existsSync(path.dirname(outputFile)) && appendFileSync(outputFile, `[${o.name} ${pid}] ${d.toString()}`));
   const listening = new Promise<void>((resolve, reject) => {
     let seen = "";
     child.stdout?.on("data", (d: Buffer) => {
