@@ -244,6 +244,11 @@ export class FakeDocker {
     return this.containers.get(host)?.digest;
   }
 
+  /** The hosts that have a seatable-server container. */
+  containerHosts(): string[] {
+    return [...this.containers.keys()];
+  }
+
   running(host: string): boolean {
     return this.containers.get(host)?.running ?? false;
   }

@@ -9,6 +9,7 @@
 //              SIGTERM, SIGKILL after the timeout, scaled down; then the new
 //              one, waited for as `wait: true` does); else left alone
 //   proxy      started if it does not run
+// At the end, containers the graph no longer has are deleted.
 // Nodes run once everything in their `after` is done, side by side; after a
 // failure (or at `stopAfter`, an interrupted up) nothing new starts, as
 // Pulumi stops scheduling.
@@ -103,6 +104,11 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
     }
     if (running.size === 0) break;
     await Promise.race(running.values());
+  }
+  // at the end of an up, Pulumi deletes what the program no longer declares: a server that left
+  if (!failed && !interrupted) {
+    const declared = new Set(nodes.flatMap((x) => (x.kind === "container" ? [x.host] : [])));
+    for (const host of world.containerHosts().filter((h) => !declared.has(h))) await world.deleteContainer(host, config.stopTimeoutSeconds);
   }
   return { ...(failed ? { failed } : {}), interrupted, done: [...done], timings };
 }
