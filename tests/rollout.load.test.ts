@@ -560,7 +560,7 @@ describe.each(MODELS.map((m, i) => [m, i] as const))("stand-in model %s", (model
     expect(f.lost).toEqual([]);
     expect(f.doubleHeld).toEqual([]);
     for (const c of f.changes) {
-      expect([c.label, c.stages]).toEqual([c.label, c.label.startsWith("image") ? 4 : 4]);
+      expect([c.label, c.stages]).toEqual([c.label, 4]);
       expect([c.label, c.counts.restarting502]).toEqual([c.label, 0]);
       // the quarantine was exercised, and paused no more than the bound allows
       expect([c.label, c.counts.quarantined503 > 0]).toEqual([c.label, true]);
