@@ -80,7 +80,7 @@ type Shape = { servers: number; maxRestarting?: number; image?: string; backup?:
  * the proxy's ports are replaced: every name, port and path in the steps is
  * the program's own.
  */
-function clusterConfig(shape: Shape, a: Addresses, ports: { proxy: number; status: number }): ClusterConfig {
+function clusterConfig(shape: Shape, a: Addresses, proxyPort: number): ClusterConfig {
   const v = stackValues("dev");
   while (v.hosts.servers.length < shape.servers) v.hosts.servers.push({ name: serverName(v.hosts.servers.length), address: `192.0.2.${21 + v.hosts.servers.length}`, ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
   v.hosts.servers = v.hosts.servers.slice(0, shape.servers);
@@ -99,7 +99,7 @@ function clusterConfig(shape: Shape, a: Addresses, ports: { proxy: number; statu
       db: { ...valid.hosts.db, address: at(valid.hosts.db.name) },
       servers: valid.hosts.servers.map((s) => ({ ...s, address: at(s.name) })),
     },
-    proxy: { ...valid.proxy, port: ports.proxy, statusPort: ports.status },
+    proxy: { ...valid.proxy, port: proxyPort },
   };
 }
 
@@ -116,14 +116,14 @@ async function deployed(n: number, model: StandinModel, servers: number): Promis
   chmodSync(root, 0o755);
   temps.push(root);
   const a = addressesOf(n);
-  const ports = { proxy: await freePort(), status: await freePort() };
-  const config = (shape: Shape) => clusterConfig(shape, a, ports);
+  const proxyPort = await freePort();
+  const config = (shape: Shape) => clusterConfig(shape, a, proxyPort);
   const confOf = config({ servers: 5 });
   const world = new FakeDocker({
     root,
     web: a.web,
     db: a.db,
-    proxyPort: ports.proxy,
+    proxyPort,
     servers: a.servers,
     standinScript: compileStandin(path.join(root, "standin")),
     saveIntervalMs: SAVE_INTERVAL_MS,
@@ -136,7 +136,7 @@ async function deployed(n: number, model: StandinModel, servers: number): Promis
   const state: StackState = {};
   const first = await up(world, state, config({ servers }), OPTIONS);
   expectDone(first);
-  return { world, state, config, proxyPort: ports.proxy };
+  return { world, state, config, proxyPort };
 }
 
 function expectDone(r: GraphRun & { prepared?: { refused?: string } }): void {
