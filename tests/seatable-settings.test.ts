@@ -53,26 +53,6 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
   const config = withVersion(version);
   const style = versionStyle(version);
 
-  test("role switches", () => {
-    const web = nodeEnvironment(config, "dtable-web", { snapshotCleanup: false });
-    const db = nodeEnvironment(config, "dtable-db", { snapshotCleanup: true });
-    const server = nodeEnvironment(config, "dtable-server", { snapshotCleanup: false });
-    expect(web).toMatchObject({ ENABLE_DTABLE_SERVER: "false", ENABLE_DTABLE_DB: "false" });
-    expect(web.SEATABLE_START_MODE).toBeUndefined();
-    expect(web.ENABLE_DTABLE_WEB).toBeUndefined();
-    expect(db).toMatchObject({
-      ENABLE_DTABLE_WEB: "false",
-      ENABLE_DTABLE_SERVER: "false",
-      ENABLE_DTABLE_DB: "true",
-      ENABLE_DTABLE_STORAGE_SERVER: "true",
-      ENABLE_SEAFILE_SERVER: "false",
-      ENABLE_DTABLE_EVENTS: "false",
-      ENABLE_API_GATEWAY: "false",
-      SEATABLE_START_MODE: "cluster",
-    });
-    expect(server).toMatchObject({ ENABLE_DTABLE_SERVER: "true", ENABLE_DTABLE_DB: "false", ENABLE_DTABLE_WEB: "false", SEATABLE_START_MODE: "cluster" });
-  });
-
   test.each(ROLES)("%s: REL environment from the config", (role) => {
     const env = nodeEnvironment(config, role, { snapshotCleanup: false });
     expect(env).toMatchObject({
