@@ -102,7 +102,7 @@ export function planStages(input: StageInput): StagePlan {
       down.push({ name, action: "replace", why: change === "replace" ? "its container changes (image or environment)" : "no container spec was recorded for it: it may be replaced" });
     else if (losing.has(name)) down.push({ name, action: "restart", why: "it gives up buckets or pinned bases" });
   }
-  // a server that gave up everything may still hold an evicted server's moves: none; evicted ones move in stage 1
+  // an evicted server is down already: its buckets move in stage 1, taking no restart slot
   const evictedHere: StageServer[] = leaving.filter((s) => evicted.has(s)).map((name) => ({ name, action: "evict", why: "rollout.evict: its host is dead; its unsaved work is lost" }));
   const max = Math.max(1, input.maxRestarting);
   const groups: StageServer[][] = [];
