@@ -3,7 +3,7 @@
 // engine's own behaviour (delete-before-replace and its cascade) is reasoned
 // from what the mocks record: every dependency and property dependency.
 import { afterUp, Unresolved, ProgramRun, Registered, runProgram, RunOptions } from "./support/program";
-import { stackValues } from "./support/stacks";
+import { stackValues, withServers } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:remote:Command";
@@ -32,16 +32,6 @@ function order(run: ProgramRun): string[] {
 const before = (run: ProgramRun, a: string, b: string) => {
   const o = order(run);
   expect([a, o.indexOf(a) >= 0, o.indexOf(a) < o.indexOf(b), b]).toEqual([a, true, true, b]);
-};
-
-const withServers = (n: number) => {
-  const v = stackValues("prod");
-  const key = v.hosts.servers[0].ssh.hostKey;
-  while (v.hosts.servers.length < n) v.hosts.servers.push({ name: `dtable-server-${v.hosts.servers.length + 1}`, address: `10.0.1.${20 + v.hosts.servers.length}`, ssh: { hostKey: key } });
-  v.hosts.servers = v.hosts.servers.slice(0, n);
-  const names = v.hosts.servers.map((s: { name: string }) => s.name);
-  v.routing.pins = Object.fromEntries(Object.entries(v.routing.pins).filter(([, s]) => names.includes(s)));
-  return v;
 };
 
 /** a first deployment of `v`, then the state it leaves */

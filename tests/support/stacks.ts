@@ -19,6 +19,17 @@ export function stackValues(stack: (typeof STACKS)[number] = "dev"): Record<stri
   return { ...values, licenseFile: TEST_LICENSE };
 }
 
+/** prod with `n` dtable-servers (more are added at 10.0.1.x), pins only to servers that remain */
+export function withServers(n: number): Record<string, any> {
+  const v = stackValues("prod");
+  const key = v.hosts.servers[0].ssh.hostKey;
+  while (v.hosts.servers.length < n) v.hosts.servers.push({ name: `dtable-server-${v.hosts.servers.length + 1}`, address: `10.0.1.${20 + v.hosts.servers.length}`, ssh: { hostKey: key } });
+  v.hosts.servers = v.hosts.servers.slice(0, n);
+  const names = v.hosts.servers.map((s: { name: string }) => s.name);
+  v.routing.pins = Object.fromEntries(Object.entries(v.routing.pins).filter(([, s]) => names.includes(s as string)));
+  return v;
+}
+
 export function validate(values: Record<string, unknown>, secretKeys: string[] = [], requireSecrets = false, files: Record<string, string> = {}): Validated {
   const raw: RawStackConfig = { values, secretKeys: new Set(secretKeys) };
   return validateStackConfig(raw, {
