@@ -1,0 +1,155 @@
+// The whole `up` as one ordered graph (clusterGraph) over plain plans, without
+// Pulumi: what runs before what, and when an `up` has nothing to do.
+import { routingJson } from "../pure/config/routing-file";
+import { buildPlan, ClusterPlan } from "../pure/plan";
+import { CADDY_IMAGE } from "../pure/plan/containers";
+import { ClusterGraph, clusterGraph, GraphInput, imagesOf, offlineGraph } from "../pure/plan/graph";
+import { LiveProxy, proxyFiles, sha256 } from "../pure/plan/rollout";
+import type { ContainerChange } from "../pure/plan/stages";
+import { configOf, stackValues, withServers } from "./support/stacks";
+
+const RUN = { stack: "organization/seatable-cluster/prod", id: "run-1" };
+const planOf = (values: Record<string, any>, applied?: ClusterPlan) => buildPlan(configOf(values), applied?.routing);
+const nodeNames = (plan: ClusterPlan) => [plan.config.hosts.web, plan.config.hosts.db, ...plan.config.hosts.servers].map((h) => h.name);
+const all = (plan: ClusterPlan, change: ContainerChange) => Object.fromEntries(nodeNames(plan).map((n) => [n, change]));
+const graphOf = (plan: ClusterPlan, over: Partial<GraphInput> = {}) =>
+  clusterGraph({ plan, previousServers: plan.config.hosts.servers, containers: all(plan, "same"), run: RUN, editScript: "EDIT", ...over });
+/** the live files of a proxy that runs exactly what `plan` installs */
+const liveOf = (plan: ClusterPlan): LiveProxy => {
+  const f = proxyFiles(plan);
+  return { conf: sha256(f.conf), hosts: sha256(f.hosts), routing: sha256(routingJson(plan.routing)) };
+};
+
+/** whether `a` comes before `b` through the graph's `after` edges */
+function before(graph: ClusterGraph, a: string, b: string): boolean {
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  expect([a, byId.has(a), b, byId.has(b)]).toEqual([a, true, b, true]);
+  const seen = new Set<string>();
+  const visit = (id: string): boolean => {
+    if (id === a) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    const n = byId.get(id)!;
+    return n.kind !== "pull" && n.after.some(visit);
+  };
+  return visit(b);
+}
+const ids = (g: ClusterGraph, kind: string) => g.nodes.filter((n) => n.kind === kind).map((n) => n.id);
+
+describe("a first deployment", () => {
+  const plan = { ...planOf(withServers(3)), previous: undefined };
+  const g = graphOf(plan, { containers: all(plan, "create") });
+
+  test("every image is pulled on its host; caddy only where it is the public entry", () => {
+    expect(g.nodes.filter((n) => n.kind === "pull")).toEqual([
+      ...nodeNames(plan).map((h) => ({ kind: "pull", id: `${h}-image-seatable`, host: h, image: plan.config.image })),
+      { kind: "pull", id: "dtable-web-image-proxy", host: "dtable-web", image: "nginx:1.27.5-alpine" },
+    ]);
+    const dev = configOf(stackValues("dev"));
+    expect(imagesOf(dev).filter((i) => i.what === "caddy")).toEqual(dev.publicEntry === "caddy" && dev.hosts.web.publicAddress ? [{ host: "dtable-web", image: CADDY_IMAGE, what: "caddy" }] : []);
+  });
+
+  test("the lease first; dtable-web ready, then dtable-db, then the dtable-servers; then the switch, the proxy and verify", () => {
+    expect(g.quiet).toBe(false);
+    expect(g.rolloutNames).toEqual(["dtable-server-proxy-lease", "dtable-server-proxy-switch", "dtable-server-proxy-verify"]);
+    for (const n of g.nodes.filter((n) => n.kind !== "pull" && n.id !== "dtable-server-proxy-lease")) expect([n.id, before(g, "dtable-server-proxy-lease", n.id)]).toEqual([n.id, true]);
+    for (const c of ids(g, "container")) for (const p of ids(g, "pull")) expect([c, p, (g.nodes.find((n) => n.id === c) as { after: string[] }).after.includes(p)]).toEqual([c, p, true]);
+    expect(before(g, "dtable-web-conf-edits", "container-dtable-db")).toBe(true);
+    expect(before(g, "dtable-web-prepare", "container-dtable-web")).toBe(true);
+    for (const s of ["dtable-server", "dtable-server-2", "dtable-server-3"]) {
+      expect(before(g, "dtable-db-conf-edits", `container-${s}`)).toBe(true);
+      expect(before(g, `${s}-conf-edits`, "dtable-server-proxy-switch")).toBe(true);
+      expect(before(g, `container-${s}`, `${s}-conf-edits`)).toBe(true);
+    }
+    expect(before(g, "dtable-server-proxy-switch", "dtable-server-proxy")).toBe(true);
+    expect(before(g, "dtable-server-proxy", "dtable-server-proxy-verify")).toBe(true);
+    expect(g.nodes.filter((n) => n.kind === "proxy")).toHaveLength(1);
+  });
+});
+
+describe("an up with nothing to change", () => {
+  const four = planOf(withServers(4));
+  const again = planOf(withServers(4), four);
+
+  test("is quiet: no rollout step, the proxy container stays after every node", () => {
+    const g = graphOf(again, { live: liveOf(again) });
+    expect(g.quiet).toBe(true);
+    expect(g.rolloutNames).toEqual([]);
+    expect(g.nodes.filter((n) => n.kind === "step" && n.owner === "dtable-server-proxy")).toEqual([]);
+    const proxy = g.nodes.find((n) => n.kind === "proxy")!;
+    expect(proxy).toEqual({ kind: "proxy", id: "dtable-server-proxy", after: ["dtable-web-conf-edits", "dtable-db-conf-edits", ...again.config.hosts.servers.map((s) => `${s.name}-conf-edits`)] });
+    // nothing before a node's first step: no lease to wait for
+    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: string[] }).after).toEqual([]);
+  });
+
+  test("is not quiet when a live file differs, a lease is held, nothing was deployed, a container changes or the table changes", () => {
+    const live = liveOf(again);
+    for (const [why, input] of [
+      ["config differs", { live: { ...live, conf: "0".repeat(64) } }],
+      ["hosts differ", { live: { ...live, hosts: "0".repeat(64) } }],
+      ["table differs", { live: { ...live, routing: "0".repeat(64) } }],
+      ["lease held", { live: { ...live, lease: "stack=x run=y" } }],
+      ["never deployed", { live: undefined }],
+      ["a container is replaced", { live, containers: { ...all(again, "same"), "dtable-db": "replace" as const } }],
+    ] as const) {
+      expect([why, graphOf(again, input).quiet]).toEqual([why, false]);
+    }
+    expect(graphOf({ ...again, previous: undefined }, { live }).quiet).toBe(false);
+    // the table moves although the proxy's files are those of the new table (an earlier up stopped after its switch)
+    const five = planOf(withServers(5), four);
+    expect(graphOf({ ...five, previous: { ...five.routing, default: "dtable-server-5" } }, { live: liveOf(five) }).quiet).toBe(false);
+  });
+});
+
+describe("a new image (every container replaced), with a backup", () => {
+  const four = planOf(withServers(4));
+  const v = withServers(4);
+  v.image = "seatable/seatable-enterprise:6.1.9";
+  v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
+  const plan = planOf(v, four);
+  const g = graphOf(plan, { containers: all(plan, "replace") });
+
+  test("the backup runs after the pulls and before any container or node step", () => {
+    for (const p of ids(g, "pull")) expect(before(g, p, "dtable-server-proxy-backup")).toBe(true);
+    for (const c of ids(g, "container")) expect(before(g, "dtable-server-proxy-backup", c)).toBe(true);
+    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: string[] }).after).toEqual(["dtable-server-proxy-backup"]);
+  });
+
+  test("each dtable-server's container is replaced inside its own stage: after its quarantine, before its switch", () => {
+    expect(g.stages.stages).toHaveLength(4);
+    for (const st of g.stages.stages) {
+      const [s] = st.servers;
+      const k = `dtable-server-proxy-stage-${st.index}`;
+      expect(before(g, `${k}-quarantine`, `container-${s.name}`)).toBe(true);
+      expect(before(g, `${s.name}-conf-edits`, `${k}-switch`)).toBe(true);
+      expect(before(g, "container-dtable-db", `${k}-quarantine`)).toBe(true);
+      if (st.index > 1) expect(before(g, `dtable-server-proxy-stage-${st.index - 1}-verify`, `container-${s.name}`)).toBe(true);
+    }
+    // the proxy container comes with the last switch, and the last verify waits for it
+    const proxy = g.nodes.find((n) => n.kind === "proxy")!;
+    expect(proxy.after).toEqual(["dtable-server-proxy-stage-4-switch"]);
+    expect(before(g, "dtable-server-proxy", "dtable-server-proxy-stage-4-verify")).toBe(true);
+  });
+});
+
+test("scale-out: the new server is up before the first stage moves buckets to it", () => {
+  const four = planOf(withServers(4));
+  const five = planOf(withServers(5), four);
+  const g = graphOf(five, { containers: { ...all(five, "same"), "dtable-server-5": "create" } });
+  expect(before(g, "dtable-server-5-conf-edits", "dtable-server-proxy-stage-1-quarantine")).toBe(true);
+  expect(before(g, "dtable-server-proxy-stage-1-verify", "dtable-server-proxy-stage-2-quarantine")).toBe(true);
+  expect(g.rolloutNames[0]).toBe("dtable-server-proxy-lease");
+});
+
+describe("npm run plan's graph (no stack state)", () => {
+  test("new servers are created, the others stay, or are replaced for a new image; a server that left is stopped", () => {
+    const four = planOf(withServers(4));
+    const { changes } = offlineGraph(planOf(withServers(5), four), false, "EDIT");
+    expect(changes).toEqual({ ...all(four, "same"), "dtable-server-5": "create" });
+    expect(offlineGraph(planOf(withServers(4), four), true, "EDIT").changes).toEqual(all(four, "replace"));
+    const shrink = offlineGraph(planOf(withServers(3), four), false, "EDIT");
+    expect(shrink.graph.stages.stages.flatMap((s) => s.servers).filter((s) => s.action === "stop")).toEqual([{ name: "dtable-server-4", action: "stop", why: "it leaves the cluster" }]);
+    const first = offlineGraph({ ...four, previous: undefined }, false, "EDIT");
+    expect(first.changes).toEqual(all(four, "create"));
+  });
+});
