@@ -38,9 +38,10 @@ const ids = (g: ClusterGraph, kind: string) => g.nodes.filter((n) => n.kind === 
 
 describe("a first deployment", () => {
   const plan = { ...planOf(withServers(3)), previous: undefined };
-  const g = graphOf(plan, { containers: all(plan, "create") });
+  const graph = () => graphOf(plan, { containers: all(plan, "create") });
 
   test("every image is pulled on its host; caddy only where it is the public entry", () => {
+    const g = graph();
     expect(g.nodes.filter((n) => n.kind === "pull")).toEqual([
       ...nodeNames(plan).map((h) => ({ kind: "pull", id: `${h}-image-seatable`, host: h, image: plan.config.image })),
       { kind: "pull", id: "dtable-web-image-proxy", host: "dtable-web", image: "nginx:1.27.5-alpine" },
@@ -50,10 +51,11 @@ describe("a first deployment", () => {
   });
 
   test("the lease first; dtable-web ready, then dtable-db, then the dtable-servers; then the switch, the proxy and verify", () => {
+    const g = graph();
     expect(g.quiet).toBe(false);
     expect(g.rolloutNames).toEqual(["dtable-server-proxy-lease", "dtable-server-proxy-switch", "dtable-server-proxy-verify"]);
     for (const n of g.nodes.filter((n) => n.kind !== "pull" && n.id !== "dtable-server-proxy-lease")) expect([n.id, before(g, "dtable-server-proxy-lease", n.id)]).toEqual([n.id, true]);
-    for (const c of ids(g, "container")) for (const p of ids(g, "pull")) expect([c, p, (g.nodes.find((n) => n.id === c) as { after: string[] }).after.includes(p)]).toEqual([c, p, true]);
+    for (const c of ids(g, "container")) for (const p of ids(g, "pull")) expect([c, p, (g.nodes.find((n) => n.id === c) as { after: readonly string[] }).after.includes(p)]).toEqual([c, p, true]);
     expect(before(g, "dtable-web-conf-edits", "container-dtable-db")).toBe(true);
     expect(before(g, "dtable-web-prepare", "container-dtable-web")).toBe(true);
     for (const s of ["dtable-server", "dtable-server-2", "dtable-server-3"]) {
@@ -79,7 +81,7 @@ describe("an up with nothing to change", () => {
     const proxy = g.nodes.find((n) => n.kind === "proxy")!;
     expect(proxy).toEqual({ kind: "proxy", id: "dtable-server-proxy", after: ["dtable-web-conf-edits", "dtable-db-conf-edits", ...again.config.hosts.servers.map((s) => `${s.name}-conf-edits`)] });
     // nothing before a node's first step: no lease to wait for
-    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: string[] }).after).toEqual([]);
+    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: readonly string[] }).after).toEqual([]);
   });
 
   test("is not quiet when a live file differs, a lease is held, nothing was deployed, a container changes or the table changes", () => {
@@ -107,15 +109,17 @@ describe("a new image (every container replaced), with a backup", () => {
   v.image = "seatable/seatable-enterprise:6.1.9";
   v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
   const plan = planOf(v, four);
-  const g = graphOf(plan, { containers: all(plan, "replace") });
+  const graph = () => graphOf(plan, { containers: all(plan, "replace") });
 
   test("the backup runs after the pulls and before any container or node step", () => {
+    const g = graph();
     for (const p of ids(g, "pull")) expect(before(g, p, "dtable-server-proxy-backup")).toBe(true);
     for (const c of ids(g, "container")) expect(before(g, "dtable-server-proxy-backup", c)).toBe(true);
-    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: string[] }).after).toEqual(["dtable-server-proxy-backup"]);
+    expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: readonly string[] }).after).toEqual(["dtable-server-proxy-backup"]);
   });
 
   test("each dtable-server's container is replaced inside its own stage: after its quarantine, before its switch", () => {
+    const g = graph();
     expect(g.stages.stages).toHaveLength(4);
     for (const st of g.stages.stages) {
       const [s] = st.servers;

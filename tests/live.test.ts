@@ -57,17 +57,19 @@ describe("which containers change", () => {
   const plan = buildPlan(config);
   const applied = appliedRouting(config, plan.routing, { conf: A, hosts: B }, []);
   const secrets = { mariadbPassword: "m1", redisPassword: "r1" };
-  const first = containerChanges(config, applied, undefined, secrets);
+  const recordedNothing = () => containerChanges(config, applied, undefined, secrets);
 
   test("nothing deployed: every container is created", () => {
     expect(Object.values(containerChanges(config, undefined, undefined, secrets).changes)).toEqual(Array(6).fill("create"));
   });
 
   test("deployed by a version that recorded no digests: every container is unknown (it may be replaced)", () => {
+    const first = recordedNothing();
     expect(Object.values(first.changes)).toEqual(Array(6).fill("unknown"));
   });
 
   test("the same spec and secrets: same; a new server: create; a new image or secret: replace", () => {
+    const first = recordedNothing();
     expect(Object.values(containerChanges(config, applied, first.digests, secrets).changes)).toEqual(Array(6).fill("same"));
     const five = withSecrets(withServers(5));
     expect(containerChanges(five, applied, first.digests, secrets).changes).toEqual({ ...first.changes, ...Object.fromEntries(Object.keys(first.changes).map((n) => [n, "same"])), "dtable-server-5": "create" });

@@ -54,9 +54,10 @@ describe("without stages", () => {
 });
 
 describe("scale-out 4 → 5", () => {
-  const { steps, byId, order, stages } = stepsOf(five);
+  const scaled = () => stepsOf(five);
 
   test("per stage: quarantine → restart → switch → verify, each stage after the one before; the last verify waits for the proxy", () => {
+    const { steps, order } = scaled();
     const servers = ["dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"];
     expect(order).toEqual([
       "lease <- - @dtable-web",
@@ -75,6 +76,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("a restart waits up to stopTimeoutSeconds for the save, then for /ping/, and names this run (a new run gives a new command)", () => {
+    const { byId } = scaled();
     const restart = byId("stage-1-restart-dtable-server");
     expect(restart.command).toContain("docker restart -t 600 seatable-server >/dev/null");
     expect(restart.command).toContain(`# rollout stack=${RUN.stack} run=${RUN.id}`);
@@ -86,6 +88,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("a quarantine installs the table before the stage with its server's buckets answering 503, and checks one of them", () => {
+    const { byId, stages } = scaled();
     const q = byId("stage-1-quarantine");
     const paused = stages.stages[0].paused.buckets;
     expect((q.stdin!.match(/ quarantine;/g) ?? []).length).toBe(paused.length);
@@ -97,6 +100,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("each switch installs the stage's table and checks that every server gets its bases from its own address", () => {
+    const { byId, stages } = scaled();
     const sw = byId("stage-1-switch");
     const probes = serverProbes(stages.stages[0].after);
     expect(probes.map((p) => p.server).sort()).toEqual(["dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4", "dtable-server-5"]);
@@ -108,6 +112,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("a verify checks every server directly, dtable-web, the default and each server's bases through the proxy, and fails on any", () => {
+    const { byId, stages } = scaled();
     const v = byId("stage-2-verify");
     for (const s of five.config.hosts.servers) expect(v.command).toContain(`check "${s.name} answers /ping/ directly" "$(probe http://${s.address}:5000/ping/ | cut -d' ' -f1)" 200`);
     expect(v.command).toContain(`check "dtable-web answers /api2/ping/ on 8000" "$(probe http://198.51.100.10:8000/api2/ping/ | cut -d' ' -f1)" 200`);
@@ -119,6 +124,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("every proxy step refuses live files that are neither recorded nor this run's; the lease step accepts exactly those", () => {
+    const { byId } = scaled();
     const recorded = { conf: "a".repeat(64), hosts: "b".repeat(64) };
     const run = stepsOf(five, { recorded });
     const proxySteps = run.steps.filter((s) => s.stdin !== undefined);
@@ -133,6 +139,7 @@ describe("scale-out 4 → 5", () => {
   });
 
   test("every step but the lease checks that this run holds the lease", () => {
+    const { steps } = scaled();
     for (const s of steps.filter((x) => x.host === "dtable-web" && x.id !== "lease")) expect([s.id, s.command.includes(`LEASE='stack=${RUN.stack} run=${RUN.id}'`) && s.command.includes("this run does not hold the lease")]).toEqual([s.id, true]);
   });
 });

@@ -10,7 +10,6 @@ const four = buildPlan(configOf(withServers(4)));
 const v = withServers(5);
 v.rollout = { maxRestarting: 2 };
 const five = buildPlan(configOf(v), four.routing);
-const { graph, changes } = offlineGraph(five, false, "EDIT");
 const RESTART = "restart (it gives up buckets or pinned bases)";
 
 test("the table: buckets, share and target per server, pins and bucket ranges, aligned", () => {
@@ -50,6 +49,7 @@ test("what moves, from which server to which, and who restarts", () => {
 });
 
 test("the stages: who goes down and why, what pauses and the largest paused share", () => {
+  const { graph } = offlineGraph(five, false, "EDIT");
   expect(stageNotes(graph.stages)).toEqual([
     "2 stage(s); in each: quarantine (503 with Retry-After) → restart, replace or stop → switch → verify.",
     `  stage 1: dtable-server ${RESTART}; dtable-server-2 ${RESTART}`,
@@ -64,6 +64,7 @@ test("the stages: who goes down and why, what pauses and the largest paused shar
 });
 
 test("pulumi up's order: proxy steps and containers that change, numbered; a kept container is not listed", () => {
+  const { graph, changes } = offlineGraph(five, false, "EDIT");
   const lines = graphSummary(graph, changes);
   expect(lines.slice(0, 3)).toEqual([
     "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this stack's",

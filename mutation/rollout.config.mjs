@@ -1,0 +1,10 @@
+// The change to a running cluster, in the plan layer: stages, the up's graph,
+// the rollout's host steps, container changes, the live read and what `plan`
+// prints. Plain functions over plain data, killed by millisecond tests; the
+// program under mocks (seconds a run) is the components part's.
+import { part } from "./base.mjs";
+
+export default part("rollout", {
+  mutate: ["pure/plan/{stages,graph,rollout,changes,live,summary}.ts"],
+  testFiles: ["tests/stages.test.ts", "tests/graph.test.ts", "tests/rollout-steps.test.ts", "tests/live.test.ts", "tests/summary.test.ts"],
+});
