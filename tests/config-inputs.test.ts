@@ -10,7 +10,7 @@ import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
 import { addressProblem, versionFromImage } from "../pure/config/values";
 import { appliedRouting, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
-import { ProgramFailure, runProgram } from "./support/program";
+import type { ProgramFailure } from "./support/program";
 import { configOf, problemsOf, stackValues } from "./support/stacks";
 
 const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
@@ -336,6 +336,8 @@ describe("the applied routing read back from the stack's state", () => {
 });
 
 test("the program refuses damaged state before it registers anything", async () => {
+  // loaded here: the rest of this file runs without Pulumi (a mutation run loads it per mutant)
+  const { runProgram } = await import("./support/program");
   const c = configOf();
   const table = { bucketHexDigits: 1 as const, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} };
   const applied = appliedRouting(c, table, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
