@@ -5,7 +5,6 @@
 // default on: dtable-events on every dtable-server sends every notification
 // once per node. Checked in the plan layer and once through the program.
 import { nodeEnvironment, Role } from "../pure/plan/seatable";
-import { runProgram, SECRET_SIG } from "./support/program";
 import { configOf, stackValues } from "./support/stacks";
 
 /** The facts table; a switch left out keeps the image's default (dtable-web runs everything but dtable-server and dtable-db). */
@@ -47,13 +46,15 @@ describe.each(["6.1.8", "6.2.0", "6.3.0"])("SeaTable %s: nodeEnvironment", (vers
 });
 
 /** The container's `envs`: the SDK sends them wrapped as a secret (they carry passwords). */
-function envsOf(value: unknown): string[] {
-  const wrapped = value as { [SECRET_SIG]?: unknown; value: string[] };
-  expect(wrapped[SECRET_SIG]).toBeDefined();
+function envsOf(value: unknown, secretSig: string): string[] {
+  const wrapped = value as Record<string, unknown> & { value: string[] };
+  expect(wrapped[secretSig]).toBeDefined();
   return wrapped.value;
 }
 
 test("the program under mocks: every seatable-server container runs its role with exactly those switches", async () => {
+  // loaded here: the rest of this file runs without Pulumi (a mutation run loads it per mutant)
+  const { runProgram, SECRET_SIG } = await import("./support/program");
   const values = stackValues("prod");
   const config = configOf(values);
   const roleOf = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h.role]));
@@ -61,7 +62,7 @@ test("the program under mocks: every seatable-server container runs its role wit
   const containers = run.byType("docker:index/container:Container").filter((c) => c.inputs.name === "seatable-server");
   const seen = containers.map((c) => {
     const provider = run.resources.find((p) => p.type === "pulumi:providers:docker" && c.provider.startsWith(p.urn))!;
-    const env = Object.fromEntries(envsOf(c.inputs.envs).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+    const env = Object.fromEntries(envsOf(c.inputs.envs, SECRET_SIG).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
     const role = roleOf.get(provider.name)!;
     return { host: provider.name, switches: switches(env), expected: ROLE_ENVIRONMENT[role] };
   });
