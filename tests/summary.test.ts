@@ -58,7 +58,7 @@ test("the stages: who goes down and why, what pauses and the largest paused shar
     "    paused: 128 bucket(s) (50.0%) and 1 pinned base(s); moving: 14 bucket(s), 0 pinned base(s)",
     "Largest share of buckets paused at any moment: 50.0%.",
   ]);
-  expect(stageNotes({ stages: [], largestPausedShare: 0, created: [] })).toEqual(["No dtable-server goes down in this change."]);
+  expect(stageNotes({ stages: [], largestPausedShare: 0 })).toEqual(["No dtable-server goes down in this change."]);
   const evicted = { ...graph.stages.stages[0], servers: [{ name: "dtable-server-9", action: "evict" as const, why: "rollout.evict" }] };
   expect(stageNotes({ ...graph.stages, stages: [evicted] })).toContain("    dtable-server-9 is EVICTED: it is not unloaded, and what it had not saved is lost");
 });
@@ -75,4 +75,17 @@ test("pulumi up's order: proxy steps and containers that change, numbered; a kep
   expect(lines[11]).toBe("  12. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease");
   const replaced = offlineGraph(five, true, "EDIT");
   expect(graphSummary(replaced.graph, replaced.changes)).toContain("  2. [dtable-web] replace the seatable-server container (waits until healthy)");
+});
+
+test("a drained server's target is 0 and the others' targets add up to 100 % without it", () => {
+  const v = withServers(4);
+  v.hosts.servers[3].drain = true;
+  const config = configOf(v);
+  const lines = routingSummary(config, buildPlan(config).routing);
+  // a server's row (the header row starts with "dtable-server" too)
+  const row = (name: string) => lines.map((l) => l.split(/\s+/)).find((c) => c[0] === name && /^\d/.test(c[1]))!;
+  // columns: name, address, weight, buckets, share, target
+  expect(row("dtable-server-4").slice(3, 6)).toEqual(["0", "0.00%", "0.00%"]);
+  const targets = ["dtable-server", "dtable-server-2", "dtable-server-3"].map((n) => parseFloat(row(n)[5]));
+  expect(targets.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 1);
 });

@@ -42,8 +42,6 @@ export type StagePlan = {
   readonly stages: readonly Stage[];
   /** largest share of buckets answering 503 at any moment (0..1) */
   readonly largestPausedShare: number;
-  /** dtable-servers whose container is created in this `up` (before any stage: they hold nothing yet) */
-  readonly created: readonly string[];
 };
 
 export type StageInput = {
@@ -84,8 +82,7 @@ const defaultWhile = (target: RoutingTable, up: readonly string[], down: Readonl
 export function planStages(input: StageInput): StagePlan {
   const { plan, containers } = input;
   const current = plan.config.hosts.servers.map((s) => s.name);
-  const created = current.filter((s) => containers[s] === "create");
-  if (!plan.previous) return { stages: [], largestPausedShare: 0, created };
+  if (!plan.previous) return { stages: [], largestPausedShare: 0 };
 
   const target = plan.routing;
   const start = { ...refineTable(plan.previous, target.bucketHexDigits), default: target.default };
@@ -134,5 +131,5 @@ export function planStages(input: StageInput): StagePlan {
     const same = allBuckets(target.bucketHexDigits).every((b) => last.buckets[b] === target.buckets[b]) && Object.keys(target.pins).every((u) => ownerOf(last, u) === target.pins[u]);
     if (!same) throw new Error("internal: the stages do not end on the target table");
   }
-  return { stages, largestPausedShare: largest, created };
+  return { stages, largestPausedShare: largest };
 }

@@ -12,7 +12,9 @@ function table(rows: string[][]): string[] {
 /** Each dtable-server's part of the table: what `plan` prints and `up` exports. */
 export function serverShares(config: ClusterConfig, routing: RoutingTable) {
   const total = Object.keys(routing.buckets).length;
-  const weightSum = config.hosts.servers.reduce((s, h) => s + h.weight, 0);
+  // a drained server serves no base: its target is 0 and its weight counts for nobody
+  const weightOf = (h: { weight: number; drain: boolean }) => (h.drain ? 0 : h.weight);
+  const weightSum = config.hosts.servers.reduce((s, h) => s + weightOf(h), 0);
   return config.hosts.servers.map((s) => {
     const owned = Object.keys(routing.buckets).filter((b) => routing.buckets[b] === s.name);
     return {
@@ -21,7 +23,7 @@ export function serverShares(config: ClusterConfig, routing: RoutingTable) {
       weight: s.weight,
       buckets: owned.length,
       share: `${((100 * owned.length) / total).toFixed(2)}%`,
-      target: `${((100 * s.weight) / weightSum).toFixed(2)}%`,
+      target: `${((100 * weightOf(s)) / weightSum).toFixed(2)}%`,
       pins: Object.values(routing.pins).filter((p) => p === s.name).length,
       ranges: bucketRanges(owned),
     };
