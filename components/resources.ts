@@ -97,7 +97,7 @@ export function stepCommand(
 }
 
 /** Inputs a kept resource must not be diffed on: it stays exactly as the last `up` left it. */
-export const COMMAND_INPUTS = ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"];
+const COMMAND_INPUTS = ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"];
 
 /** A rollout step of the last `up`, kept as it is by an `up` that changes nothing (it does not run). */
 export function keptCommand(name: string, connection: types.input.remote.ConnectionArgs, opts: pulumi.CustomResourceOptions): remote.Command {

@@ -60,7 +60,7 @@ export function imagesOf(config: ClusterConfig): { host: string; image: string; 
 }
 
 /** Whether the proxy already runs exactly what this `up` would install, and nothing else changes. */
-export function isQuiet(input: GraphInput, stages: StagePlan): boolean {
+function isQuiet(input: GraphInput, stages: StagePlan): boolean {
   const { plan, live } = input;
   if (!plan.previous || !live || live.lease !== undefined) return false;
   if (stages.stages.length > 0 || Object.values(input.containers).some((c) => c !== "same")) return false;

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { PORTS, SshTarget } from "../config/schema";
 import { allBuckets, routingJson } from "../config/routing-file";
 import { urlHost } from "../config/values";
-import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, UPSTREAM_HEADER } from "./nginx";
+import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableServers, UPSTREAM_HEADER } from "./nginx";
 import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
 import { refineTable, RoutingTable } from "./routing";
@@ -64,8 +64,7 @@ export const probePath = (uuid: string) => `/ping/?dtable_uuid=${uuid}`;
 
 /** One probe per server that owns a bucket or a pin: a base UUID the proxy must send to it. */
 export function serverProbes(table: RoutingTable): { server: string; uuid: string }[] {
-  const servers = [...new Set([table.default, ...Object.values(table.buckets), ...Object.values(table.pins)])];
-  return servers.flatMap((server) => {
+  return tableServers(table).flatMap((server) => {
     const bucket = allBuckets(table.bucketHexDigits).find((b) => table.buckets[b] === server);
     const pinned = Object.keys(table.pins).find((u) => table.pins[u] === server);
     const uuid = bucket !== undefined ? probeUuid(table, bucket) : pinned;
@@ -142,7 +141,7 @@ function proxyShell(run: Run, port: number, webAddress: string): string[] {
 }
 
 /** How nginx writes the address it connected to for a dtable-server ($upstream_addr). */
-export const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtableServer}`;
+const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtableServer}`;
 
 /**
  * The live files must be the ones this stack recorded or one of this run's
