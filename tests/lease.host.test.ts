@@ -27,7 +27,9 @@ const file = (name: string) => join(root, "dtable-server-proxy", name);
 
 /** Runs a step's shell with `root` as /opt/seatable-compose; returns its exit status and stderr. */
 function runStep(step: HostStep): { status: number; stderr: string } {
-  const r = spawnSync("unshare", ["--mount", "sh", "-c", 'mount --bind "$1" "$2" && exec sh -c "$3"', "step", root, COMPOSE_DIR, step.command], {
+  // /opt is an empty tmpfs in the namespace: the mount point is made there, not on this machine
+  const mounts = 'mount -t tmpfs tmpfs /opt && mkdir -p "$2" && mount --bind "$1" "$2" && exec sh -c "$3"';
+  const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", mounts, "step", root, COMPOSE_DIR, step.command], {
     input: step.stdin ?? "",
     encoding: "utf8",
     timeout: 20_000,

@@ -362,11 +362,9 @@ export class FakeDocker {
    * the host's folders, with the fake docker first on PATH.
    */
   runStep(step: Pick<HostStep, "host" | "command" | "stdin">, timeoutMs = 60_000): Promise<Result & { ms: number }> {
-    // only mount points
-    mkdirSync(COMPOSE_DIR, { recursive: true });
-    mkdirSync(SEATABLE_DIR, { recursive: true });
     const started = Date.now();
-    const mounts = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec sh -c "$5"';
+    // /opt is an empty tmpfs in the namespace: the mount points are made there, not on this machine
+    const mounts = 'mount -t tmpfs tmpfs /opt && mkdir -p "$2" "$4" && mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec sh -c "$5"';
     const child = spawn("unshare", ["--mount", "sh", "-c", mounts, "step", this.hostDir(step.host), COMPOSE_DIR, this.seatableDir(step.host), SEATABLE_DIR, step.command], {
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],

@@ -62,8 +62,12 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
 
 const SSHD = "/usr/sbin/sshd";
 
-/** Starts sshd -D on a free loopback port; call stopSshd in afterAll. */
-export async function startSshd(timeoutMs = 15000): Promise<Sshd> {
+/**
+ * Starts sshd -D on a free loopback port; call stopSshd in afterAll. With `opt`,
+ * sshd and its sessions run in a private mount namespace where that folder is
+ * /opt, so commands with the hosts' absolute paths touch only the test's files.
+ */
+export async function startSshd({ opt, timeoutMs = 15000 }: { opt?: string; timeoutMs?: number } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), "sshd-test-"));
   const keygen = (file: string) =>
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", file], { timeout: 10000, stdio: "pipe" });
@@ -101,7 +105,10 @@ export async function startSshd(timeoutMs = 15000): Promise<Sshd> {
     ].join("\n"),
   );
   execFileSync(SSHD, ["-t", "-f", config], { timeout: 10000, stdio: "pipe" });
-  const child = spawn(SSHD, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const command = [SSHD, "-D", "-e", "-f", config];
+  // unshare and sh exec: the child's pid is sshd's, so stopSshd stops it
+  const [file, ...args] = opt ? ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /opt && exec "$@"', opt, ...command] : command;
+  const child = spawn(file, args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr?.on("data", (d: Buffer) => {
     log = (log + d.toString()).slice(-4000);

@@ -1,0 +1,97 @@
+// What the program reads on dtable-web before it plans (io/hosts.ts), run for
+// real: the system ssh with the options index.ts gives it, against a real sshd
+// on 127.0.0.1 whose /opt is a temporary folder (a private mount namespace), so
+// the proxy's files sit at the paths a real dtable-web has them.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostAccess } from "../io/hosts";
+import { PROXY_CONFIG, PROXY_HOSTS } from "../pure/plan/containers";
+import { PROXY_LEASE, PROXY_ROUTING } from "../pure/plan/rollout";
+import { sshOptions } from "../pure/plan/ssh";
+import { Sshd, startSshd, stopSshd } from "./support/sshd";
+
+let sshd: Sshd | undefined;
+let opt: string;
+
+beforeAll(async () => {
+  opt = mkdtempSync(join(tmpdir(), "live-read-opt-"));
+  sshd = await startSshd({ opt });
+}, 30000);
+
+afterAll(async () => {
+  await stopSshd(sshd);
+  rmSync(opt, { recursive: true, force: true });
+});
+
+afterEach(() => rmSync(join(opt, "seatable-compose"), { recursive: true, force: true }));
+
+const onHost = (path: string) => join(opt, path.replace(/^\/opt\//, ""));
+const put = (path: string, text: string) => {
+  mkdirSync(join(onHost(path), ".."), { recursive: true });
+  writeFileSync(onHost(path), text);
+};
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+const web = () => {
+  const s = sshd as Sshd;
+  return { name: "dtable-web", address: "127.0.0.1", ssh: { user: s.user, port: s.port } };
+};
+// as index.ts calls it
+const options = (hostKey = (sshd as Sshd).hostKey) => [
+  ...sshOptions("dtable-web", { ...web().ssh, hostKey }, { privateKeyPath: (sshd as Sshd).identityFile }),
+  "-o",
+  "ConnectTimeout=10",
+];
+
+test("a dtable-web without the proxy's files reads as empty: the first up", async () => {
+  await expect(hostAccess().readLive(web(), options())).resolves.toEqual({});
+}, 30000);
+
+test("the hashes of the proxy's config, hosts file and table, and the lease's text", async () => {
+  put(PROXY_CONFIG, "events {}\n");
+  put(PROXY_HOSTS, "10.0.0.11 dtable-server-1\n");
+  put(PROXY_ROUTING, '{"buckets":16}\n');
+  put(PROXY_LEASE, "stack=prod run=2026-11-25T10:00:00Z-abc123\n");
+  await expect(hostAccess().readLive(web(), options())).resolves.toEqual({
+    conf: sha256("events {}\n"),
+    hosts: sha256("10.0.0.11 dtable-server-1\n"),
+    routing: sha256('{"buckets":16}\n'),
+    lease: "stack=prod run=2026-11-25T10:00:00Z-abc123",
+  });
+}, 30000);
+
+test("a lease is read on its own, its first 300 bytes on one line", async () => {
+  put(PROXY_LEASE, `stack=prod\n${"x".repeat(400)}`);
+  const live = await hostAccess().readLive(web(), options());
+  expect(live).toEqual({ lease: `stack=prod${"x".repeat(289)}` });
+}, 30000);
+
+test("a host key other than the pinned one: the read fails, naming dtable-web and its address", async () => {
+  const other = mkdtempSync(join(tmpdir(), "live-read-key-"));
+  try {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(other, "k")], { timeout: 10000, stdio: "pipe" });
+    const otherKey = readFileSync(join(other, "k.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    put(PROXY_CONFIG, "events {}\n");
+    await expect(hostAccess().readLive(web(), options(otherKey))).rejects.toThrow(
+      /^reading the proxy's live files on dtable-web \(127\.0\.0\.1\) over SSH failed: .*Host key verification failed/s,
+    );
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+}, 30000);
+
+test("reachable: the sshd's port answers, a closed port does not", async () => {
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+  const s = sshd as Sshd;
+  await expect(hostAccess().reachable({ ...web(), ssh: { user: s.user, port: s.port } })).resolves.toBe(true);
+  await expect(hostAccess().reachable({ ...web(), ssh: { user: s.user, port: closed } })).resolves.toBe(false);
+}, 30000);
