@@ -16,12 +16,37 @@ import { parseBaseUuid, whereLines } from "../pure/plan/where";
 
 const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
 
-function fail(lines: string[], code = 1): never {
-  for (const line of lines) process.stderr.write(`${line}\n`);
-  process.exit(code);
+/** What a run of the command printed, and its exit status. */
+export type PlanRun = { readonly code: number; readonly stdout: string; readonly stderr: string };
+
+/** Ends the run with `lines` on stderr; `plan` turns it into the exit status. */
+class Exit extends Error {
+  constructor(
+    readonly lines: string[],
+    readonly code: number,
+  ) {
+    super(lines.join("\n"));
+  }
 }
 
-function main(argv: string[]): void {
+function fail(lines: string[], code = 1): never {
+  throw new Exit(lines, code);
+}
+
+/** The command, in-process: its tests call it as the entry point below does. */
+export function plan(argv: string[]): PlanRun {
+  const stderr: string[] = [];
+  try {
+    const stdout = run(argv, stderr);
+    return { code: 0, stdout, stderr: stderr.join("") };
+  } catch (e) {
+    if (!(e instanceof Exit)) throw e;
+    return { code: e.code, stdout: "", stderr: [...stderr, ...e.lines.map((l) => `${l}\n`)].join("") };
+  }
+}
+
+/** Returns what goes to stdout; writes warnings and notes to `stderr`. */
+function run(argv: string[], stderr: string[]): string {
   let args;
   try {
     args = parseArgs({
@@ -40,10 +65,7 @@ function main(argv: string[]): void {
   } catch (e) {
     fail([(e as Error).message, USAGE], 2);
   }
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
+  if (args.help) return `${USAGE}\n`;
   if ((args.stack === undefined) === (args["stack-file"] === undefined)) fail(["give exactly one of --stack and --stack-file", USAGE], 2);
   if (args.where !== undefined && args.out !== undefined) fail(["--where prints where one base is and writes nothing; give it without --out", USAGE], 2);
   const stackFile = args["stack-file"] ?? resolve(__dirname, "..", `Pulumi.${args.stack}.yaml`);
@@ -71,15 +93,14 @@ function main(argv: string[]): void {
   }
 
   const plan = buildPlan(config, applied, validated.startTable);
-  for (const warning of validated.warnings) process.stderr.write(`warning: ${warning}\n`);
-  for (const note of versionNotes(config)) process.stderr.write(`note: ${note}\n`);
+  for (const warning of validated.warnings) stderr.push(`warning: ${warning}\n`);
+  for (const note of versionNotes(config)) stderr.push(`note: ${note}\n`);
 
   if (base) {
     const lines = applied
       ? whereLines(base.uuid, applied, `--previous ${args.previous}`, plan.routing)
       : whereLines(base.uuid, plan.routing, `the stack's table (${args["stack-file"] ?? `Pulumi.${args.stack}.yaml`})`);
-    process.stdout.write(`${lines.join("\n")}\n`);
-    return;
+    return `${lines.join("\n")}\n`;
   }
 
   const out: string[] = [
@@ -115,7 +136,12 @@ function main(argv: string[]): void {
       out.push(`wrote ${target}`);
     }
   }
-  process.stdout.write(`${out.join("\n")}\n`);
+  return `${out.join("\n")}\n`;
 }
 
-main(process.argv.slice(2));
+if (require.main === module) {
+  const result = plan(process.argv.slice(2));
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  process.exitCode = result.code;
+}

@@ -1,15 +1,18 @@
-// `npm run plan` run as a process, as a user would.
+// `npm run plan`: the command in-process (cli/plan.ts's `plan`), and as a process for what only a process shows.
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { plan as planCommand } from "../cli/plan";
 import { allBuckets, parseRoutingTable, routingJson } from "../pure/config/routing-file";
 import { ROOT, stackValues, writeStackFile } from "./support/stacks";
 
 const run = promisify(execFile);
+const plan = (...args: string[]) => planCommand(args);
 
-async function plan(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `npm run plan` as a process: what the in-process tests below cannot see (the exit status, the streams). */
+async function planProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, ["-r", "ts-node/register/transpile-only", join(ROOT, "cli", "plan.ts"), ...args], { cwd: ROOT, timeout: 30000 });
     return { code: 0, stdout, stderr };
@@ -27,9 +30,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const writeStack = (values: Record<string, unknown>) => writeStackFile(dir, values);
 
-test("dev: prints each server's weight, buckets and share, and writes routing.json and the proxy config", async () => {
+test("dev: prints each server's weight, buckets and share, and writes routing.json and the proxy config", () => {
   const out = join(dir, "out");
-  const r = await plan("--stack", "dev", "--out", out);
+  const r = plan("--stack", "dev", "--out", out);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/dtable-server\s+192\.0\.2\.21\s+1\s+128\s+50\.00%\s+50\.00%\s+0\s+00-7f/);
   expect(r.stdout).toMatch(/dtable-server-2\s+192\.0\.2\.22\s+1\s+128\s+50\.00%\s+50\.00%\s+0\s+80-ff/);
@@ -48,9 +51,9 @@ test("dev: prints each server's weight, buckets and share, and writes routing.js
   expect(site).toContain("proxy_pass http://dtable-db:7777/ping/;");
 });
 
-test("prod: unequal weights and the pin", async () => {
+test("prod: unequal weights and the pin", () => {
   const out = join(dir, "out");
-  const r = await plan("--stack", "prod", "--out", out);
+  const r = plan("--stack", "prod", "--out", out);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/dtable-server-3\s+198\.51\.100\.23\s+3\s+96\s+37\.50%\s+37\.50%\s+1\s+80-df/);
   expect(r.stdout).toMatch(/dtable-server-4\s+198\.51\.100\.24\s+1\s+32\s+12\.50%\s+12\.50%\s+0\s+e0-ff/);
@@ -59,12 +62,12 @@ test("prod: unequal weights and the pin", async () => {
   expect(read.table?.pins).toEqual({ "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10": "dtable-server-3" });
 });
 
-test("--previous shows the buckets that move, from and to where, and which servers restart", async () => {
+test("--previous shows the buckets that move, from and to where, and which servers restart", () => {
   const first = join(dir, "first");
-  expect((await plan("--stack", "dev", "--out", first)).code).toBe(0);
+  expect((plan("--stack", "dev", "--out", first)).code).toBe(0);
   const v = stackValues("dev");
   v.hosts.servers.push({ name: "dtable-server-3", address: "192.0.2.23", ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
-  const r = await plan("--stack-file", writeStack(v), "--previous", join(first, "routing.json"));
+  const r = plan("--stack-file", writeStack(v), "--previous", join(first, "routing.json"));
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("85 bucket(s) and 0 pinned base(s) change server.");
   expect(r.stdout).toContain("dtable-server -> dtable-server-3: 42 bucket(s): 56-7f");
@@ -90,10 +93,10 @@ test("--previous shows the buckets that move, from and to where, and which serve
   ]);
 });
 
-test("--replace-containers: a new image or environment restarts dtable-web, then dtable-db, then each dtable-server in its own stage", async () => {
+test("--replace-containers: a new image or environment restarts dtable-web, then dtable-db, then each dtable-server in its own stage", () => {
   const first = join(dir, "first");
-  await plan("--stack", "prod", "--out", first);
-  const r = await plan("--stack", "prod", "--previous", join(first, "routing.json"), "--replace-containers");
+  plan("--stack", "prod", "--out", first);
+  const r = plan("--stack", "prod", "--previous", join(first, "routing.json"), "--replace-containers");
   expect(r.code).toBe(0);
   const steps = r.stdout.slice(r.stdout.indexOf("Order of `pulumi up`")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
   const replaced = steps.filter((l) => l.includes("replace the seatable-server container")).map((l) => /\[(.*?)\]/.exec(l)![1]);
@@ -103,40 +106,40 @@ test("--replace-containers: a new image or environment restarts dtable-web, then
   expect(r.stdout).toContain("Largest share of buckets paused at any moment: 37.5%.");
 });
 
-test("the same stack against its own table: nothing moves, nothing restarts", async () => {
+test("the same stack against its own table: nothing moves, nothing restarts", () => {
   const first = join(dir, "first");
-  await plan("--stack", "prod", "--out", first);
-  const r = await plan("--stack", "prod", "--previous", join(first, "routing.json"));
+  plan("--stack", "prod", "--out", first);
+  const r = plan("--stack", "prod", "--previous", join(first, "routing.json"));
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("no bucket or pinned base changes server; nothing restarts");
 });
 
-test("routing.start: seed shows the moves away from the manual's hand-built table", async () => {
+test("routing.start: seed shows the moves away from the manual's hand-built table", () => {
   const v = stackValues("dev");
   v.routing.start = "seed";
-  const r = await plan("--stack-file", writeStack(v));
+  const r = plan("--stack-file", writeStack(v));
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("Against the seed's hand-built table (routing.start: seed): 32 bucket(s)");
   expect(r.stdout).toContain("dtable-server-2 -> dtable-server: 32 bucket(s): 80-9f");
 });
 
-test("the shipped dev stack names a license beside it that is not there: plan warns, and still plans", async () => {
-  const r = await plan("--stack", "dev");
+test("the shipped dev stack names a license beside it that is not there: plan warns, and still plans", () => {
+  const r = plan("--stack", "dev");
   expect(r.code).toBe(0);
   expect(r.stderr).toBe(
     'warning: licenseFile: cannot read "seatable-license.txt": ENOENT: no such file or directory; the SeaTable Enterprise image does not start without its license\n',
   );
   const v = stackValues("dev");
   delete v.licenseFile;
-  const unset = await plan("--stack-file", writeStack(v));
+  const unset = plan("--stack-file", writeStack(v));
   expect([unset.code, unset.stderr]).toEqual([0, expect.stringMatching(/^warning: licenseFile: not set; the SeaTable Enterprise image does not start without its license: set it to the local path of seatable-license\.txt/)]);
 });
 
-test("SeaTable 6.2: plan says how to keep 6.1's SECRET_KEY and which conf files are moved aside", async () => {
+test("SeaTable 6.2: plan says how to keep 6.1's SECRET_KEY and which conf files are moved aside", () => {
   const v = stackValues("dev");
   v.image = "seatable/seatable-enterprise:6.2.12";
   v.s3.buckets.avatar = "seatable-dev-avatar";
-  const r = await plan("--stack-file", writeStack(v));
+  const r = plan("--stack-file", writeStack(v));
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("SeaTable 6.2.12 (seatable/seatable-enterprise:6.2.12)");
   expect(r.stderr.trimEnd().split("\n")).toEqual([
@@ -145,13 +148,13 @@ test("SeaTable 6.2: plan says how to keep 6.1's SECRET_KEY and which conf files 
   ]);
 });
 
-test("an invalid stack: exit 1, one line per problem starting with the key path, nothing written", async () => {
+test("an invalid stack: exit 1, one line per problem starting with the key path, nothing written", () => {
   const v = stackValues("dev");
   v.hosts.servers[1].address = "10.0.0";
   v.hosts.servers[0].weight = 0;
   v.routing.bucketHexDigits = 5;
   const out = join(dir, "out");
-  const r = await plan("--stack-file", writeStack(v), "--out", out);
+  const r = plan("--stack-file", writeStack(v), "--out", out);
   expect(r.code).toBe(1);
   expect(r.stdout).toBe("");
   expect(r.stderr.trimEnd().split("\n")).toEqual([
@@ -162,56 +165,73 @@ test("an invalid stack: exit 1, one line per problem starting with the key path,
   expect(existsSync(out)).toBe(false);
 });
 
-test("an invalid --previous table: exit 1, nothing written", async () => {
+test("an invalid --previous table: exit 1, nothing written", () => {
   const bad = join(dir, "routing.json");
   writeFileSync(bad, JSON.stringify({ bucketHexDigits: 1, default: "dtable-server", buckets: { "0": "dtable-server" }, pins: {} }));
   const out = join(dir, "out");
-  const r = await plan("--stack", "dev", "--previous", bad, "--out", out);
+  const r = plan("--stack", "dev", "--previous", bad, "--out", out);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^--previous\(.*routing\.json\)\.buckets: does not cover every bucket; missing 1, 2, 3/);
   expect(readdirSync(dir)).toEqual(["routing.json"]);
 });
 
-test("bad usage: exit 2 with the usage line", async () => {
-  const r = await plan("--stack", "dev", "--stack-file", "x.yaml");
+test("bad usage: exit 2 with the usage line", () => {
+  const r = plan("--stack", "dev", "--stack-file", "x.yaml");
   expect(r.code).toBe(2);
   expect(r.stderr).toContain("usage: npm run plan --");
-  expect((await plan("--colour")).code).toBe(2);
+  expect(plan("--colour").code).toBe(2);
+  expect(plan("--help")).toEqual({ code: 0, stdout: `${r.stderr.split("\n")[1]}\n`, stderr: "" });
+});
+
+describe("as a process", () => {
+  test("a plan: exit 0, the summary on stdout, the warnings on stderr", async () => {
+    expect(await planProcess("--stack", "dev")).toEqual(plan("--stack", "dev"));
+    expect(plan("--stack", "dev")).toEqual({ code: 0, stdout: expect.stringContaining("dtable-server-2"), stderr: expect.stringMatching(/^warning: licenseFile/) });
+  }, 60000);
+
+  test.each([
+    ["an invalid stack", ["--stack-file", "no-such-stack.yaml"], 1],
+    ["bad usage", ["--colour"], 2],
+  ])("%s: its exit status, and only stderr", async (_, args, code) => {
+    const r = await planProcess(...args);
+    expect(r).toEqual({ code, stdout: "", stderr: expect.stringMatching(/\S/) });
+    expect(r).toEqual(plan(...args));
+  }, 60000);
 });
 
 describe("--where: the server that holds a base, and why", () => {
   const PINNED = "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10";
 
-  test("a pinned base, written in any case and without dashes", async () => {
-    const r = await plan("--stack", "prod", "--where", PINNED.replace(/-/g, "").toUpperCase());
+  test("a pinned base, written in any case and without dashes", () => {
+    const r = plan("--stack", "prod", "--where", PINNED.replace(/-/g, "").toUpperCase());
     expect([r.code, r.stdout]).toEqual([0, `${PINNED}: dtable-server-3 (pinned), in the stack's table (Pulumi.prod.yaml)\n`]);
   });
 
-  test("a base by its bucket, on each side of the dev stack's split", async () => {
-    const low = await plan("--stack", "dev", "--where", "7F2504E0-4F89-11D3-9A0C-0305E82C3301");
+  test("a base by its bucket, on each side of the dev stack's split", () => {
+    const low = plan("--stack", "dev", "--where", "7F2504E0-4F89-11D3-9A0C-0305E82C3301");
     expect([low.code, low.stdout]).toEqual([0, "7f2504e0-4f89-11d3-9a0c-0305e82c3301: dtable-server (bucket 7f), in the stack's table (Pulumi.dev.yaml)\n"]);
-    const high = await plan("--stack", "dev", "--where", "802504e04f8911d39a0c0305e82c3301");
+    const high = plan("--stack", "dev", "--where", "802504e04f8911d39a0c0305e82c3301");
     expect([high.code, high.stdout]).toEqual([0, "802504e0-4f89-11d3-9a0c-0305e82c3301: dtable-server-2 (bucket 80), in the stack's table (Pulumi.dev.yaml)\n"]);
   });
 
-  test("with --previous: where it is now, and where `pulumi up` puts it", async () => {
+  test("with --previous: where it is now, and where `pulumi up` puts it", () => {
     const first = join(dir, "first");
-    expect((await plan("--stack", "dev", "--out", first)).code).toBe(0);
+    expect((plan("--stack", "dev", "--out", first)).code).toBe(0);
     const previous = join(first, "routing.json");
-    const pinned = await plan("--stack", "prod", "--previous", previous, "--where", PINNED);
+    const pinned = plan("--stack", "prod", "--previous", previous, "--where", PINNED);
     expect([pinned.code, pinned.stdout]).toEqual([0, `${PINNED}: dtable-server-2 (bucket ff), in --previous ${previous}\nafter \`pulumi up\`: moves to dtable-server-3 (pinned)\n`]);
-    const stays = await plan("--stack", "prod", "--previous", previous, "--where", "00000000-0000-0000-0000-000000000001");
+    const stays = plan("--stack", "prod", "--previous", previous, "--where", "00000000-0000-0000-0000-000000000001");
     expect(stays.stdout).toBe(`00000000-0000-0000-0000-000000000001: dtable-server (bucket 00), in --previous ${previous}\nafter \`pulumi up\`: stays on dtable-server (bucket 00)\n`);
   });
 
-  test.each(["3f2504e0-4f89", "3f2504e0-4f89-11d3-9a0c-0305e82c330g", "x3f2504e0-4f89-11d3-9a0c-0305e82c3301", ""])("a malformed UUID %p: exit 1 and why", async (given) => {
-    const r = await plan("--stack", "dev", "--where", given);
+  test.each(["3f2504e0-4f89", "3f2504e0-4f89-11d3-9a0c-0305e82c330g", "x3f2504e0-4f89-11d3-9a0c-0305e82c3301", ""])("a malformed UUID %p: exit 1 and why", (given) => {
+    const r = plan("--stack", "dev", "--where", given);
     expect([r.code, r.stdout, r.stderr]).toEqual([1, "", `--where: ${JSON.stringify(given)} is not a base UUID; expected 8-4-4-4-12 hex digits or 32 hex digits, in any case\n`]);
   });
 
-  test("with --out: bad usage, nothing written", async () => {
+  test("with --out: bad usage, nothing written", () => {
     const out = join(dir, "out");
-    const r = await plan("--stack", "dev", "--where", PINNED, "--out", out);
+    const r = plan("--stack", "dev", "--where", PINNED, "--out", out);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--where prints where one base is and writes nothing");
     expect(existsSync(out)).toBe(false);
@@ -227,9 +247,9 @@ function previousOf(digits: 1 | 2 | 3): string {
   return path;
 }
 
-test("a table of more hex digits than the config (2): exit 1 with the message, no stack trace", async () => {
+test("a table of more hex digits than the config (2): exit 1 with the message, no stack trace", () => {
   const path = previousOf(3);
-  const r = await plan("--stack", "dev", "--previous", path, "--out", join(dir, "out"));
+  const r = plan("--stack", "dev", "--previous", path, "--out", join(dir, "out"));
   expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
     code: 1,
     stdout: "",
@@ -237,8 +257,8 @@ test("a table of more hex digits than the config (2): exit 1 with the message, n
   });
 });
 
-test("a table of fewer hex digits than the config is restated: nothing moves", async () => {
-  const r = await plan("--stack", "dev", "--previous", previousOf(1));
+test("a table of fewer hex digits than the config is restated: nothing moves", () => {
+  const r = plan("--stack", "dev", "--previous", previousOf(1));
   // the one warning: the shipped dev stack names a license beside it that the repository does not have
   expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^warning: licenseFile: cannot read "seatable-license\.txt"[^\n]*\n$/)]);
   expect(r.stdout).toContain(`Against --previous ${join(dir, "routing.json")}: no bucket or pinned base changes server; nothing restarts.`);
