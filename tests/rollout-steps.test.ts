@@ -184,7 +184,8 @@ describe("the probes: a base UUID the proxy must send to the server it is for", 
 
   test("a probe of a bucket is a well-formed UUID of that bucket, and never a pinned base", () => {
     for (const t of [four.routing, refineTable(four.routing, 3), table]) {
-      for (const b of allBuckets(t.bucketHexDigits)) {
+      // every bucket of 1 and 2 hex digits, every 17th of 3
+      for (const b of allBuckets(t.bucketHexDigits).filter((_, i) => t.bucketHexDigits < 3 || i % 17 === 0)) {
         const uuid = probeUuid(t, b);
         expect([b, UUID.test(uuid), bucketOf(uuid, t.bucketHexDigits), uuid in t.pins]).toEqual([b, true, b, false]);
       }
