@@ -4,6 +4,7 @@ import { allBuckets, routingJson } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
 import { proxyFiles, probePath, probeUuid, rolloutSteps, sha256, serverProbes, HostStep } from "../pure/plan/rollout";
 import { bucketOf, ownerOf, refineTable, RoutingTable } from "../pure/plan/routing";
+import { renderProxyHosts } from "../pure/plan/nginx";
 import { shellQuote } from "../pure/plan/seatable";
 import { ContainerChange, planStages } from "../pure/plan/stages";
 import { configOf, withServers } from "./support/stacks";
@@ -154,6 +155,22 @@ test("a replaced server needs no restart: its stage's switch waits for its new c
     "stage-1-switch <- stage-1-quarantine,ready-dtable-server-2 @dtable-web",
     "stage-1-verify <- stage-1-switch,proxy @dtable-web",
   ]);
+});
+
+test("a scale-in: the guard accepts the recorded files and exactly the config and hosts files this run installs", () => {
+  const recorded = { conf: "a".repeat(64), hosts: "b".repeat(64) };
+  const plan = planOf(withServers(4), five);
+  const { steps, byId } = stepsOf(plan, { previous: planOf(withServers(5)), recorded });
+  const proxySteps = steps.filter((s) => s.stdin !== undefined);
+  const conf = [recorded.conf, ...new Set(proxySteps.map((s) => sha256(s.stdin!)))].sort();
+  // the hosts file keeps the leaving server's address until the last switch
+  const hostsOf = (s: HostStep) => s.command.match(/^printf %s ('[^']*(?:'\\''[^']*)*') > "\$T\/hosts"$/m)![1];
+  const hosts = [...new Set(proxySteps.map((s) => hostsOf(s)))];
+  expect(hosts).toEqual([shellQuote(renderProxyHosts(planOf(withServers(5)).config.hosts.servers)), shellQuote(proxyFiles(plan).hosts)]);
+  for (const s of [byId("lease"), ...proxySteps]) {
+    expect([s.id, guardHashes(s, "/opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf").sort()]).toEqual([s.id, conf]);
+    expect([s.id, guardHashes(s, "/opt/seatable-compose/dtable-server-proxy/hosts")]).toEqual([s.id, [recorded.hosts, sha256(renderProxyHosts(planOf(withServers(5)).config.hosts.servers)), sha256(proxyFiles(plan).hosts)]]);
+  }
 });
 
 test("a server that leaves is stopped on its own host, last, and the proxy's hosts file keeps its address until the end", () => {
