@@ -6,5 +6,5 @@ import { part } from "./base.mjs";
 
 export default part("rollout", {
   mutate: ["pure/plan/{stages,graph,rollout,changes,live,summary}.ts"],
-  testFiles: ["tests/stages.test.ts", "tests/graph.test.ts", "tests/rollout-steps.test.ts", "tests/live.test.ts", "tests/summary.test.ts", "tests/rollout-edges.test.ts"],
+  testFiles: ["tests/stages.test.ts", "tests/graph.test.ts", "tests/rollout-steps.test.ts", "tests/live.test.ts", "tests/summary.test.ts", "tests/rollout-edges.test.ts", "tests/lease.host.test.ts", "tests/rollout.host.test.ts"],
 });

@@ -4,7 +4,7 @@
 // recorded (or, for a stack recorded before file hashes existed, when the proxy
 // runs the table applied last). Otherwise it changes nothing.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { routingJson } from "../pure/config/routing-file";
@@ -25,8 +25,8 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 const file = (name: string) => join(root, "dtable-server-proxy", name);
 
-/** Runs a step's shell with `root` as /opt/seatable-compose; returns its exit status and stderr. */
-function runStep(step: HostStep): { status: number; stderr: string } {
+/** Runs a step's shell with `root` as /opt/seatable-compose; returns its exit status, stdout and stderr. */
+function runStep(step: HostStep): { status: number; stdout: string; stderr: string } {
   // /opt is an empty tmpfs in the namespace: the mount point is made there, not on this machine
   const mounts = 'mount -t tmpfs tmpfs /opt && mkdir -p "$2" && mount --bind "$1" "$2" && exec sh -c "$3"';
   const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", mounts, "step", root, COMPOSE_DIR, step.command], {
@@ -34,7 +34,7 @@ function runStep(step: HostStep): { status: number; stderr: string } {
     encoding: "utf8",
     timeout: 20_000,
   });
-  return { status: r.status ?? -1, stderr: r.stderr };
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The prod stack scaled out from 4 to 5 servers, from the table applied before. */
@@ -70,10 +70,18 @@ const snapshot = () => ["nginx-proxy.conf", "hosts", "routing.json", "lease"].ma
 test("the files this stack recorded: the lease is taken, naming the stack and the run", () => {
   const { lease, old, appliedTable } = scaleOut(true);
   deployed(old, appliedTable);
-  expect(runStep(lease)).toEqual({ status: 0, stderr: "" });
+  expect(runStep(lease)).toEqual({ status: 0, stdout: `lease taken: stack=${RUN.stack} run=${RUN.id}\n`, stderr: "" });
   expect(readFileSync(file("lease"), "utf8")).toBe(`stack=${RUN.stack} run=${RUN.id}\n`);
   // the same run again (a retried step) holds it already
   expect(runStep(lease).status).toBe(0);
+});
+
+test("a first deployment (no proxy folder on dtable-web yet): the folder is made, readable by the proxy, and the lease taken", () => {
+  const { lease } = scaleOut(true);
+  rmSync(join(root, "dtable-server-proxy"), { recursive: true });
+  expect(runStep(lease)).toMatchObject({ status: 0, stderr: "" });
+  expect((statSync(join(root, "dtable-server-proxy")).mode & 0o777).toString(8)).toBe("755");
+  expect(readFileSync(file("lease"), "utf8")).toBe(`stack=${RUN.stack} run=${RUN.id}\n`);
 });
 
 test("a hand edit of the live config: refused, and nothing on the host changes", () => {
@@ -111,7 +119,7 @@ describe("a stack recorded by an earlier version of the program (no file hashes)
   test("the proxy runs the table applied last: whatever the old config's text, the lease is taken", () => {
     const { lease, old, appliedTable } = scaleOut(false);
     deployed({ conf: "# rendered by an earlier version\n", hosts: old.hosts }, appliedTable);
-    expect(runStep(lease)).toEqual({ status: 0, stderr: "" });
+    expect(runStep(lease)).toMatchObject({ status: 0, stderr: "" });
   });
 
   test("the proxy runs another table (another stack, or a stopped up of another config): refused", () => {

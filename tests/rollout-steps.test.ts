@@ -1,8 +1,10 @@
 // The rollout's host steps over plain plans (no Pulumi): their order, the
 // files each installs, what each checks, and which run they belong to.
-import { routingJson } from "../pure/config/routing-file";
+import { allBuckets, routingJson } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
 import { proxyFiles, probePath, probeUuid, rolloutSteps, sha256, serverProbes, HostStep } from "../pure/plan/rollout";
+import { bucketOf, ownerOf, refineTable, RoutingTable } from "../pure/plan/routing";
+import { renderProxyHosts } from "../pure/plan/nginx";
 import { shellQuote } from "../pure/plan/seatable";
 import { ContainerChange, planStages } from "../pure/plan/stages";
 import { configOf, withServers } from "./support/stacks";
@@ -155,6 +157,22 @@ test("a replaced server needs no restart: its stage's switch waits for its new c
   ]);
 });
 
+test("a scale-in: the guard accepts the recorded files and exactly the config and hosts files this run installs", () => {
+  const recorded = { conf: "a".repeat(64), hosts: "b".repeat(64) };
+  const plan = planOf(withServers(4), five);
+  const { steps, byId } = stepsOf(plan, { previous: planOf(withServers(5)), recorded });
+  const proxySteps = steps.filter((s) => s.stdin !== undefined);
+  const conf = [recorded.conf, ...new Set(proxySteps.map((s) => sha256(s.stdin!)))].sort();
+  // the hosts file keeps the leaving server's address until the last switch
+  const hostsOf = (s: HostStep) => s.command.match(/^printf %s ('[^']*(?:'\\''[^']*)*') > "\$T\/hosts"$/m)![1];
+  const hosts = [...new Set(proxySteps.map((s) => hostsOf(s)))];
+  expect(hosts).toEqual([shellQuote(renderProxyHosts(planOf(withServers(5)).config.hosts.servers)), shellQuote(proxyFiles(plan).hosts)]);
+  for (const s of [byId("lease"), ...proxySteps]) {
+    expect([s.id, guardHashes(s, "/opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf").sort()]).toEqual([s.id, conf]);
+    expect([s.id, guardHashes(s, "/opt/seatable-compose/dtable-server-proxy/hosts")]).toEqual([s.id, [recorded.hosts, sha256(renderProxyHosts(planOf(withServers(5)).config.hosts.servers)), sha256(proxyFiles(plan).hosts)]]);
+  }
+});
+
 test("a server that leaves is stopped on its own host, last, and the proxy's hosts file keeps its address until the end", () => {
   const plan = planOf(withServers(4), five);
   const { byId, steps } = stepsOf(plan, { previous: planOf(withServers(5)) });
@@ -167,4 +185,78 @@ test("a server that leaves is stopped on its own host, last, and the proxy's hos
   const k = stop.id.replace(/-stop-.*/, "");
   expect(byId(`${k}-quarantine`).command).toContain("dtable-server-5");
   expect(byId(`${k}-verify`).command).not.toContain("dtable-server-5 answers /ping/");
+});
+
+describe("the probes: a base UUID the proxy must send to the server it is for", () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  // dtable-server-3 owns no bucket, only a pinned base; a base in dtable-server's first bucket is pinned elsewhere
+  const FIRST = "00000000-0000-0000-0000-000000000000";
+  const PINNED = "f0000000-0000-0000-0000-000000000000";
+  const table: RoutingTable = {
+    bucketHexDigits: 1,
+    default: "dtable-server",
+    buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, /[0-7]/.test(b) ? "dtable-server" : "dtable-server-2"])),
+    pins: { [FIRST]: "dtable-server-2", [PINNED]: "dtable-server-3" },
+  };
+
+  test("a probe of a bucket is a well-formed UUID of that bucket, and never a pinned base", () => {
+    for (const t of [four.routing, refineTable(four.routing, 3), table]) {
+      // every bucket of 1 and 2 hex digits, every 17th of 3
+      for (const b of allBuckets(t.bucketHexDigits).filter((_, i) => t.bucketHexDigits < 3 || i % 17 === 0)) {
+        const uuid = probeUuid(t, b);
+        expect([b, UUID.test(uuid), bucketOf(uuid, t.bucketHexDigits), uuid in t.pins]).toEqual([b, true, b, false]);
+      }
+    }
+    // the first UUID of bucket 0 is pinned: the next one
+    expect(probeUuid(table, "0")).toBe("00000000-0000-0000-0000-000000000001");
+  });
+
+  test("one probe per server that owns something: a base of one of its buckets, else its pinned base; the proxy's table sends each to its server", () => {
+    const probes = serverProbes(table);
+    expect(probes.map((p) => p.server)).toEqual(["dtable-server", "dtable-server-2", "dtable-server-3"]);
+    for (const p of probes) expect([p.server, UUID.test(p.uuid), ownerOf(table, p.uuid)]).toEqual([p.server, true, p.server]);
+    expect(probes.find((p) => p.server === "dtable-server-3")!.uuid).toBe(PINNED);
+    for (const p of serverProbes(five.routing)) expect([p.server, ownerOf(five.routing, p.uuid), p.uuid in five.routing.pins]).toEqual([p.server, p.server, false]);
+    // a default server that owns nothing gets no probe (requests without a base are checked on their own)
+    expect(serverProbes({ ...table, default: "dtable-server-4" }).map((p) => p.server)).toEqual(["dtable-server", "dtable-server-2", "dtable-server-3"]);
+  });
+
+  test("a stage that pauses only a pinned base (its server's weight gets it no bucket) checks the quarantine with that base", () => {
+    const PIN = "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10";
+    const pinned = (server: string) => {
+      const v = withServers(4);
+      v.routing.bucketHexDigits = 1;
+      v.hosts.servers.forEach((h: { weight?: number }, i: number) => (h.weight = i === 3 ? 1 : 100));
+      v.routing.pins = { [PIN]: server };
+      return v;
+    };
+    const { stages, byId } = stepsOf(planOf(pinned("dtable-server-3"), planOf(pinned("dtable-server-4"))));
+    expect(stages.stages.map((s) => [s.servers.map((x) => x.name), s.paused])).toEqual([[["dtable-server-4"], { buckets: [], pins: [PIN] }]]);
+    expect(byId("stage-1-quarantine").command).toContain(`wait_answers "$P/ping/?dtable_uuid=${PIN}" quarantine - 503 60`);
+  });
+});
+
+test("the titles pulumi shows for the switch, verify and backup steps", () => {
+  const v = withServers(4);
+  v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
+  const still = stepsOf(planOf(v, four), { nodesChanging: true });
+  expect(still.steps.map((s) => [s.id, s.title]).slice(1)).toEqual([
+    ["backup", "back up before the first container stops (rollout.backup on dtable-db); a failure stops the change"],
+    ["switch", "put the proxy's config, hosts file and table in place (reload only if they changed)"],
+    ["verify", "verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease"],
+  ]);
+  const { byId } = stepsOf(five);
+  expect([1, 4].map((k) => [byId(`stage-${k}-switch`).title, byId(`stage-${k}-verify`).title])).toEqual([
+    ["stage 1: reload the proxy with the table after this stage", "verify: every server answers, the proxy runs the new config and sends each server's buckets to it"],
+    ["stage 4: reload the proxy with the table after this stage (the new table)", "verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease"],
+  ]);
+});
+
+test("an evicted server (its host is dead) is neither stopped nor waited for: its stage's switch follows the quarantine", () => {
+  const v = withServers(4);
+  v.rollout = { evict: ["dtable-server-5"] };
+  const { steps, order } = stepsOf(planOf(v, five), { previous: planOf(withServers(5)) });
+  expect(steps.filter((s) => s.id.includes("dtable-server-5"))).toEqual([]);
+  const k = order.find((o) => /-switch <- /.test(o) && !/restart|ready/.test(o));
+  expect(k).toMatch(/^stage-\d+-switch <- stage-\d+-quarantine @dtable-web$/);
 });

@@ -45,7 +45,7 @@
 //                            tests/site-upload.nginx.test.ts
 // Anything else fails with exit 125, so a step that changes shape shows up.
 import { spawn } from "child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync } from "fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
@@ -175,6 +175,8 @@ export class FakeDocker {
   private stopping?: Promise<void>;
   /** every docker call the steps made: host, arguments, exit code, ms */
   readonly calls: { host: string; args: string[]; code: number; ms: number }[] = [];
+  /** asked first for each docker call: a result to give instead of the world's (a failure a test injects), or undefined */
+  intercept?: (host: string, args: readonly string[]) => Result | undefined;
 
   constructor(readonly o: WorldOptions) {
     this.root = o.root;
@@ -186,6 +188,8 @@ export class FakeDocker {
     for (const d of [this.storage, this.bin]) mkdirSync(d, { recursive: true });
     writeFileSync(path.join(this.bin, "docker.js"), DOCKER_SHIM);
     writeFileSync(path.join(this.bin, "docker"), `#!/bin/sh\nexec "${process.execPath}" "${path.join(this.bin, "docker.js")}" "$@"\n`, { mode: 0o755 });
+    // the steps' probes run the host's python3: Debian's, where a shim that takes 0.4 s a start (pyenv) comes first on PATH
+    if (existsSync("/usr/bin/python3")) symlinkSync("/usr/bin/python3", path.join(this.bin, "python3"));
   }
 
   /** The folder that is /opt/seatable-compose on `host`. */
@@ -394,6 +398,8 @@ export class FakeDocker {
 
   /** What `docker <args>` does on `host` in this world. */
   async handle(host: string, args: string[]): Promise<Result> {
+    const injected = this.intercept?.(host, args);
+    if (injected) return injected;
     const [cmd, ...rest] = args;
     const line = rest.join(" ");
     const unsupported = () => fail(125, `fake docker: unsupported on ${host}: docker ${args.join(" ")}\n`);
