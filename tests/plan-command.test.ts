@@ -51,6 +51,82 @@ test("dev: prints each server's weight, buckets and share, and writes routing.js
   expect(site).toContain("proxy_pass http://dtable-db:7777/ping/;");
 });
 
+test("the whole of what a first plan prints, and the files it writes", () => {
+  const out = join(dir, "out");
+  const r = plan("--stack", "dev", "--out", out);
+  const proxy = join(out, "dtable-web", "opt", "seatable-compose", "dtable-server-proxy");
+  expect(r.stdout).toBe(
+    [
+      `Stack file ${join(ROOT, "Pulumi.dev.yaml")}`,
+      "SeaTable 6.1.8 (seatable/seatable-enterprise:6.1.8); dtable-web 192.0.2.10, dtable-db 192.0.2.11, 2 dtable-server(s)",
+      "",
+      "Routing: 256 buckets (2 hex digits of the base UUID), 0 pinned base(s); requests without a base UUID go to dtable-server",
+      "",
+      "dtable-server    address     weight  buckets   share  target  pins  bucket ranges",
+      "dtable-server    192.0.2.21       1      128  50.00%  50.00%     0  00-7f",
+      "dtable-server-2  192.0.2.22       1      128  50.00%  50.00%     0  80-ff",
+      "",
+      "First deployment: no table applied before, so nothing moves and nothing is quarantined.",
+      "",
+      "Order of `pulumi up` (after every image is pulled on every host):",
+      "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this stack's",
+      "  2. [dtable-web] create the seatable-server container (waits until healthy)",
+      "  3. [dtable-db] create the seatable-server container (waits until healthy)",
+      "  4. [dtable-server] create the seatable-server container (waits until healthy)",
+      "  5. [dtable-server-2] create the seatable-server container (waits until healthy)",
+      "  6. [dtable-web] put the proxy's config, hosts file and table in place (reload only if they changed)",
+      "  7. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease",
+      "",
+      `wrote ${join(out, "routing.json")}`,
+      `wrote ${join(proxy, "nginx-proxy.conf")}`,
+      `wrote ${join(proxy, "hosts")}`,
+      `wrote ${join(out, "dtable-web", "opt", "seatable-compose", "config", "seatable-nginx.conf")}`,
+      "",
+    ].join("\n"),
+  );
+});
+
+test("against its own table: the comparison and the (empty) stages, each section after one blank line", () => {
+  const first = join(dir, "first");
+  plan("--stack", "dev", "--out", first);
+  const previous = join(first, "routing.json");
+  const lines = plan("--stack", "dev", "--previous", previous).stdout.split("\n");
+  const at = lines.indexOf(`Against --previous ${previous}: no bucket or pinned base changes server; nothing restarts.`);
+  expect(lines.slice(at - 1, at + 6)).toEqual([
+    "",
+    `Against --previous ${previous}: no bucket or pinned base changes server; nothing restarts.`,
+    "",
+    "Stages (rollout.maxRestarting: 1; containers unchanged):",
+    "  No dtable-server goes down in this change.",
+    "",
+    "Order of `pulumi up` (after every image is pulled on every host):",
+  ]);
+  expect(lines.slice(-3)).toEqual([expect.stringMatching(/^ {2}3\. \[dtable-web\] verify: /), "", ""]);
+});
+
+test("routing.start.file: the moves away from the starting table", () => {
+  const start = join(dir, "start.json");
+  writeFileSync(start, routingJson({ bucketHexDigits: 2, default: "dtable-server", buckets: Object.fromEntries(allBuckets(2).map((b) => [b, "dtable-server"])), pins: {} }));
+  const v = stackValues("dev");
+  v.routing.start = { file: start };
+  const r = plan("--stack-file", writeStack(v));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("Against the starting table (routing.start.file): 128 bucket(s)");
+});
+
+test.each([
+  ["a file that is not there", (path: string) => path, /ENOENT/],
+  ["a file that is not JSON", (path: string) => (writeFileSync(path, "{ buckets"), path), /JSON/],
+])("--previous: %s: exit 1 and why, nothing written", (_, make, why) => {
+  const previous = make(join(dir, "routing.json"));
+  const out = join(dir, "out");
+  const r = plan("--stack", "dev", "--previous", previous, "--out", out);
+  expect([r.code, r.stdout]).toEqual([1, ""]);
+  expect(r.stderr).toMatch(new RegExp(`^--previous: cannot read ${previous.replace(/[.]/g, "\\.")} as JSON: `));
+  expect(r.stderr).toMatch(why);
+  expect(existsSync(out)).toBe(false);
+});
+
 test("prod: unequal weights and the pin", () => {
   const out = join(dir, "out");
   const r = plan("--stack", "prod", "--out", out);
@@ -101,6 +177,7 @@ test("--replace-containers: a new image or environment restarts dtable-web, then
   const steps = r.stdout.slice(r.stdout.indexOf("Order of `pulumi up`")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
   const replaced = steps.filter((l) => l.includes("replace the seatable-server container")).map((l) => /\[(.*?)\]/.exec(l)![1]);
   expect(replaced).toEqual(["dtable-web", "dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"]);
+  expect(r.stdout).toContain("Stages (rollout.maxRestarting: 1; every container replaced: a new image or environment):");
   expect(r.stdout).toContain("4 stage(s)");
   // prod's largest server holds 96 of 256 buckets (weight 3 of 8), and its pinned base
   expect(r.stdout).toContain("Largest share of buckets paused at any moment: 37.5%.");
