@@ -4,7 +4,7 @@
 import { allBuckets } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
 import { ownerOf } from "../pure/plan/routing";
-import { ContainerChange, planStages, StageInput } from "../pure/plan/stages";
+import { ContainerChange, planStages, routesAlike, StageInput } from "../pure/plan/stages";
 import { configOf, withServers } from "./support/stacks";
 
 const planOf = (values: Record<string, any>, applied?: ClusterPlan) => buildPlan(configOf(values), applied?.routing);
@@ -155,4 +155,27 @@ test("the default server: while it is down requests without a base go to one tha
   expect(own.after.default).toBe(own.before.default);
   // while the default is down every base still has an owner that is up, or is paused
   for (const b of allBuckets(2)) expect(own.paused.buckets.includes(b) || !own.servers.some((s) => s.name === ownerOf(own.before, b))).toBe(true);
+});
+
+describe("routesAlike: the check that the stages end on the target table", () => {
+  const table = four.routing;
+  const [bucket] = allBuckets(table.bucketHexDigits);
+  const other = (server: string) => names(four.config.hosts.servers).find((n) => n !== server)!;
+  const pinned = "0a000000-0000-4000-8000-000000000001"; // in bucket 0a
+
+  test.each([
+    ["one bucket elsewhere", { ...table, buckets: { ...table.buckets, [bucket]: other(table.buckets[bucket]) } }],
+    ["a base pinned away from its bucket", { ...table, pins: { ...table.pins, [pinned]: other(ownerOf(table, pinned)) } }],
+    ["another default", { ...table, default: other(table.default) }],
+  ])("%s: not alike, either way round", (_, changed) => {
+    expect(routesAlike(table, changed)).toBe(false);
+    expect(routesAlike(changed, table)).toBe(false);
+  });
+
+  test("alike: the same table, and a pin to the server its bucket is on anyway", () => {
+    expect(routesAlike(table, { ...table })).toBe(true);
+    const redundant = { ...table, pins: { ...table.pins, [pinned]: ownerOf(table, pinned) } };
+    expect(routesAlike(table, redundant)).toBe(true);
+    expect(routesAlike(redundant, table)).toBe(true);
+  });
 });

@@ -109,6 +109,7 @@ export function planStages(input: StageInput): StagePlan {
     groups[0] = [...evictedHere, ...groups[0]];
   }
 
+  // 16, 256 or 4,096: never 0
   const total = Object.keys(target.buckets).length;
   const stages: Stage[] = [];
   let table: RoutingTable = start;
@@ -122,14 +123,20 @@ export function planStages(input: StageInput): StagePlan {
     const pausedPins = [...new Set([...Object.keys(before.pins).filter((u) => names.has(before.pins[u])), ...pinMoves.map((m) => m.uuid)])].sort();
     const after = { ...apply(before, bucketMoves, pinMoves, target), default: i === groups.length - 1 ? target.default : before.default };
     stages.push({ index: i + 1, servers, bucketMoves, pinMoves, paused: { buckets: pausedBuckets, pins: pausedPins }, before, after });
-    largest = Math.max(largest, total === 0 ? 0 : pausedBuckets.length / total);
+    largest = Math.max(largest, pausedBuckets.length / total);
     table = after;
   });
-  if (stages.length > 0) {
-    const last = stages[stages.length - 1].after;
-    // every move belongs to the stage of the server it leaves: the last table is the target
-    const same = allBuckets(target.bucketHexDigits).every((b) => last.buckets[b] === target.buckets[b]) && Object.keys(target.pins).every((u) => ownerOf(last, u) === target.pins[u]);
-    if (!same) throw new Error("internal: the stages do not end on the target table");
-  }
+  // every move belongs to the stage of the server it leaves: the last table is the target
+  if (stages.length > 0 && !routesAlike(stages[stages.length - 1].after, target)) throw new Error("internal: the stages do not end on the target table");
   return { stages, largestPausedShare: largest };
+}
+
+/** Whether two tables send every request to the same dtable-server: each bucket, each pinned base of either, and the default. */
+export function routesAlike(a: RoutingTable, b: RoutingTable): boolean {
+  const pinned = [...Object.keys(a.pins), ...Object.keys(b.pins)];
+  return (
+    a.default === b.default &&
+    allBuckets(b.bucketHexDigits).every((bucket) => a.buckets[bucket] === b.buckets[bucket]) &&
+    pinned.every((uuid) => ownerOf(a, uuid) === ownerOf(b, uuid))
+  );
 }
