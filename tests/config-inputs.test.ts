@@ -5,13 +5,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { LOCAL_HOST_NAMES } from "../pure/config/schema";
+import { describe as describeValue, formatIssues, suggestion } from "../pure/config/problems";
+import { LOCAL_HOST_NAMES, stackConfigSchema } from "../pure/config/schema";
 import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
-import { addressProblem, versionFromImage } from "../pure/config/values";
+import { parseImageReference, type ImageReference } from "../pure/config/image-reference";
+import { addressProblem, urlHost, versionFromImage } from "../pure/config/values";
 import { appliedRouting, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
 import type { ProgramFailure } from "./support/program";
-import { configOf, problemsOf, stackValues } from "./support/stacks";
+import { configOf, problemsOf, stackValues, validate } from "./support/stacks";
 
 const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
 
@@ -89,6 +91,41 @@ describe("images are Docker image references", () => {
   });
 });
 
+describe("the parts of an image reference", () => {
+  test.each<[string, ImageReference]>([
+    ["nginx", { name: "nginx" }],
+    ["nginx:1.27.5-alpine", { name: "nginx", tag: "1.27.5-alpine" }],
+    [`seatable/seatable-enterprise@${DIGEST}`, { name: "seatable/seatable-enterprise", digest: DIGEST }],
+    [`registry.example.com:5000/seatable/seatable-enterprise:6.1.8@${DIGEST}`, { name: "registry.example.com:5000/seatable/seatable-enterprise", tag: "6.1.8", digest: DIGEST }],
+    ["[fd00::5]:5000/seatable:6.2", { name: "[fd00::5]:5000/seatable", tag: "6.2" }],
+    // the longest name Docker takes
+    [`${"a".repeat(255)}:1`, { name: "a".repeat(255), tag: "1" }],
+  ])("%s", (reference, parts) => {
+    // exactly these keys: no tag or digest key where the reference has none
+    expect(parseImageReference(reference)).toStrictEqual(parts);
+  });
+
+  test("a name one character too long is not a reference", () => {
+    expect(parseImageReference(`${"a".repeat(256)}:1`)).toBeUndefined();
+  });
+});
+
+describe("the SeaTable version of an image is its tag when the tag is one", () => {
+  test.each<[string, string | undefined]>([
+    ["seatable/seatable-enterprise:6.1", "6.1"],
+    ["seatable/seatable-enterprise:6.1.8", "6.1.8"],
+    ["seatable/seatable-enterprise:6.10", "6.10"],
+    ["seatable/seatable-enterprise:10.0.12", "10.0.12"],
+    ["seatable/seatable-enterprise:v6.1.8", undefined],
+    ["seatable/seatable-enterprise:6.1.8-beta", undefined],
+    ["seatable/seatable-enterprise:6", undefined],
+    ["seatable/seatable-enterprise:6.1.8.2", undefined],
+    ["seatable/seatable-enterprise", undefined],
+  ])("%s: %p", (image, version) => {
+    expect(versionFromImage(image)).toBe(version);
+  });
+});
+
 describe("addresses are plain addresses, compared in one spelling", () => {
   test.each([
     ["010.0.0.1", "has a part with a leading zero, which some programs read as octal; write it without"],
@@ -100,6 +137,9 @@ describe("addresses are plain addresses, compared in one spelling", () => {
     ["::ffff:a00:1", "is the IPv4 address 10.0.0.1 written as IPv6; write it as 10.0.0.1"],
     ["::10.0.0.1", "is the IPv4 address 10.0.0.1 written as IPv6; write it as 10.0.0.1"],
     ["10.0.0.1 ", "is not an IPv4 or IPv6 address"],
+    // a leading zero inside IPv6 is no octal: the address is just malformed
+    ["fd00::10.0.0.01", "is not an IPv4 or IPv6 address"],
+    ["::ffff:192.168.10.20", "is the IPv4 address 192.168.10.20 written as IPv6; write it as 192.168.10.20"],
   ])("%p %s", (address, why) => {
     const v = stackValues();
     v.hosts.servers[0].address = address;
@@ -116,6 +156,20 @@ describe("addresses are plain addresses, compared in one spelling", () => {
       'hosts.servers[0].address: "fd00:0::1" is already the address of hosts.db; every node needs its own host',
       'hosts.servers[1].address: "FD00:0000:0:0::0001" is already the address of hosts.db; every node needs its own host',
     ]);
+  });
+
+  test("a leading zero in an IPv6 group is not an octal part", () => {
+    const v = stackValues();
+    v.hosts.servers[0].address = "fd00::01";
+    v.hosts.servers[1].address = "0100::1";
+    v.allowPublicAddresses = true;
+    const ok = validate(v);
+    expect(ok.ok && ok.warnings).toEqual([expect.stringMatching(/^hosts\.servers\[1\]\.address: "0100::1" is public/)]);
+  });
+
+  test("addresses go into URLs with IPv6 in brackets", () => {
+    expect(urlHost("fd00::1")).toBe("[fd00::1]");
+    expect(urlHost("10.0.0.1")).toBe("10.0.0.1");
   });
 
   test("IPv6 in mixed notation is an address (and only the IPv4-mapped forms are refused)", () => {
@@ -185,6 +239,8 @@ describe("addresses are plain addresses, compared in one spelling", () => {
     ["fec0::", "public"],
     ["feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
     ["ff00::", "not-a-host"],
+    ["10.0.0", "malformed"],
+    ["[fd00::1]", "malformed"],
   ])("%s: %p", (address, problem) => {
     expect(addressProblem(address)).toBe(problem);
   });
@@ -263,6 +319,63 @@ describe("the stack file's shape", () => {
     ]);
   });
 
+  test("a stack file that holds one value instead of a map", () => {
+    expect(problemsOfFile("seatable-cluster")).toEqual(['config: missing; the stack file holds "seatable-cluster" (a string), expected a map with a "config:" section']);
+  });
+
+  test("a setting left empty is null, and said so", () => {
+    expect(problemsOfFile({ config: { ...config(), "seatable-cluster:seatableVersion": null } })).toEqual(["seatableVersion: expected a string, found null"]);
+  });
+
+  test("a problem of the file does not hide those of the settings", () => {
+    expect(problemsOfFile({ config: { ...config(), "seatable-cluster:stopTimeoutSeconds": 5 }, stray: 1 })).toEqual([
+      'stray: outside "config:", where nothing reads it; indent it under config: (the top level of a stack file holds only config, environment, secretsprovider, encryptedkey, encryptionsalt)',
+      "stopTimeoutSeconds: expected a whole number of seconds from 30 to 3600, found 5",
+    ]);
+  });
+
+  // `pulumi config set stopTimeoutSeconds 600` writes the string "600"
+  test.each(["seatable-cluster:stopTimeoutSeconds", "stopTimeoutSeconds"])("a number written as a string under %s is the number", (key) => {
+    const path = join(dir, "Pulumi.test.yaml");
+    const { "seatable-cluster:stopTimeoutSeconds": _, ...rest } = { ...config(), "seatable-cluster:stopTimeoutSeconds": 0 };
+    void _;
+    writeFileSync(path, stringify({ config: { ...rest, [key]: "600" } }));
+    const v = validateStackFile(path);
+    expect(v.ok ? v.config.stopTimeoutSeconds : v.problems).toBe(600);
+  });
+
+  test("only a map of exactly {secure: ...} is a secret", () => {
+    expect(problemsOfFile({ config: { ...config(), "seatable-cluster:mariadbPassword": { secure: "v1:AAAA" } } })).toEqual([]);
+    expect(problemsOfFile({ config: { ...config(), "seatable-cluster:mariadbPassword": { secure: "v1:AAAA", note: "x" } } })).toEqual([
+      "mariadbPassword: set in plain text, but it is the password of the MariaDB user; keep it out of the stack file and run `pulumi config set --secret mariadbPassword <value>`",
+    ]);
+  });
+
+  test("a secret's value is never passed on, only that it is set", () => {
+    const raw = rawStackConfig([
+      { key: "seatable-cluster:mariadbPassword", value: { secure: "v1:AAAA" }, secret: true },
+      { key: "seatable-cluster:timeZone", value: "Europe/Berlin", secret: false },
+    ]);
+    expect(raw).toEqual({ values: { mariadbPassword: "[secret]", timeZone: "Europe/Berlin" }, secretKeys: new Set(["mariadbPassword"]) });
+  });
+
+  test("a namespace close to the project's name is a near miss even without the word seatable", () => {
+    expect(problemsOfFile({ config: { ...config(), "seatbale-cluster:stopTimeoutSeconds": 900 } })).toEqual([
+      'seatbale-cluster:stopTimeoutSeconds: the namespace "seatbale-cluster" is not this project\'s, so nothing reads this setting; write "seatable-cluster:stopTimeoutSeconds"',
+    ]);
+  });
+
+  test("a stack file that cannot be read, or is not YAML, is named with its path", () => {
+    const missing = join(dir, "Pulumi.missing.yaml");
+    const v = validateStackFile(missing);
+    expect(v.ok ? [] : v.problems).toEqual([`${missing}: cannot read the stack file: ENOENT: no such file or directory, open '${missing}'`]);
+    const path = join(dir, "Pulumi.test.yaml");
+    writeFileSync(path, "config:\n\tseatable-cluster:image: nginx\n");
+    const w = validateStackFile(path);
+    // the parser's first line, without the excerpt it draws below it
+    expect(w.ok ? [] : w.problems).toEqual([`${path}: not valid YAML: Tabs are not allowed as indentation at line 2, column 1:`]);
+  });
+
   test("other namespaces are not ours and pass (the program reads its keys the same way)", () => {
     const raw = rawStackConfig(["docker:host", "command:x", "pulumi:template", "aws:region"].map((key) => ({ key, value: "x", secret: false })));
     expect(raw).toEqual({ values: {}, secretKeys: new Set() });
@@ -293,6 +406,24 @@ describe("a huge value is echoed only in part", () => {
     for (const p of problems) expect([p.length < 500, p]).toEqual([true, p]);
     expect(problems.filter((p) => p.includes(cut))).toHaveLength(9);
     expect(problems).toContainEqual(expect.stringMatching(/^x{60}…: unknown key/));
+  });
+
+  test.each<[number, string]>([
+    [60, `"${"x".repeat(60)}"`],
+    [61, `"${"x".repeat(60)}"… (61 characters)`],
+  ])("a value of %p characters is echoed as %s", (length, echoed) => {
+    const v = stackValues();
+    v.adminEmail = "x".repeat(length);
+    expect(problemsOf(v)).toEqual([`adminEmail: ${echoed} is not an e-mail address`]);
+  });
+
+  test.each<[number, string]>([
+    [60, "x".repeat(60)],
+    [61, `${"x".repeat(60)}…`],
+  ])("a key of %p characters is named as %s", (length, named) => {
+    const v = stackValues();
+    v.proxy = { ["x".repeat(length)]: 1 };
+    expect(problemsOf(v)).toEqual([`proxy.${named}: unknown key (known here: image, port, keepalive, workerConnections, retryAfterSeconds)`]);
   });
 
   test("in the problems found after the schema", () => {
@@ -348,3 +479,33 @@ test("the program refuses damaged state before it registers anything", async () 
   expect((failure as ProgramFailure).registered).toEqual([]);
 });
 
+
+describe("the words a problem uses for what was found", () => {
+  test.each<[unknown, string]>([
+    [undefined, "nothing"],
+    [null, "null"],
+    [[1, 2], "a list"],
+    [{ port: 1 }, "an object"],
+    ["2", '"2" (a string)'],
+    [1.5, "1.5 (a number)"],
+    [true, "true (a boolean)"],
+  ])("%p is %s", (input, words) => {
+    expect(describeValue(input)).toBe(words);
+  });
+
+  test.each<[string, string[], string]>([
+    ["prot", ["image", "port"], '; did you mean "port"?'],
+    ["PORT", ["image", "port"], '; did you mean "port"?'],
+    ["bukcetHexDigts", ["bucketHexDigits", "pins", "start"], '; did you mean "bucketHexDigits"?'],
+    ["colour", ["image", "port"], ""],
+    ["anything", [], ""],
+  ])("a mistyped %p among %p: %p", (key, known, words) => {
+    expect(suggestion(key, known)).toBe(words);
+  });
+
+  test("without a prefix or a list of known keys, a line is the key path and the problem alone", () => {
+    const parsed = stackConfigSchema.safeParse({ ...stackValues(), colour: "blue", proxy: { port: 0 } }, { reportInput: true });
+    expect(parsed.success ? [] : formatIssues(parsed.error.issues)).toEqual(["proxy.port: expected a port from 1 to 65535, found 0", "colour: unknown key"]);
+    expect(parsed.success ? [] : formatIssues(parsed.error.issues, "stack")).toEqual(["stack.proxy.port: expected a port from 1 to 65535, found 0", "stack.colour: unknown key"]);
+  });
+});

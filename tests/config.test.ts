@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { SECRET_KEYS, stackConfigSchema } from "../pure/config/schema";
-import { fromConfigString } from "../pure/config/validate";
+import { fromConfigString, validateStackConfig } from "../pure/config/validate";
+import { checkVersion, minorOf } from "../pure/config/versions";
 import { configOf, problemsOf, ROOT, stackValues, STACKS, validate } from "./support/stacks";
 
 const one = (problems: readonly string[]) => {
@@ -30,6 +31,42 @@ describe("shipped stack files", () => {
     expect(c.hosts.web).toMatchObject({ name: "dtable-web", role: "dtable-web", ssh: { user: "root", port: 22 } });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.hosts.servers[0].ssh)).toBe(true);
+  });
+
+  test("what the program reads from a host: its address, public address, pinned key and SSH login", () => {
+    const v = stackValues();
+    v.ssh = { user: "deploy", port: 2222, privateKeyPath: "~/.ssh/seatable" };
+    v.hosts.db.ssh.port = 22;
+    const c = configOf(v);
+    expect(c.hosts.web).toEqual({
+      name: "dtable-web",
+      role: "dtable-web",
+      address: "192.0.2.10",
+      publicAddress: "203.0.113.10",
+      ssh: { user: "deploy", port: 2222, hostKey: v.hosts.web.ssh.hostKey },
+    });
+    expect(c.hosts.db).toEqual({ name: "dtable-db", role: "dtable-db", address: "192.0.2.11", ssh: { user: "deploy", port: 22, hostKey: v.hosts.db.ssh.hostKey } });
+    expect(c.ssh).toEqual({ privateKeyPath: "~/.ssh/seatable" });
+    // without a key path, none is made up
+    expect(configOf(stackValues()).ssh).toEqual({});
+  });
+
+  test("routing.start is kept as written, and absent when not set", () => {
+    const v = stackValues();
+    expect("start" in configOf(v).routing).toBe(false);
+    v.routing.start = { file: "routing.json" };
+    const ok = validate(v, [], false, { "routing.json": JSON.stringify({ bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries([..."0123456789abcdef"].map((b) => [b, "dtable-server"])), pins: {} }) });
+    expect(ok.ok && ok.config.routing.start).toEqual({ file: "routing.json" });
+  });
+
+  test("nothing in the result can be changed afterwards, however deep", () => {
+    const v = stackValues();
+    v.routing.pins = { "0e4cafe0-0000-4000-8000-00000000000a": "dtable-server-2" };
+    v.rollout = { backup: { host: "dtable-db", command: "backup" }, evict: ["dtable-server-3"] };
+    const c = configOf(v);
+    for (const part of [c.hosts, c.hosts.servers, c.hosts.servers[1], c.routing, c.routing.pins, c.rollout, c.rollout.backup, c.rollout.evict, c.s3.buckets, c.proxy, c.secretsSet]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
   });
 
   test("the defaults declared in Pulumi.yaml are the schema's", () => {
@@ -70,6 +107,33 @@ describe("shipped stack files", () => {
     expect(fromConfigString("seatableVersion", "6.2")).toBe("6.2");
     expect(fromConfigString("hosts", '{"web":{"address":"10.0.0.2"}}')).toEqual({ web: { address: "10.0.0.2" } });
     expect(fromConfigString("hosts", "{not json")).toBe("{not json");
+  });
+
+  // a value that cannot be the type stays the string written, so the problem shows it
+  test.each<[string, string, unknown]>([
+    ["stopTimeoutSeconds", "600", 600],
+    ["stopTimeoutSeconds", "", ""],
+    ["stopTimeoutSeconds", "  ", "  "],
+    ["stopTimeoutSeconds", "ten", "ten"],
+    ["stopTimeoutSeconds", "true", "true"],
+    ["stopTimeoutSeconds", "null", "null"],
+    ["allowPublicAddresses", "true", true],
+    ["allowPublicAddresses", "false", false],
+    ["allowPublicAddresses", "yes", "yes"],
+    ["allowPublicAddresses", "1", "1"],
+    // strings stay strings, even when they read as JSON
+    ["seatableVersion", "6.2", "6.2"],
+    ["timeZone", "1", "1"],
+    ["image", "null", "null"],
+    ["serverHostname", "1", "1"],
+    ["publicEntry", "1", "1"],
+    ["serverProtocol", '"https"', '"https"'],
+    // an unknown key is left as written: its problem is the key
+    ["colour", "[1]", "[1]"],
+    ["proxy", '{"port":5001}', { port: 5001 }],
+    ["routing", '{"bucketHexDigits":1}', { bucketHexDigits: 1 }],
+  ])("%s as the string %p is %p", (key, value, expected) => {
+    expect(fromConfigString(key, value)).toEqual(expected);
   });
 });
 
@@ -225,6 +289,21 @@ describe("each validation rule names the key path, what was found and what is ex
     test("with more hex digits than the config", () => {
       expect(one(withStart(table(() => "dtable-server", 3)))).toMatch(/^routing\.start\.file: "routing\.json" has 3 hex digits per bucket, more than routing\.bucketHexDigits \(2\)/);
     });
+    test("with as many hex digits as the config is read", () => {
+      const v = stackValues();
+      v.routing.start = { file: "routing.json" };
+      const ok = validate(v, [], false, { "routing.json": JSON.stringify(table(() => "dtable-server-2", 2)) });
+      expect(ok.ok && ok.startTable?.buckets["7f"]).toBe("dtable-server-2");
+    });
+    test("that cannot be read names the file as the config does, without Node's absolute path", () => {
+      const v = stackValues();
+      v.routing.start = { file: "tables/routing.json" };
+      const readFile = () => {
+        throw new Error("ENOENT: no such file or directory, open '/home/me/stack/tables/routing.json'");
+      };
+      const r = validateStackConfig({ values: v, secretKeys: new Set() }, { requireSecrets: false, readFile: (p) => (p === v.licenseFile ? "license" : readFile()) });
+      expect(r.ok ? [] : r.problems).toEqual(['routing.start.file: cannot read "tables/routing.json": ENOENT: no such file or directory']);
+    });
     test("that is missing or not JSON", () => {
       expect(one(withStart(undefined))).toMatch(/^routing\.start\.file: cannot read "routing\.json"/);
       expect(one(withStart("{"))).toMatch(/^routing\.start\.file: "routing\.json" is not JSON/);
@@ -279,6 +358,16 @@ describe("each validation rule names the key path, what was found and what is ex
       expect(one(problems)).toMatch(new RegExp(`^image: SeaTable ${tag.replace(/\./g, "\\.")} ${NEW.source}`));
       expect(one((outcome("registry.example.com/seatable:custom", tag) as { problems: string[] }).problems)).toMatch(new RegExp(`^seatableVersion: SeaTable .* ${NEW.source}`));
     });
+    test.each<[string, string]>([
+      ["6.1.8", "6.1"],
+      ["6.12", "6.12"],
+      ["61.2.0", "61.2"],
+    ])("the minor version of %s is %s", (version, minor) => {
+      expect(minorOf(version)).toBe(minor);
+    });
+    test.each(["6", "6.x", "v6.2", "6.2.1.4"])("%p is no version to check", (version) => {
+      expect(checkVersion(version)).toEqual({ problem: `"${version}" is not a SeaTable version such as "6.2" or "6.1.8"` });
+    });
     test("seatableVersion cannot contradict an image tag that is a version (a 7.0 image stays refused)", () => {
       expect(outcome("seatable/seatable-enterprise:7.0.1", "6.2")).toEqual({
         problems: ['seatableVersion: "6.2" contradicts the image tag 7.0.1; seatableVersion is for images whose tag is not a version: leave it out'],
@@ -329,6 +418,15 @@ describe("each validation rule names the key path, what was found and what is ex
       ["missing", (v) => (v.licenseFile = "nowhere/seatable-license.txt"), 'licenseFile: cannot read "nowhere/seatable-license.txt": ENOENT: no such file; the SeaTable Enterprise image does not start without its license'],
       ["empty", (v) => (v.licenseFile = "empty.txt"), 'licenseFile: "empty.txt" is empty; the SeaTable Enterprise image does not start without its license'],
     ];
+    test("an unreadable license is named as the config does, without Node's absolute path", () => {
+      const v = stackValues();
+      v.licenseFile = "licenses/seatable-license.txt";
+      const readFile = (): string => {
+        throw new Error("EACCES: permission denied, open '/home/me/stack/licenses/seatable-license.txt'");
+      };
+      const r = validateStackConfig({ values: v, secretKeys: new Set() }, { requireSecrets: false, readFile });
+      expect(r.ok && r.warnings).toEqual(['licenseFile: cannot read "licenses/seatable-license.txt": EACCES: permission denied; the SeaTable Enterprise image does not start without its license']);
+    });
     test.each(cases)("%s", (_label, change, message) => {
       const v = stackValues();
       const secrets = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"];
@@ -346,8 +444,17 @@ describe("each validation rule names the key path, what was found and what is ex
     [{ mariadb: { host: "db.example.com", port: 0 } }, "mariadb.port: expected a port from 1 to 65535, found 0"],
     [{ proxy: { port: 8000 } }, "proxy.port: 8000 is already used on dtable-web by dtable-web (gunicorn); choose another (SeaTable expects 5000)"],
     [{ proxy: { port: 443 } }, "proxy.port: 443 is already used on dtable-web by the public entry (caddy, https); choose another (SeaTable expects 5000)"],
+    [{ proxy: { port: 80 } }, "proxy.port: 80 is already used on dtable-web by the public entry (http); choose another (SeaTable expects 5000)"],
+    [{ publicEntry: "loadBalancer", proxy: { port: 80 } }, "proxy.port: 80 is already used on dtable-web by the public entry (http); choose another (SeaTable expects 5000)"],
   ])("ports out of range or colliding: %p", (patch, expected) => {
     expect(problemsOf({ ...stackValues(), ...patch })).toEqual([expected]);
+  });
+
+  test("without caddy, 443 is free on dtable-web for the proxy", () => {
+    const v = stackValues();
+    v.publicEntry = "loadBalancer";
+    v.proxy = { port: 443 };
+    expect(configOf(v).proxy.port).toBe(443);
   });
 
   describe("secrets", () => {
@@ -357,6 +464,9 @@ describe("each validation rule names the key path, what was found and what is ex
       const p = one(problemsOf(v));
       expect(p).toMatch(/^mariadbPassword: set in plain text, .* run `pulumi config set --secret mariadbPassword <value>`$/);
       expect(p).not.toContain("hunter2-plain");
+    });
+    test("a missing secret says what it is and the command that sets it", () => {
+      expect(problemsOf(stackValues(), [], true)[0]).toBe("mariadbPassword: missing; it is the password of the MariaDB user; run `pulumi config set --secret mariadbPassword <value>`");
     });
     test("pulumi up needs the required secrets; plan does not", () => {
       const v = stackValues();
@@ -396,6 +506,90 @@ describe("each validation rule names the key path, what was found and what is ex
     const v = stackValues();
     v.hosts.web.ssh.hostKey = "192.0.2.10 ssh-ed25519 AAAA";
     expect(one(problemsOf(v))).toMatch(/^hosts\.web\.ssh\.hostKey: expected a public host key line such as "ssh-ed25519 AAAAC3Nz\.\.\."/);
+  });
+
+  test.each<[string, (v: Record<string, any>) => void, string[]]>([
+    ["a dtable-server called quarantine", (v) => (v.hosts.servers[1].name = "quarantine"), ['hosts.servers[1].name: "quarantine" is reserved by the proxy; name dtable-servers e.g. "dtable-server-2"']],
+    ["a port that is not whole", (v) => (v.ssh.port = 22.5), ["ssh.port: expected a whole port number from 1 to 65535, found 22.5"]],
+    ["drain that is not a boolean", (v) => (v.hosts.servers[0].drain = "yes"), ['hosts.servers[0].drain: expected true or false, found "yes" (a string)']],
+    ["a drain of null", (v) => (v.hosts.servers[0].drain = null), ["hosts.servers[0].drain: expected true or false, found null"]],
+    ["a weight that is a map", (v) => (v.hosts.servers[0].weight = { value: 2 }), ["hosts.servers[0].weight: expected a whole number from 1 to 1000, found an object"]],
+    ["a server host name with a space", (v) => (v.serverHostname = "seatable dev.example.com"), ["serverHostname: expected the public host name, e.g. seatable.example.com"]],
+    ["a missing section", (v) => delete v.s3, ["s3: missing; expected a section"]],
+    ["a missing list", (v) => delete v.hosts.servers, ["hosts.servers: missing; expected an array"]],
+  ])("%s", (_what, change, expected) => {
+    const v = stackValues();
+    change(v);
+    expect(problemsOf(v)).toEqual(expected);
+  });
+
+  describe("unknown keys name the keys known at that place", () => {
+    test.each<[string, (v: Record<string, any>) => void, string | RegExp]>([
+      // a section with a default (proxy) and an optional one (rollout.backup)
+      ["proxy", (v) => (v.proxy = { prot: 5001 }), 'proxy.prot: unknown key; did you mean "port"? (known here: image, port, keepalive, workerConnections, retryAfterSeconds)'],
+      ["rollout.backup", (v) => (v.rollout = { backup: { host: "dtable-db", command: "true", hots: "x" } }), 'rollout.backup.hots: unknown key; did you mean "host"? (known here: host, command)'],
+      ["a server's ssh", (v) => (v.hosts.servers[0].ssh.usr = "root"), 'hosts.servers[0].ssh.usr: unknown key; did you mean "user"? (known here: user, port, hostKey, insecureSkipHostKeyCheck)'],
+      // a mistyped secret's name is a top-level key too
+      ["the top level, near a secret", (v) => (v.mariadbPasword = "x"), /^mariadbPasword: unknown key; did you mean "mariadbPassword"\? \(known here: image, .*\)$/],
+      // routing.start is a choice of shapes: no one list of keys to offer
+      ["routing.start", (v) => (v.routing.start = { file: "routing.json", fiel: "x" }), "routing.start.fiel: unknown key"],
+    ])("%s", (_where, change, expected) => {
+      const v = stackValues();
+      change(v);
+      expect(problemsOf(v)).toEqual([typeof expected === "string" ? expected : expect.stringMatching(expected)]);
+    });
+
+    test("at the top level, the known keys include the secrets", () => {
+      const v = stackValues();
+      v.colour = "blue";
+      expect(one(problemsOf(v))).toMatch(/^colour: unknown key \(known here: image, seatableVersion, .*, rollout, mariadbPassword, redisPassword, .*, secretKey\)$/);
+    });
+  });
+
+  describe("draining, backup, evict and seed name the servers involved", () => {
+    test("a drained server is fine while another serves bases", () => {
+      const v = stackValues();
+      v.hosts.servers[1].drain = true;
+      expect(configOf(v).hosts.servers.map((s) => s.drain)).toEqual([false, true]);
+    });
+    test("every server drained is refused", () => {
+      const v = stackValues();
+      for (const s of v.hosts.servers) s.drain = true;
+      expect(problemsOf(v)).toEqual(["hosts.servers: every dtable-server has drain: true; at least one must keep serving bases"]);
+    });
+    test("a pin to a drained server is refused; a pin to a serving one is kept", () => {
+      const v = stackValues();
+      v.hosts.servers[1].drain = true;
+      v.routing.pins = { "0e4cafe0-0000-4000-8000-00000000000a": "dtable-server-2", "0e4cafe0-0000-4000-8000-00000000000b": "dtable-server" };
+      expect(problemsOf(v)).toEqual([
+        'routing.pins.0e4cafe0-0000-4000-8000-00000000000a: "dtable-server-2" has drain: true; pin the base to a server that serves bases, or stop draining dtable-server-2',
+      ]);
+    });
+    test.each(["dtable-web", "dtable-db", "dtable-server-2"])("a backup on %s is accepted", (host) => {
+      const v = stackValues();
+      v.rollout = { backup: { host, command: "/usr/local/bin/backup" } };
+      expect(configOf(v).rollout.backup).toEqual({ host, command: "/usr/local/bin/backup" });
+    });
+    test("a backup on a host the stack does not have is refused", () => {
+      const v = stackValues();
+      v.rollout = { backup: { host: "backup-1", command: "/usr/local/bin/backup" } };
+      expect(problemsOf(v)).toEqual(['rollout.backup.host: "backup-1" is not a host of this stack (dtable-web, dtable-db, dtable-server, dtable-server-2)']);
+    });
+    test("evict names only servers no longer in hosts", () => {
+      const v = stackValues();
+      v.rollout = { evict: ["dtable-server-3", "dtable-server-2", "dtable-db"] };
+      expect(problemsOf(v)).toEqual([
+        'rollout.evict[1]: "dtable-server-2" is still in hosts; evict is only for a dtable-server removed from hosts.servers whose host is dead',
+        'rollout.evict[2]: "dtable-db" is still in hosts; evict is only for a dtable-server removed from hosts.servers whose host is dead',
+      ]);
+      v.rollout = { evict: ["dtable-server-3"] };
+      expect(configOf(v).rollout.evict).toEqual(["dtable-server-3"]);
+    });
+    test("seed with exactly two servers is accepted", () => {
+      const v = stackValues();
+      v.routing.start = "seed";
+      expect(configOf(v).routing.start).toBe("seed");
+    });
   });
 
   test("every problem is reported at once", () => {
