@@ -12,7 +12,6 @@ export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", ti
     jest: {
       projectType: "custom",
       configFile: "jest.config.js",
-      config: { setupFiles: ["<rootDir>/mutation/jest.setup.ts"] },
       enableFindRelatedTests: false,
     },
     checkers: ["typescript"],
