@@ -266,6 +266,44 @@ test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}
   expect(results).toHaveLength(2 * CLUSTERS.length);
 });
 
+test(`what reaches the dtable-server: the client's Host, X-Forwarded-For, a 20 MB upload whole; no nginx version to the client [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 2 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
+  const uuid = randomUuid();
+  const upload = Buffer.alloc(20 * 1024 * 1024, 0x61);
+  const reply = await new Promise<Reply>((resolve, reject) => {
+    const started = Date.now();
+    const req = http.request(
+      { host: "127.0.0.1", port: proxy.port, method: "POST", path: `/api/v1/dtables/${uuid}/import/`, headers: { host: "cloud.example.org", "x-forwarded-for": "203.0.113.7", "content-length": upload.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: Date.now() - started }));
+      },
+    );
+    req.setTimeout(20_000, () => req.destroy(new Error("no answer within 20 s")));
+    req.on("error", reject);
+    req.end(upload);
+  });
+  // nginx's own default would refuse the upload (413 above 1 MB), send its upstream's
+  // name as Host, drop the client's address, and name its version
+  expect({ status: reply.status, server: reply.headers.server, body: JSON.parse(reply.body) }).toEqual({
+    status: 200,
+    server: "nginx",
+    body: { server: ownerOf(c.table, uuid), url: `/api/v1/dtables/${uuid}/import/`, host: "cloud.example.org", forwardedFor: "203.0.113.7, 127.0.0.1", bodyBytes: upload.length },
+  });
+});
+
+test("the proxy waits up to 600 s for a dtable-server's answer (an import of a big base) and 5 s to connect", () => {
+  // waiting that long in a test is not worth it: the rendered values are the contract
+  const conf = renderProxyConfig(CLUSTERS[0].table, CLUSTERS[0].servers, settings(18080));
+  expect(conf.split("\n").filter((l) => /^\s*proxy_(connect|read|send)_timeout /.test(l)).map((l) => l.trim())).toEqual([
+    "proxy_connect_timeout 5s;",
+    "proxy_read_timeout 600s;",
+    "proxy_send_timeout 600s;",
+  ]);
+});
+
 // 12 clusters × 900 random UUIDs = 10,800 random UUIDs, plus every pinned UUID in every form and spelling.
 const RANDOM_UUIDS_PER_CLUSTER = 900;
 

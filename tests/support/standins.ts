@@ -7,7 +7,15 @@ import type { Socket } from "net";
 import { WebSocketServer } from "ws";
 import { PORTS } from "../../pure/config/schema";
 
-export type StandinReply = { readonly server: string; readonly url: string };
+/** What a stand-in answers: who it is, and what of the request reached it. */
+export type StandinReply = {
+  readonly server: string;
+  readonly url: string;
+  readonly host?: string;
+  readonly forwardedFor?: string;
+  /** bytes of the request body received */
+  readonly bodyBytes: number;
+};
 
 export type Standin = {
   readonly name: string;
@@ -59,10 +67,12 @@ export async function startStandin(name: string, address: string, port: number =
 
   const server = http.createServer((req, res) => {
     requests += 1;
-    // Drain any body, then answer.
-    req.resume();
+    // Count any body, then answer.
+    let bodyBytes = 0;
+    req.on("data", (chunk: Buffer) => (bodyBytes += chunk.length));
     req.on("end", () => {
-      const body = JSON.stringify({ server: name, url: req.url ?? "" } satisfies StandinReply);
+      const reply: StandinReply = { server: name, url: req.url ?? "", host: req.headers.host, forwardedFor: req.headers["x-forwarded-for"] as string | undefined, bodyBytes };
+      const body = JSON.stringify(reply);
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       res.end(body);
     });
