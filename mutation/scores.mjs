@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { calculateMetrics } from "mutation-testing-metrics";
 
 const say = (line) => process.stdout.write(`${line}\n`);
-const PARTS = ["config", "plan", "rollout", "components", "nginx", "cli"];
+const PARTS = ["config", "plan", "rollout", "components", "nginx", "io", "cli"];
 const DIR = "reports/mutation";
 
 const files = {};
