@@ -4,7 +4,7 @@
 // at most `rollout.maxRestarting` servers are down at once.
 import { allBuckets } from "../config/routing-file";
 import type { ClusterPlan } from "./index";
-import { BucketMove, ownerOf, PinMove, refineTable, RoutingTable } from "./routing";
+import { BucketMove, PinMove, refineTable, RoutingTable, routingChange } from "./routing";
 
 /**
  * What Pulumi will do with a node's container in this `up`, from the spec
@@ -133,10 +133,6 @@ export function planStages(input: StageInput): StagePlan {
 
 /** Whether two tables send every request to the same dtable-server: each bucket, each pinned base of either, and the default. */
 export function routesAlike(a: RoutingTable, b: RoutingTable): boolean {
-  const pinned = [...Object.keys(a.pins), ...Object.keys(b.pins)];
-  return (
-    a.default === b.default &&
-    allBuckets(b.bucketHexDigits).every((bucket) => a.buckets[bucket] === b.buckets[bucket]) &&
-    pinned.every((uuid) => ownerOf(a, uuid) === ownerOf(b, uuid))
-  );
+  const change = routingChange(a, b);
+  return a.default === b.default && change.bucketMoves.length === 0 && change.pinMoves.length === 0;
 }
