@@ -17,7 +17,7 @@ import { computeRoutingTable, ownerOf, RoutingTable } from "../pure/plan/routing
 import { freePort, startNginx } from "../tests/support/nginx";
 import { Standin, startStandin } from "../tests/support/standins";
 import { configOf } from "../tests/support/stacks";
-import { fixed, log, median, mulberry32, randomUuid, Section, table, Target, thousands } from "./util";
+import { fixed, log, median, seededRandom, randomUuid, Section, table, Target, thousands } from "./util";
 
 const THREADS = 2;
 const CONNECTIONS = 64;
@@ -274,7 +274,7 @@ async function measure(c: Config, seconds: number, lua: string, seed: number, al
 }
 
 export async function proxyBench(): Promise<Section> {
-  const rng = mulberry32(SEED);
+  const rng = seededRandom(SEED);
   const workDir = mkdtempSync(path.join(os.tmpdir(), "seatable-bench-"));
   const lua = path.join(workDir, "random-uuid.lua");
   writeFileSync(lua, LUA);

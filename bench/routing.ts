@@ -3,7 +3,7 @@
 // is from its exact weighted share, and for N → N+1, N → N−1 and a reweighting,
 // how many buckets move against the fewest any valid table could move.
 import { computeRoutingTable, routingChange, RoutingTable, WeightedServer } from "../pure/plan/routing";
-import { fixed, log, mulberry32, Section, table, Target } from "./util";
+import { fixed, log, seededRandom, Section, table, Target } from "./util";
 
 const DIGITS = 2;
 const TOTAL = 16 ** DIGITS;
@@ -68,7 +68,7 @@ export function routingBench(): Section {
   const fresh: Fresh[] = [];
   const transitions: Transition[] = [];
   for (const mode of ["equal", "random"] as const) {
-    const rng = mulberry32(SEED + (mode === "random" ? 1 : 0));
+    const rng = seededRandom(SEED + (mode === "random" ? 1 : 0));
     const weight = () => (mode === "equal" ? 1 : 1 + Math.floor(rng() * MAX_RANDOM_WEIGHT));
     // one pool of weights per mode, so that N+1 extends N
     const pool: WeightedServer[] = Array.from({ length: N_MAX + 1 }, (_, i) => ({ name: name(i), weight: weight() }));

@@ -13,7 +13,7 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-export { mulberry32 } from "../tests/support/random";
+export { seededRandom } from "../tests/support/random";
 
 /** A random lower-case dashed UUID from `rng`. */
 export function randomUuid(rng: () => number): string {

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { withTimeout } from "./support/standins";
-import { mulberry32 } from "./support/random";
+import { seededRandom } from "./support/random";
 import { ROOT } from "./support/stacks";
 
 jest.setTimeout(180_000);
@@ -37,7 +37,7 @@ function start(): { pid: number; ended: Promise<number | null> } {
 }
 
 test(`SIGKILL at any moment leaves the old or the new file, whole (seed ${SEED})`, async () => {
-  const rng = mulberry32(SEED);
+  const rng = seededRandom(SEED);
   const path = join(dir, FILE);
   // ~2 MB of settings, the key to set not among them: the script appends it
   const old = Array.from({ length: 10_000 }, (_, i) => `SETTING_${i} = "${"x".repeat(180)}"\n`).join("");

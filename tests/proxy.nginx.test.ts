@@ -6,7 +6,7 @@
 // with PROXY_TEST_SEED=<seed> (optionally with -t for one test) to get the same UUIDs.
 import * as http from "http";
 import { rmSync, writeFileSync } from "fs";
-import { mulberry32 } from "./support/random";
+import { seededRandom } from "./support/random";
 import * as path from "path";
 import WebSocket from "ws";
 import { allBuckets } from "../pure/config/routing-file";
@@ -29,9 +29,9 @@ function hash(text: string): number {
   for (const ch of text) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
   return h;
 }
-let rng = mulberry32(SEED);
+let rng = seededRandom(SEED);
 beforeEach(() => {
-  rng = mulberry32(SEED ^ hash(expect.getState().currentTestName ?? ""));
+  rng = seededRandom(SEED ^ hash(expect.getState().currentTestName ?? ""));
 });
 const randInt = (n: number) => Math.floor(rng() * n);
 const randHex = (digits: number) => Array.from({ length: digits }, () => randInt(16).toString(16)).join("");
