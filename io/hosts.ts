@@ -2,7 +2,7 @@
 // changes anything: read what the proxy on dtable-web runs, and check that the
 // hosts a change must reach answer. Tests replace it (setHostAccess) with
 // their own world; the real one uses the system's ssh with pinned host keys.
-import { execFile } from "node:child_process";
+import { execFile, ExecFileException } from "node:child_process";
 import * as net from "node:net";
 import { LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
 import type { LiveProxy } from "../pure/plan/rollout";
@@ -16,7 +16,16 @@ export type HostAccess = {
   reachable(host: SshHost): Promise<boolean>;
 };
 
+// a read prints four short lines: a host that takes longer or prints more is not answering it
 const TIMEOUT_MS = 20_000;
+const MAX_OUTPUT_BYTES = 64 * 1024;
+
+/** ssh's own words; for a read Node stopped, why (its message would be the whole command line). */
+function why(error: ExecFileException, stderr: string): string {
+  if (error.code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER") return `more than ${MAX_OUTPUT_BYTES / 1024} KiB of output`;
+  if (error.killed) return `no answer within ${TIMEOUT_MS / 1000} s`;
+  return stderr.trim() || error.message;
+}
 
 const systemAccess: HostAccess = {
   readLive: (web, sshOptions) =>
@@ -24,9 +33,9 @@ const systemAccess: HostAccess = {
       execFile(
         "ssh",
         [...sshOptions, "-p", String(web.ssh.port), "--", `${web.ssh.user}@${web.address}`, LIVE_READ_COMMAND],
-        { timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 },
+        { timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES },
         (error, stdout, stderr) => {
-          if (error) reject(new Error(`reading the proxy's live files on ${web.name} (${web.address}) over SSH failed: ${String(stderr).trim() || error.message}`));
+          if (error) reject(new Error(`reading the proxy's live files on ${web.name} (${web.address}) over SSH failed: ${why(error, String(stderr))}`));
           else {
             try {
               resolve(parseLiveRead(String(stdout)));

@@ -5,7 +5,7 @@
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { ProgramFailure, ProgramRun, Registered, runProgram, SECRET_SIG } from "./support/program";
+import { ProgramFailure, ProgramRun, Registered, runForTests, runProgram, SECRET_SIG } from "./support/program";
 import { configOf, stackValues, STACKS, validate } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -41,22 +41,19 @@ async function withWarnings(values: Record<string, unknown>): Promise<{ run: Pro
 }
 
 describe("IPv6: private addresses only, every port bound to one of them", () => {
-  let run: ProgramRun;
-  let warnings: string[];
-  let v: Record<string, any>;
-  beforeAll(async () => {
-    v = ipv6();
-    ({ run, warnings } = await withWarnings(v));
-  });
+  const v = ipv6();
+  const programRun = runForTests(() => withWarnings(v));
 
-  test("the program takes fc00::/7 addresses as private: no allowPublicAddresses, no warning, every node built", () => {
+  test("the program takes fc00::/7 addresses as private: no allowPublicAddresses, no warning, every node built", async () => {
+    const { run, warnings } = await programRun();
     expect(v.allowPublicAddresses).toBeUndefined();
     expect(warnings).toEqual([]);
     const nodes = run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server").map((c) => providerOf(run, c)!.name).sort();
     expect(nodes).toEqual(["dtable-db-docker", "dtable-server-2-docker", "dtable-server-docker", "dtable-web-docker"]);
   });
 
-  test("no published port binds 0.0.0.0 or ::; each binds its host's private address (caddy its public one)", () => {
+  test("no published port binds 0.0.0.0 or ::; each binds its host's private address (caddy its public one)", async () => {
+    const { run } = await programRun();
     const config = configOf(v);
     const byHost = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h]));
     const seen: string[] = [];
@@ -71,24 +68,27 @@ describe("IPv6: private addresses only, every port bound to one of them", () => 
     expect(seen).toEqual(expect.arrayContaining(["dtable-server-proxy@fd12:3456:789a::10:5000", "seatable-server@fd12:3456:789a::11:7777", "seatable-server@fd12:3456:789a::22:5000"]));
   });
 
-  test("the proxy is published on dtable-web's private address only", () => {
+  test("the proxy is published on dtable-web's private address only", async () => {
+    const { run } = await programRun();
     const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
     expect(proxy.inputs.ports).toEqual([
       { ip: "fd12:3456:789a::10", external: 5000, internal: 5000 },
     ]);
   });
 
-  test("Docker pins each IPv6 host's own key (ssh looks it up as [address]:port off port 22)", () => {
+  test("Docker pins each IPv6 host's own key (ssh looks it up as [address]:port off port 22)", async () => {
+    const { run } = await programRun();
     expect(JSON.parse(run.one("dtable-web-docker").inputs.sshOpts as string)).toContain(`KnownHostsCommand=/bin/echo %H ${v.hosts.web.ssh.hostKey}`);
     expect(JSON.parse(run.one("dtable-server-2-docker").inputs.sshOpts as string)).toContain(`KnownHostsCommand=/bin/echo %H ${v.hosts.servers[1].ssh.hostKey}`);
   });
 
-  test("Docker reaches IPv6 hosts at ssh://user@[address]:port", () => {
+  test("Docker reaches IPv6 hosts at ssh://user@[address]:port", async () => {
+    const { run } = await programRun();
     expect(run.one("dtable-web-docker").inputs.host).toBe("ssh://root@[fd12:3456:789a::10]:22");
     expect(run.one("dtable-server-2-docker").inputs.host).toBe("ssh://root@[fd12:3456:789a::22]:2222");
   });
 
-  test("a public IPv6 address is refused without allowPublicAddresses", () => {
+  test("a public IPv6 address is refused without allowPublicAddresses", async () => {
     const w = ipv6();
     w.hosts.servers[0].address = "2a00:1450:4001::21";
     const r = validate(w);

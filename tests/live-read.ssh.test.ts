@@ -4,7 +4,7 @@
 // the proxy's files sit at the paths a real dtable-web has them.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +83,41 @@ test("a host key other than the pinned one: the read fails, naming dtable-web an
     expect(failure).not.toContain("Command failed");
   } finally {
     rmSync(other, { recursive: true, force: true });
+  }
+}, 30000);
+
+test("a read that hangs (a file that never opens) is stopped after 20 s, and says so", async () => {
+  // a FIFO without a writer: the host's `sha256sum < file` waits forever, as on a stuck mount
+  mkdirSync(join(onHost(PROXY_CONFIG), ".."), { recursive: true });
+  execFileSync("mkfifo", [onHost(PROXY_CONFIG)]);
+  const started = Date.now();
+  try {
+    const failure = await hostAccess().readLive(web(), options()).then(() => undefined, (e: Error) => e.message);
+    expect({ failure, seconds: Math.round((Date.now() - started) / 1000) }).toEqual({
+      failure: "reading the proxy's live files on dtable-web (127.0.0.1) over SSH failed: no answer within 20 s",
+      seconds: 20,
+    });
+  } finally {
+    // let the host's reader go (it would wait on the FIFO after its session is gone)
+    try {
+      closeSync(openSync(onHost(PROXY_CONFIG), constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // no reader left
+    }
+  }
+}, 40000);
+
+test("a host that prints more than 64 KiB is cut off, and the read fails saying so", async () => {
+  const flood = await startSshd({ opt, config: ["ForceCommand head -c 70000 /dev/zero | tr '\\0' x"] });
+  try {
+    const failure = await hostAccess()
+      .readLive({ ...web(), ssh: { user: flood.user, port: flood.port } }, [
+        ...sshOptions("dtable-web", { user: flood.user, port: flood.port, hostKey: flood.hostKey }, { privateKeyPath: flood.identityFile }),
+      ])
+      .then(() => undefined, (e: Error) => e.message);
+    expect(failure).toBe("reading the proxy's live files on dtable-web (127.0.0.1) over SSH failed: more than 64 KiB of output");
+  } finally {
+    await stopSshd(flood);
   }
 }, 30000);
 

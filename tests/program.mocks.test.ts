@@ -1,7 +1,7 @@
 // The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
 import { buildPlan } from "../pure/plan";
 import { renderedFiles } from "../pure/plan/files";
-import { ProgramFailure, Registered, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
+import { ProgramFailure, Registered, runForTests, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
 import { configOf, stackValues, STACKS } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -44,16 +44,15 @@ const cases: [string, () => Record<string, any>][] = [
 ];
 
 describe.each(cases)("%s", (_label, values) => {
-  let run: ProgramRun;
-  let v: Record<string, any>;
-  beforeAll(async () => {
-    v = values();
+  const v = values();
+  const programRun = runForTests(async () => {
     // a 6.x newer than 6.2 warns that its settings follow 6.2 (tested in config.test.ts)
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
-    run = await runProgram(v).finally(() => warn.mockRestore());
+    return runProgram(v).finally(() => warn.mockRestore());
   });
 
-  test("one docker provider per host, over SSH with that host's key pinned, no shared connection and no file of the deploy machine", () => {
+  test("one docker provider per host, over SSH with that host's key pinned, no shared connection and no file of the deploy machine", async () => {
+    const run = await programRun();
     const hosts = [{ name: "dtable-web", ...v.hosts.web }, { name: "dtable-db", ...v.hosts.db }, ...v.hosts.servers];
     const providers = run.byType(PROVIDER);
     expect(providers.map((p) => p.name).sort()).toEqual(hosts.map((h: any) => `${h.name}-docker`).sort());
@@ -68,7 +67,8 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
-  test("fewer Docker resources per host than the 10 parallel connections at which sshd's MaxStartups drops, even if all ran at once (tests/ssh-options.ssh.test.ts)", () => {
+  test("fewer Docker resources per host than the 10 parallel connections at which sshd's MaxStartups drops, even if all ran at once (tests/ssh-options.ssh.test.ts)", async () => {
+    const run = await programRun();
     const perHost = new Map<string, number>();
     for (const r of run.resources.filter((r) => r.type.startsWith("docker:"))) {
       const host = providerOf(run, r)!.name;
@@ -78,7 +78,8 @@ describe.each(cases)("%s", (_label, values) => {
     expect(Math.max(...perHost.values())).toBeLessThanOrEqual(9);
   });
 
-  test("the right containers on the right hosts, with the role environment", () => {
+  test("the right containers on the right hosts, with the role environment", async () => {
+    const run = await programRun();
     const containers = run.byType(CONTAINER);
     const at = (host: string) => containers.filter((c) => providerOf(run, c)?.name === `${host}-docker`).map((c) => c.inputs.name).sort();
     const caddy = v.publicEntry === "loadBalancer" ? [] : ["caddy"];
@@ -92,7 +93,8 @@ describe.each(cases)("%s", (_label, values) => {
     expect(role("dtable-web").SEATABLE_START_MODE).toBeUndefined();
   });
 
-  test("every seatable-server: image, /shared, restart policy, log rotation, a generous stop timeout, a health check", () => {
+  test("every seatable-server: image, /shared, restart policy, log rotation, a generous stop timeout, a health check", async () => {
+    const run = await programRun();
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       expect(c.inputs).toMatchObject({
         image: v.image,
@@ -108,11 +110,13 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
-  test("no container takes its volumes with it when it is replaced or deleted", () => {
+  test("no container takes its volumes with it when it is replaced or deleted", async () => {
+    const run = await programRun();
     for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);
   });
 
-  test("every published port is on the host's private address (public address only for caddy's 80/443)", () => {
+  test("every published port is on the host's private address (public address only for caddy's 80/443)", async () => {
+    const run = await programRun();
     const config = configOf(v);
     const byHost = new Map([config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => [`${h.name}-docker`, h]));
     for (const c of run.byType(CONTAINER)) {
@@ -131,7 +135,8 @@ describe.each(cases)("%s", (_label, values) => {
     expect(proxy.inputs.ports).toEqual([{ ip: config.hosts.web.address, external: config.proxy.port, internal: config.proxy.port }]);
   });
 
-  test("extra_hosts: every seatable-server knows dtable-web and dtable-db; the proxy knows every dtable-server", () => {
+  test("extra_hosts: every seatable-server knows dtable-web and dtable-db; the proxy knows every dtable-server", async () => {
+    const run = await programRun();
     const config = configOf(v);
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       expect(c.inputs.hosts).toEqual(expect.arrayContaining([{ host: "dtable-web", ip: config.hosts.web.address }, { host: "dtable-db", ip: config.hosts.db.address }]));
@@ -140,7 +145,8 @@ describe.each(cases)("%s", (_label, values) => {
     for (const s of config.hosts.servers) expect(upload).toContain(`${s.address} ${s.name}\n`);
   });
 
-  test("the proxy's config is uploaded, checked, tested with nginx -t, then put in place and reloaded, after every node is ready", () => {
+  test("the proxy's config is uploaded, checked, tested with nginx -t, then put in place and reloaded, after every node is ready", async () => {
+    const run = await programRun();
     const sw = run.one("dtable-server-proxy-switch");
     const container = run.one("dtable-server-proxy-container");
     const verify = run.one("dtable-server-proxy-verify");
@@ -162,7 +168,8 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
-  test("SeaTable is pointed at the proxy for its version", () => {
+  test("SeaTable is pointed at the proxy for its version", async () => {
+    const run = await programRun();
     const version = (v.image as string).split(":")[1];
     const edits = (host: string) => {
       const r = run.resources.find((x) => x.name === `${host}-conf-edits`);
@@ -187,7 +194,8 @@ describe.each(cases)("%s", (_label, values) => {
     expect(web.dependencies).toContain(run.one("dtable-web-seatable-server").urn);
   });
 
-  test("6.2: SECRET_KEY on every seatable-server, and the conf files 6.2 no longer reads moved aside before each container", () => {
+  test("6.2: SECRET_KEY on every seatable-server, and the conf files 6.2 no longer reads moved aside before each container", async () => {
+    const run = await programRun();
     const six1 = (v.image as string).endsWith(":6.1.8");
     for (const host of ["dtable-web", "dtable-db", ...v.hosts.servers.map((s: { name: string }) => s.name)]) {
       const container = run.one(`${host}-seatable-server`);
@@ -204,7 +212,8 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
-  test("every secret stays a secret in every input that carries it", () => {
+  test("every secret stays a secret in every input that carries it", async () => {
+    const run = await programRun();
     const found: string[] = [];
     for (const r of run.resources) {
       leaks(r.inputs, `${r.type} ${r.name}`, found);
@@ -223,7 +232,8 @@ describe.each(cases)("%s", (_label, values) => {
     expect(unwrap(connection).privateKey).toBe(SECRET_VALUES.sshPrivateKey);
   });
 
-  test("outputs: nodes, the proxy URL and the routing summary", () => {
+  test("outputs: nodes, the proxy URL and the routing summary", async () => {
+    const run = await programRun();
     const config = configOf(v);
     expect(run.outputs.proxyUrl).toBe(`http://${config.hosts.web.address}:${config.proxy.port}`);
     expect((run.outputs.nodes as unknown[]).length).toBe(2 + config.hosts.servers.length);

@@ -2,7 +2,7 @@
 // registers, what each waits for, and what the next `up` reads back. The
 // engine's own behaviour (delete-before-replace and its cascade) is reasoned
 // from what the mocks record: every dependency and property dependency.
-import { afterUp, Unresolved, ProgramRun, Registered, runProgram, RunOptions } from "./support/program";
+import { afterUp, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions } from "./support/program";
 import { stackValues, withServers } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -40,12 +40,10 @@ async function deployed(v: Record<string, unknown>): Promise<Pick<RunOptions, "a
 }
 
 describe("a first deployment", () => {
-  let run: ProgramRun;
-  beforeAll(async () => {
-    run = await runProgram(stackValues("prod"));
-  });
+  const programRun = runForTests(() => runProgram(stackValues("prod")));
 
-  test("pulls every image on every host before any container, takes the lease first, and needs no quarantine", () => {
+  test("pulls every image on every host before any container, takes the lease first, and needs no quarantine", async () => {
+    const run = await programRun();
     const images = run.byType(IMAGE);
     expect(images.map((i) => `${i.name}=${i.inputs.name}`).sort()).toEqual(
       [
@@ -61,7 +59,8 @@ describe("a first deployment", () => {
     expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
   });
 
-  test("dtable-web first, then dtable-db, then the dtable-servers; the proxy starts on its config", () => {
+  test("dtable-web first, then dtable-db, then the dtable-servers; the proxy starts on its config", async () => {
+    const run = await programRun();
     before(run, "dtable-web-seatable-server", "dtable-db-seatable-server");
     before(run, "dtable-db-seatable-server", "dtable-server-seatable-server");
     before(run, "dtable-db-seatable-server", "dtable-server-4-seatable-server");
@@ -70,7 +69,8 @@ describe("a first deployment", () => {
     before(run, `${P}container`, `${P}verify`);
   });
 
-  test("no container takes an input from another resource: replacing one never cascades into another", () => {
+  test("no container takes an input from another resource: replacing one never cascades into another", async () => {
+    const run = await programRun();
     for (const c of run.byType(CONTAINER)) {
       const fromOthers = Object.entries(c.propertyDependencies).filter(([, urns]) => urns.length > 0);
       expect([c.name, fromOthers]).toEqual([c.name, []]);
@@ -78,16 +78,19 @@ describe("a first deployment", () => {
     }
   });
 
-  test("Pulumi waits longer than Docker's stop timeout and health wait", () => {
+  test("Pulumi waits longer than Docker's stop timeout and health wait", async () => {
+    const run = await programRun();
     for (const c of run.byType(CONTAINER)) {
       const seconds = (s: string) => Number(/^(\d+)s$/.exec(s)?.[1] ?? NaN);
       expect([c.name, c.customTimeouts]).toEqual([c.name, expect.objectContaining({ delete: expect.stringMatching(/^\d+s$/) })]);
       expect(seconds(c.customTimeouts!.delete)).toBeGreaterThan(c.inputs.stopTimeout as number);
-      expect(seconds(c.customTimeouts!.create)).toBeGreaterThan((c.inputs.waitTimeout as number) ?? 0);
+      // an in-place update waits for health as a create does
+      for (const op of ["create", "update"] as const) expect([c.name, op, seconds(c.customTimeouts![op]) > ((c.inputs.waitTimeout as number) ?? 0)]).toEqual([c.name, op, true]);
     }
   });
 
-  test("the applied table, the proxy's file hashes and the containers' digests are recorded, the digests as a secret", () => {
+  test("the applied table, the proxy's file hashes and the containers' digests are recorded, the digests as a secret", async () => {
+    const run = await programRun();
     const applied = run.outputs.appliedRouting as { proxy: { conf: string }; rolloutSteps: string[] };
     expect(applied.proxy.conf).toMatch(/^[0-9a-f]{64}$/);
     expect(applied.rolloutSteps).toEqual([`${P}lease`, `${P}switch`, `${P}verify`]);
@@ -133,13 +136,13 @@ describe("an up with nothing to change is quiet", () => {
 });
 
 describe("scale-out 4 → 5 with maxRestarting 1", () => {
-  let run: ProgramRun;
-  beforeAll(async () => {
+  const programRun = runForTests(async () => {
     const state = await deployed(withServers(4));
-    run = await runProgram(withServers(5), state);
+    return runProgram(withServers(5), state);
   });
 
-  test("one stage per server that gives up buckets, each quarantine → restart → switch → verify, one after another", () => {
+  test("one stage per server that gives up buckets, each quarantine → restart → switch → verify, one after another", async () => {
+    const run = await programRun();
     const names = proxySteps(run).map((s) => s.name);
     const w = waits(run, names);
     const stages = names.filter((n) => n.endsWith("-quarantine")).map((n) => n.replace(/-quarantine$/, ""));
@@ -156,7 +159,8 @@ describe("scale-out 4 → 5 with maxRestarting 1", () => {
     before(run, "dtable-server-5-seatable-server", `${stages[0]}-quarantine`);
   });
 
-  test("each quarantine pauses everything the restarting server holds, and nothing else", () => {
+  test("each quarantine pauses everything the restarting server holds, and nothing else", async () => {
+    const run = await programRun();
     const q = proxySteps(run).filter((s) => s.name.endsWith("-quarantine"));
     for (const s of q) {
       const paused = ((s.inputs.stdin as string).match(/ quarantine;/g) ?? []).length;
@@ -181,16 +185,16 @@ test("maxRestarting 2 puts two servers in a stage, side by side", async () => {
 });
 
 describe("a new image", () => {
-  let run: ProgramRun;
-  beforeAll(async () => {
+  const programRun = runForTests(async () => {
     const v = withServers(4);
     const state = await deployed(v);
     v.image = "seatable/seatable-enterprise:6.1.9";
     v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
-    run = await runProgram(v, state);
+    return runProgram(v, state);
   });
 
-  test("is pulled everywhere first; the backup runs before any container changes; dtable-web, dtable-db, then each dtable-server in its own stage", () => {
+  test("is pulled everywhere first; the backup runs before any container changes; dtable-web, dtable-db, then each dtable-server in its own stage", async () => {
+    const run = await programRun();
     const images = run.byType(IMAGE).map((i) => i.name);
     for (const i of images) before(run, i, `${P}backup`);
     before(run, `${P}lease`, `${P}backup`);

@@ -194,3 +194,16 @@ export function afterUp(run: ProgramRun): Pick<RunOptions, "applied" | "appliedC
     live: { conf: applied.proxy!.conf, hosts: applied.proxy!.hosts, routing: createHash("sha256").update(routingJson(applied.table)).digest("hex") },
   };
 }
+
+/**
+ * The program run a describe block's tests look at, for each test to await: one run for the
+ * block, except in StrykerJS's first run (its instrumented code defines `__stryker__`, and no
+ * mutant is active yet), where each test makes its own. That run measures which tests reach
+ * each mutant, and a run in beforeAll belongs to no test: its mutants would be counted as
+ * survivors of tests that see them. With a mutant active, one run per block sees it as well.
+ */
+export function runForTests<T>(start: () => Promise<T>): () => Promise<T> {
+  let once: Promise<T> | undefined;
+  const measuringCoverage = () => "__stryker__" in globalThis && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined;
+  return () => (measuringCoverage() ? start() : (once ??= start()));
+}

@@ -66,8 +66,9 @@ const SSHD = "/usr/sbin/sshd";
  * Starts sshd -D on a free loopback port; call stopSshd in afterAll. With `opt`,
  * sshd and its sessions run in a private mount namespace where that folder is
  * /opt, so commands with the hosts' absolute paths touch only the test's files.
+ * `config`: more sshd_config lines.
  */
-export async function startSshd({ opt, timeoutMs = 15000 }: { opt?: string; timeoutMs?: number } = {}): Promise<Sshd> {
+export async function startSshd({ opt, config: extra = [], timeoutMs = 15000 }: { opt?: string; config?: readonly string[]; timeoutMs?: number } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), "sshd-test-"));
   const keygen = (file: string) =>
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", file], { timeout: 10000, stdio: "pipe" });
@@ -101,6 +102,7 @@ export async function startSshd({ opt, timeoutMs = 15000 }: { opt?: string; time
       "X11Forwarding no",
       "PrintMotd no",
       "LogLevel ERROR",
+      ...extra,
       "",
     ].join("\n"),
   );
