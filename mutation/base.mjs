@@ -3,6 +3,9 @@
 // their mutants: the fast suites everywhere, a slow real-process suite only where
 // it is the one that sees the behaviour (real nginx for the proxy config).
 
+/** The parts, in the order `npm run mutate -- --all` runs them: mutation/<part>.config.mjs. */
+export const PARTS = ["config", "plan", "rollout", "components", "nginx", "io", "cli"];
+
 /** @returns {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", timeoutMS = 20000 }) {
   return {

@@ -5,9 +5,9 @@
 // static (ignored), compile and runtime errors are not valid.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { calculateMetrics } from "mutation-testing-metrics";
+import { PARTS } from "./base.mjs";
 
 const say = (line) => process.stdout.write(`${line}\n`);
-const PARTS = ["config", "plan", "rollout", "components", "nginx", "io", "cli"];
 const DIR = "reports/mutation";
 
 const files = {};

@@ -266,6 +266,25 @@ test(`nginx -t accepts every rendered config, plain and quarantine [${SEED_NOTE}
   expect(results).toHaveLength(2 * CLUSTERS.length);
 });
 
+test(`the largest tables load: 3 hex digits (4,096 buckets) and 5,000 pinned bases, in quarantine too [${SEED_NOTE}]`, async () => {
+  // nginx's default map hash (max size 2,048, buckets of a cache line) refuses maps this large
+  const servers = serversOf(7);
+  const names = servers.map((s) => s.name);
+  const pins = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [randomUuid(), names[i % names.length]]));
+  const table = computeRoutingTable({ servers, bucketHexDigits: 3, pins });
+  const quarantine = { buckets: allBuckets(3).slice(0, 600), pins: Object.keys(pins).slice(0, 800) };
+  for (const text of [renderProxyConfig(table, names, settings(18080)), renderProxyConfig(table, names, settings(18080), quarantine)]) {
+    const dir = nginxDir(HOSTS, text);
+    try {
+      const r = await nginxTest(path.join(dir, "nginx.conf"));
+      // and no warning: nginx would otherwise print "could not build optimal map_hash" at every reload
+      expect({ code: r.code, warnings: r.output.split("\n").filter((l) => /\[(warn|emerg|crit|alert|error)\]/.test(l)) }).toEqual({ code: 0, warnings: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
 test(`what reaches the dtable-server: the client's Host, X-Forwarded-For, a 20 MB upload whole; no nginx version to the client [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 2 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
   const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
