@@ -11,7 +11,7 @@ import * as path from "path";
 import WebSocket from "ws";
 import { allBuckets } from "../pure/config/routing-file";
 import { normaliseUuid } from "../pure/config/values";
-import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER, STATUS_PATH } from "../pure/plan/nginx";
+import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER, STATUS_PATH, UPSTREAM_HEADER } from "../pure/plan/nginx";
 import { bucketOf, computeRoutingTable, ownerOf, RoutingTable, WeightedServer } from "../pure/plan/routing";
 import { freePort, Nginx, nginxDir, nginxTest, startNginx } from "./support/nginx";
 import { Standin, StandinReply, startStandin, startStandins, stopStandins, withTimeout } from "./support/standins";
@@ -46,6 +46,8 @@ const NAMES = ["dtable-server-1", "dtable-server-2", "dtable-server-3", "dtable-
 // Each run takes its own block of loopback addresses, so that two runs at once do not collide.
 const ADDRESS_BASE = 10 + (process.pid % 28) * 8;
 const ADDRESSES = NAMES.map((name, i) => ({ name, address: `127.0.0.${ADDRESS_BASE + i}` }));
+/** Where a dtable-server's stand-in listens, as nginx names the upstream it connected to. */
+const addressOf = (server: string) => `${ADDRESSES.find((a) => a.name === server)!.address}:5000`;
 const HOSTS = renderProxyHosts(ADDRESSES);
 
 const WEIGHTS: Record<number, number[]> = { 2: [1, 3], 3: [3, 2, 1], 7: [1, 2, 3, 1, 4, 1, 2] };
@@ -196,8 +198,10 @@ async function routeAll(port: number, cases: readonly Case[], concurrency = 32):
           // reported below
         }
         const header = r.headers[SERVER_HEADER.toLowerCase()];
-        if (r.status === 200 && body.server === c.expected && header === c.expected && body.url === c.path) return undefined;
-        return `${c.path}: expected ${c.expected}, got ${r.status} body ${r.body.slice(0, 120)} header ${String(header)}`;
+        // the address nginx connected to: what the rollout's verify checks
+        const upstream = r.headers[UPSTREAM_HEADER.toLowerCase()];
+        if (r.status === 200 && body.server === c.expected && header === c.expected && upstream === addressOf(c.expected) && body.url === c.path) return undefined;
+        return `${c.path}: expected ${c.expected} at ${addressOf(c.expected)}, got ${r.status} body ${r.body.slice(0, 120)} header ${String(header)} upstream ${String(upstream)}`;
       } catch (e) {
         return `${c.path}: expected ${c.expected}, got error ${(e as Error).message}`;
       }
@@ -513,7 +517,6 @@ test(`the access log: one JSON line per request, saying what the routing table s
   const t = c.table;
   const digits = t.bucketHexDigits;
   const proxy = await startProxy((s) => renderProxyConfig(t, c.servers, s));
-  const addressOf = (server: string) => `${ADDRESSES.find((a) => a.name === server)!.address}:5000`;
   const secret = `s3cr3t${randHex(16)}`;
 
   // What each request must log: `uri` is the decoded path, `base` and `bucket` as written in the URI.
