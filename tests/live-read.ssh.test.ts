@@ -2,10 +2,10 @@
 // real: the system ssh with the options index.ts gives it, against a real sshd
 // on 127.0.0.1 whose /opt is a temporary folder (a private mount namespace), so
 // the proxy's files sit at the paths a real dtable-web has them.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostAccess } from "../io/hosts";
@@ -131,4 +131,24 @@ test("reachable: the sshd's port answers, a closed port does not", async () => {
   const s = sshd as Sshd;
   await expect(hostAccess().reachable({ ...web(), ssh: { user: s.user, port: s.port } })).resolves.toBe(true);
   await expect(hostAccess().reachable({ ...web(), ssh: { user: s.user, port: closed } })).resolves.toBe(false);
+}, 30000);
+
+test("reachable: a host that drops connection attempts counts as unreachable after 10 s, not never", async () => {
+  // a listener that never accepts, its queue full: the kernel drops further SYNs, as a firewall does
+  const listener = spawn("python3", ["-c", "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const held: Socket[] = [];
+  try {
+    const port = await new Promise<number>((resolve) => listener.stdout.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
+    for (let i = 0; i < 3; i++) held.push(connect({ host: "127.0.0.1", port }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const reachable = await hostAccess().reachable({ ...web(), ssh: { user: "root", port } });
+    expect({ reachable, seconds: Math.round((Date.now() - started) / 1000) }).toEqual({ reachable: false, seconds: 10 });
+  } finally {
+    for (const s of held) s.destroy();
+    listener.stdin.end();
+    listener.kill();
+  }
 }, 30000);
