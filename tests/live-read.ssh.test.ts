@@ -93,9 +93,10 @@ test("a read that hangs (a file that never opens) is stopped after 20 s, and say
   const started = Date.now();
   try {
     const failure = await hostAccess().readLive(web(), options()).then(() => undefined, (e: Error) => e.message);
-    expect({ failure, seconds: Math.round((Date.now() - started) / 1000) }).toEqual({
+    const seconds = (Date.now() - started) / 1000;
+    expect({ failure, stoppedAt20s: seconds >= 19.9 && seconds < 26 }).toEqual({
       failure: "reading the proxy's live files on dtable-web (127.0.0.1) over SSH failed: no answer within 20 s",
-      seconds: 20,
+      stoppedAt20s: true,
     });
   } finally {
     // let the host's reader go (it would wait on the FIFO after its session is gone)
@@ -145,7 +146,8 @@ test("reachable: a host that drops connection attempts counts as unreachable aft
     await new Promise((resolve) => setTimeout(resolve, 300));
     const started = Date.now();
     const reachable = await hostAccess().reachable({ ...web(), ssh: { user: "root", port } });
-    expect({ reachable, seconds: Math.round((Date.now() - started) / 1000) }).toEqual({ reachable: false, seconds: 10 });
+    const seconds = (Date.now() - started) / 1000;
+    expect({ reachable, gaveUpAt10s: seconds >= 9.9 && seconds < 16 }).toEqual({ reachable: false, gaveUpAt10s: true });
   } finally {
     for (const s of held) s.destroy();
     listener.stdin.end();
