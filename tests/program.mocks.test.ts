@@ -107,6 +107,16 @@ describe.each(cases)("%s", (_label, values) => {
       });
       expect(c.inputs.volumes).toEqual(expect.arrayContaining([{ hostPath: "/opt/seatable-server", containerPath: "/shared", readOnly: false }]));
       expect((c.inputs.stopTimeout as number) >= 30).toBe(true);
+      // each role answers on its own port; SeaTable's first start takes minutes
+      const url = { "dtable-web-docker": "8000/api2/ping/", "dtable-db-docker": "7777/ping/" }[providerOf(run, c)!.name] ?? "5000/ping/";
+      expect(c.inputs.healthcheck).toEqual({
+        tests: ["CMD-SHELL", `curl --fail --silent --max-time 5 http://localhost:${url} || exit 1`],
+        interval: "20s",
+        timeout: "10s",
+        retries: 3,
+        startPeriod: "120s",
+      });
+      expect(c.inputs.waitTimeout).toBe(900);
     }
   });
 

@@ -3,6 +3,8 @@
 // engine's own behaviour (delete-before-replace and its cascade) is reasoned
 // from what the mocks record: every dependency and property dependency.
 import { afterUp, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions } from "./support/program";
+import { stepHash } from "../components/resources";
+import type { HostStep } from "../pure/plan/rollout";
 import { stackValues, withServers } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -272,4 +274,53 @@ describe("what the next up reads back", () => {
       }
     }
   });
+});
+
+test("a node's steps after its container run again when the container is replaced: their triggers hold its id", async () => {
+  // the mocks give a container an id of its inputs, as the engine gives a replaced container a new one
+  const state = await deployed(withServers(2));
+  const same = await runProgram(withServers(2), state);
+  const v = withServers(2);
+  v.image = "seatable/seatable-enterprise:6.1.9";
+  const newImage = await runProgram(v, state);
+  const afterContainer = (run: ProgramRun) => {
+    const containers = new Set(run.byType(CONTAINER).map((c) => c.urn));
+    const steps = run.byType(COMMAND).filter((c) => !c.parent.endsWith(`::dtable-server-proxy`) && c.dependencies.some((d) => containers.has(d)));
+    return Object.fromEntries(steps.map((c) => [c.name, JSON.stringify(c.inputs.triggers)]));
+  };
+  const [a, b] = [afterContainer(same), afterContainer(newImage)];
+  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+  expect(Object.keys(a).length).toBeGreaterThanOrEqual(4);
+  expect(Object.keys(a).filter((name) => a[name] === b[name])).toEqual([]);
+});
+
+test("a step's trigger changes with its host, its command, its stdin (the files it uploads) and each step before it", () => {
+  const step: HostStep = { id: "upload", host: "dtable-web", title: "upload", command: "install -m 0644 /dev/stdin f", stdin: "events {}\n", after: [] };
+  const base = stepHash(step, ["a", "b"]);
+  const changed = {
+    host: stepHash({ ...step, host: "dtable-db" }, ["a", "b"]),
+    command: stepHash({ ...step, command: "install -m 0600 /dev/stdin f" }, ["a", "b"]),
+    stdin: stepHash({ ...step, stdin: "events { }\n" }, ["a", "b"]),
+    noStdin: stepHash({ ...step, stdin: undefined }, ["a", "b"]),
+    oneBeforeLess: stepHash(step, ["a"]),
+    anotherBefore: stepHash(step, ["a", "c"]),
+  };
+  expect(Object.entries(changed).filter(([, h]) => h === base)).toEqual([]);
+  // and nothing else: the same step and steps before give the same trigger (no re-run on a quiet up)
+  expect(stepHash({ ...step, title: "another title" }, ["a", "b"])).toBe(base);
+});
+
+test("a node's step waits on its own earlier steps in its trigger: a change to one re-runs those after it", async () => {
+  const run = await runProgram(withServers(2));
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const nodeSteps = run.byType(COMMAND).filter((c) => !c.parent.endsWith(`::dtable-server-proxy`));
+  const trigger = (c: Registered) => (c.inputs.triggers as string[])[0];
+  let chained = 0;
+  for (const c of nodeSteps) {
+    const earlier = c.dependencies.map((u) => byUrn.get(u)!).filter((d) => d.type === COMMAND && d.parent === c.parent);
+    chained += earlier.length;
+    const own = { id: c.name, title: "", host: c.parent.split("::").pop()!, command: c.inputs.create as string, stdin: c.inputs.stdin as string | undefined, after: [] };
+    expect([c.name, trigger(c)]).toEqual([c.name, stepHash(own, earlier.map(trigger))]);
+  }
+  expect(chained).toBeGreaterThan(0);
 });

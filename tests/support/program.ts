@@ -86,9 +86,10 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
           return { id: args.name, state: { outputs, secretOutputNames: options.appliedContainers ? ["appliedContainers"] : [] } };
         }
         if ((options.stuck ?? []).includes(args.name)) return new Promise<never>(() => undefined);
-        // a command echoes nothing; a container gets an id
+        // a command echoes nothing; a container gets an id of its inputs, as a replaced one gets a new id
         const state = args.type === "command:remote:Command" ? { ...args.inputs, stdout: "ok", stderr: "" } : args.inputs;
-        return { id: `${args.name}-id`, state };
+        const id = args.type === "docker:index/container:Container" ? createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 12) : "id";
+        return { id: `${args.name}-${id}`, state };
       },
       call: () => ({}),
     },
