@@ -246,7 +246,10 @@ describe.each(cases)("%s", (_label, values) => {
     const run = await programRun();
     const config = configOf(v);
     expect(run.outputs.proxyUrl).toBe(`http://${config.hosts.web.address}:${config.proxy.port}`);
-    expect((run.outputs.nodes as unknown[]).length).toBe(2 + config.hosts.servers.length);
+    expect(run.outputs.nodes).toEqual(
+      [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
+    );
+    expect(run.outputs.nodes).toHaveLength(2 + config.hosts.servers.length);
     const routing = run.outputs.routing as { server: string; share: string }[];
     expect(routing.map((r) => r.server)).toEqual(config.hosts.servers.map((s) => s.name));
     expect(routing.reduce((s, r) => s + parseFloat(r.share), 0)).toBeCloseTo(100, 1);

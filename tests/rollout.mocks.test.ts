@@ -170,9 +170,13 @@ describe("scale-out 4 → 5 with maxRestarting 1", () => {
       expect(paused).toBeGreaterThan(0);
       expect(paused).toBeLessThanOrEqual(96 + 2);
     }
-    const change = run.outputs.routingChange as { largestPausedShare: number; stages: unknown[] };
+    const change = run.outputs.routingChange as { largestPausedShare: number; stages: { servers: string[]; bucketsPaused: number; pinsPaused: number }[] };
     expect(change.stages).toHaveLength(4);
     expect(change.largestPausedShare).toBeLessThanOrEqual(96 / 256);
+    // the output names each stage's server as its restart step does, with what it pauses
+    const restarted = proxySteps(run).map(short).filter((n) => n.includes("-restart-")).map((n) => `${n.replace(/^.*-restart-/, "")} (restart)`);
+    expect(change.stages.flatMap((st) => st.servers).sort()).toEqual(restarted.sort());
+    for (const st of change.stages) expect(st.bucketsPaused).toBeGreaterThan(0);
   });
 });
 
