@@ -125,6 +125,24 @@ describe.each(cases)("%s", (_label, values) => {
     for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);
   });
 
+  test("caddy: dtable-web's seatable-server and caddy join the frontend network, which exists before either; caddy after dtable-web", async () => {
+    const run = await programRun();
+    const networks = run.byType("docker:index/network:Network");
+    if (v.publicEntry === "loadBalancer") {
+      expect(networks).toEqual([]);
+      return;
+    }
+    expect(networks.map((n) => [providerOf(run, n)!.name, n.inputs.name])).toEqual([["dtable-web-docker", "frontend-net"]]);
+    const onWeb = run.byType(CONTAINER).filter((c) => providerOf(run, c)!.name === "dtable-web-docker");
+    const web = onWeb.find((c) => c.inputs.name === "seatable-server")!;
+    const caddy = onWeb.find((c) => c.inputs.name === "caddy")!;
+    for (const c of [web, caddy]) {
+      expect([c.inputs.name, c.inputs.networksAdvanced]).toEqual([c.inputs.name, [{ name: "frontend-net" }]]);
+      expect([c.inputs.name, c.dependencies.includes(networks[0].urn)]).toEqual([c.inputs.name, true]);
+    }
+    expect(caddy.dependencies).toContain(web.urn);
+  });
+
   test("every published port is on the host's private address (public address only for caddy's 80/443)", async () => {
     const run = await programRun();
     const config = configOf(v);
