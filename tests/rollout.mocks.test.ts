@@ -2,7 +2,7 @@
 // registers, what each waits for, and what the next `up` reads back. The
 // engine's own behaviour (delete-before-replace and its cascade) is reasoned
 // from what the mocks record: every dependency and property dependency.
-import { afterUp, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions } from "./support/program";
+import { afterUp, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions, SECRET_VALUES } from "./support/program";
 import { stepHash } from "../components/resources";
 import type { HostStep } from "../pure/plan/rollout";
 import { stackValues, withServers } from "./support/stacks";
@@ -327,4 +327,19 @@ test("a node's step waits on its own earlier steps in its trigger: a change to o
     expect([c.name, trigger(c)]).toEqual([c.name, stepHash(own, earlier.map(trigger))]);
   }
   expect(chained).toBeGreaterThan(0);
+});
+
+test("a changed secret changes the recorded digest of each container that reads it, and of no other", async () => {
+  const v = withServers(2);
+  const first = await runProgram(v);
+  const digests = (run: ProgramRun) => run.outputs.appliedContainers as Record<string, string>;
+  const changedOf = async (key: keyof typeof SECRET_VALUES) => {
+    const run = await runProgram(v, { ...afterUp(first), secrets: { ...SECRET_VALUES, [key]: `${SECRET_VALUES[key]}-new` } });
+    return Object.keys(digests(first)).filter((node) => digests(run)[node] !== digests(first)[node]).sort();
+  };
+  // adminPassword: only dtable-web's first start reads it; redisPassword: every node
+  expect(await changedOf("adminPassword")).toEqual(["dtable-web"]);
+  expect(await changedOf("redisPassword")).toEqual(["dtable-db", "dtable-server", "dtable-server-2", "dtable-web"]);
+  // the SSH key is the deploy machine's, in no container
+  expect(await changedOf("sshPrivateKey")).toEqual([]);
 });
