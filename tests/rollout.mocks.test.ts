@@ -36,6 +36,19 @@ const before = (run: ProgramRun, a: string, b: string) => {
   expect([a, o.indexOf(a) >= 0, o.indexOf(a) < o.indexOf(b), b]).toEqual([a, true, true, b]);
 };
 
+/** what `fn` logs through pulumi.log (under the mocks: console lines "info: [runtime] ...", "warning: ...") */
+async function logsOf<T>(fn: () => Promise<T>): Promise<{ result: T; logged: string[] }> {
+  const logged: string[] = [];
+  const spies = (["log", "warn", "error"] as const).map((level) =>
+    jest.spyOn(console, level).mockImplementation((...a: unknown[]) => void logged.push(a.map(String).join(" ").replace(/^(\w+): \[runtime\] /, "$1: "))),
+  );
+  try {
+    return { result: await fn(), logged };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
+
 /** a first deployment of `v`, then the state it leaves */
 async function deployed(v: Record<string, unknown>): Promise<Pick<RunOptions, "applied" | "appliedContainers" | "live">> {
   return afterUp(await runProgram(v));
@@ -120,7 +133,10 @@ describe("an up with nothing to change is quiet", () => {
   test("a proxy file that differs (a stopped up, a hand edit) brings back exactly the converging steps", async () => {
     const v = stackValues("prod");
     const state = afterUp(await runProgram(v));
-    const run = await runProgram(v, { ...state, live: { ...state.live, conf: "0".repeat(64) } });
+    const { result: run, logged } = await logsOf(() => runProgram(v, { ...state, live: { ...state.live, conf: "0".repeat(64) } }));
+    // the admin is told, and no stage is announced: nothing goes down
+    expect(logged.filter((l) => l.startsWith("warning: "))).toEqual([expect.stringMatching(/^warning: dtable-web: the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is not the one this stack recorded/)]);
+    expect(logged.filter((l) => /stage\(s\)|goes down/.test(l))).toEqual([]);
     expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
     expect(proxySteps(run).some((s) => s.ignoreChanges.length > 0)).toBe(false);
     // the host decides whether that file is one it may replace: the recorded one or this run's own
@@ -178,6 +194,12 @@ describe("scale-out 4 → 5 with maxRestarting 1", () => {
     expect(change.stages.flatMap((st) => st.servers).sort()).toEqual(restarted.sort());
     for (const st of change.stages) expect(st.bucketsPaused).toBeGreaterThan(0);
   });
+});
+
+test("a staged change tells the admin its stages and the largest share paused", async () => {
+  const state = await deployed(withServers(4));
+  const { logged } = await logsOf(() => runProgram(withServers(5), state));
+  expect(logged.filter((l) => l.startsWith("info: ") && /stage\(s\); in each: quarantine|Largest share of buckets paused at any moment: \d+\.\d%/.test(l))).toHaveLength(2);
 });
 
 test("maxRestarting 2 puts two servers in a stage, side by side", async () => {
