@@ -262,7 +262,13 @@ describe("drain and evict", () => {
   test("a server that left and does not answer stops every up with the way out; evict moves its buckets without touching it", async () => {
     const state = await deployed(withServers(5));
     const v = withServers(4);
-    await expect(runProgram(v, { ...state, unreachable: ["dtable-server-5"] })).rejects.toThrow(/dtable-server-5 \(10\.0\.1\.24:22\) does not answer.*add it to rollout\.evict/);
+    await expect(runProgram(v, { ...state, unreachable: ["dtable-server-5"] })).rejects.toThrow(
+      /^dtable-server-5 \(10\.0\.1\.24:22\) does not answer, and this up must stop it before its buckets move\. If its host is dead, add it to rollout\.evict: .*what it had not saved is lost/,
+    );
+    // a server that stays and must restart (it gives up buckets to a new one): bring it back, or remove and evict it
+    await expect(runProgram(withServers(6), { ...state, unreachable: ["dtable-server-2"] })).rejects.toThrow(
+      /^dtable-server-2 \([\d.]+:\d+\) does not answer, and this up must restart it\. Bring the host back; if it is dead, remove it from hosts\.servers and add it to rollout\.evict\.$/,
+    );
     v.rollout = { evict: ["dtable-server-5"] };
     const warn = jest.spyOn(console, "info").mockImplementation(() => undefined);
     const run = await runProgram(v, { ...state, unreachable: ["dtable-server-5"] }).finally(() => warn.mockRestore());
