@@ -269,6 +269,12 @@ describe("drain and evict", () => {
     await expect(runProgram(withServers(6), { ...state, unreachable: ["dtable-server-2"] })).rejects.toThrow(
       /^dtable-server-2 \([\d.]+:\d+\) does not answer, and this up must restart it\. Bring the host back; if it is dead, remove it from hosts\.servers and add it to rollout\.evict\.$/,
     );
+    // answering, it is stopped on its own host (it left the config; the state still knows it)
+    const stopped = await runProgram(v, state);
+    const onIt = proxySteps(stopped).filter((s) => s.name.includes("dtable-server-5"));
+    expect(onIt.length).toBeGreaterThan(0);
+    const hostOf = (c: Registered) => JSON.stringify(c.inputs.connection).match(/"host":"([^"]+)"/)?.[1];
+    expect(onIt.map((s) => [short(s), hostOf(s)])).toEqual(onIt.map((s) => [short(s), "10.0.1.24"]));
     v.rollout = { evict: ["dtable-server-5"] };
     const warn = jest.spyOn(console, "info").mockImplementation(() => undefined);
     const run = await runProgram(v, { ...state, unreachable: ["dtable-server-5"] }).finally(() => warn.mockRestore());
