@@ -125,6 +125,16 @@ describe.each(cases)("%s", (_label, values) => {
     for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);
   });
 
+  test("the proxy runs nginx on the uploaded config and hosts file, read-only from the host's folder", async () => {
+    const run = await programRun();
+    const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
+    expect(proxy.inputs.command).toEqual(["nginx", "-g", "daemon off;", "-c", "/etc/nginx/proxy/nginx-proxy.conf"]);
+    expect(proxy.inputs.volumes).toEqual([
+      { hostPath: "/opt/seatable-compose/dtable-server-proxy", containerPath: "/etc/nginx/proxy", readOnly: true },
+      { hostPath: "/opt/seatable-compose/dtable-server-proxy/hosts", containerPath: "/etc/hosts", readOnly: true },
+    ]);
+  });
+
   test("caddy: dtable-web's seatable-server and caddy join the frontend network, which exists before either; caddy after dtable-web", async () => {
     const run = await programRun();
     const networks = run.byType("docker:index/network:Network");
