@@ -27,7 +27,20 @@ afterAll(async () => {
   rmSync(opt, { recursive: true, force: true });
 });
 
-afterEach(() => rmSync(join(opt, "seatable-compose"), { recursive: true, force: true }));
+/** Lets a host reader waiting on a FIFO at `path` go (it would wait after its session is gone). */
+function releaseFifo(path: string) {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // no FIFO, or no reader left
+  }
+}
+
+// also after a test that timed out before its own clean-up
+afterEach(() => {
+  releaseFifo(onHost(PROXY_CONFIG));
+  rmSync(join(opt, "seatable-compose"), { recursive: true, force: true });
+});
 
 const onHost = (path: string) => join(opt, path.replace(/^\/opt\//, ""));
 const put = (path: string, text: string) => {
@@ -99,12 +112,7 @@ test("a read that hangs (a file that never opens) is stopped after 20 s, and say
       stoppedAt20s: true,
     });
   } finally {
-    // let the host's reader go (it would wait on the FIFO after its session is gone)
-    try {
-      closeSync(openSync(onHost(PROXY_CONFIG), constants.O_WRONLY | constants.O_NONBLOCK));
-    } catch {
-      // no reader left
-    }
+    releaseFifo(onHost(PROXY_CONFIG));
   }
 }, 40000);
 
