@@ -3,14 +3,13 @@
 // on 127.0.0.1 whose /opt is a temporary folder (a private mount namespace), so
 // the proxy's files sit at the paths a real dtable-web has them.
 import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostAccess } from "../io/hosts";
 import { PROXY_CONFIG, PROXY_HOSTS } from "../pure/plan/containers";
-import { PROXY_LEASE, PROXY_ROUTING } from "../pure/plan/rollout";
+import { PROXY_LEASE, PROXY_ROUTING, sha256 } from "../pure/plan/rollout";
 import { sshOptions } from "../pure/plan/ssh";
 import { Sshd, startSshd, stopSshd } from "./support/sshd";
 
@@ -47,7 +46,6 @@ const put = (path: string, text: string) => {
   mkdirSync(join(onHost(path), ".."), { recursive: true });
   writeFileSync(onHost(path), text);
 };
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 const web = () => {
   const s = sshd as Sshd;

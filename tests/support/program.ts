@@ -1,9 +1,8 @@
 // Runs the whole Pulumi program under the SDK's mocks and records what it registers.
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { routingJson } from "../../pure/config/routing-file";
 import type { AppliedRouting } from "../../pure/plan/applied";
-import type { LiveProxy } from "../../pure/plan/rollout";
+import { sha256, type LiveProxy } from "../../pure/plan/rollout";
 import { setHostAccess } from "../../io/hosts";
 import { PROJECT } from "../../pure/config/schema";
 import program from "../../index";
@@ -88,7 +87,7 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
         if ((options.stuck ?? []).includes(args.name)) return new Promise<never>(() => undefined);
         // a command echoes nothing; a container gets an id of its inputs, as a replaced one gets a new id
         const state = args.type === "command:remote:Command" ? { ...args.inputs, stdout: "ok", stderr: "" } : args.inputs;
-        const id = args.type === "docker:index/container:Container" ? createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 12) : "id";
+        const id = args.type === "docker:index/container:Container" ? sha256(JSON.stringify(args.inputs)).slice(0, 12) : "id";
         return { id: `${args.name}-${id}`, state };
       },
       call: () => ({}),
@@ -192,7 +191,7 @@ export function afterUp(run: ProgramRun): Pick<RunOptions, "applied" | "appliedC
   return {
     applied,
     appliedContainers: run.outputs.appliedContainers as Record<string, string>,
-    live: { conf: applied.proxy!.conf, hosts: applied.proxy!.hosts, routing: createHash("sha256").update(routingJson(applied.table)).digest("hex") },
+    live: { conf: applied.proxy!.conf, hosts: applied.proxy!.hosts, routing: sha256(routingJson(applied.table)) },
   };
 }
 
