@@ -2,8 +2,9 @@
 // every resource of the plan's graph in its order (pure/plan/graph.ts).
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { remote } from "@pulumi/command";
 import type { ClusterConfig, NodeHost, SshTarget } from "../pure/config/schema";
-import { FRONTEND_NETWORK, caddyContainer, proxyContainer, seatableContainer } from "../pure/plan/containers";
+import { FRONTEND_NETWORK, LICENSE_PATH, caddyContainer, proxyContainer, seatableContainer } from "../pure/plan/containers";
 import type { ClusterGraph } from "../pure/plan/graph";
 import { PROXY } from "../pure/plan/graph";
 import type { ServerHost } from "../pure/plan/rollout";
@@ -29,6 +30,9 @@ export class SeaTableCluster extends pulumi.ComponentResource {
   constructor(name: string, args: SeaTableClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("seatable:cluster:SeaTableCluster", name, {}, opts);
     const { config, graph, secrets } = args;
+    // validateStackConfig refuses an up without a readable licenseFile
+    const licenseFile = config.licenseFile;
+    if (licenseFile === undefined) throw new Error("internal: an up without licenseFile");
     const { web, db, servers } = config.hosts;
 
     const host = (h: { name: string; address: string; ssh: SshTarget }) =>
@@ -75,7 +79,14 @@ export class SeaTableCluster extends pulumi.ComponentResource {
       } else if (node.kind === "container") {
         const { node: n, component } = nodes.get(node.host)!;
         const needs = n.role === "dtable-web" && network ? [network] : [];
-        const c = containerResource(`${n.name}-seatable-server`, seatableContainer(config, n), secrets, { parent: component, provider: on(n.name).provider, dependsOn: [...dependsOn, ...needs] });
+        // the Enterprise image does not start without its license: on the host
+        // once the node's own steps made its folder, before the container
+        const license = new remote.CopyToRemote(
+          `${n.name}-license`,
+          { connection: on(n.name).connection, source: new pulumi.asset.FileAsset(licenseFile), remotePath: LICENSE_PATH },
+          { parent: component, dependsOn },
+        );
+        const c = containerResource(`${n.name}-seatable-server`, seatableContainer(config, n), secrets, { parent: component, provider: on(n.name).provider, dependsOn: [...dependsOn, ...needs, license] });
         containers.set(n.name, c);
         made.set(node.id, c);
       } else if (node.kind === "proxy") {

@@ -1,4 +1,5 @@
 // The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
+import * as pulumi from "@pulumi/pulumi";
 import { buildPlan } from "../pure/plan";
 import { renderedFiles } from "../pure/plan/files";
 import { ProgramFailure, Registered, runForTests, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
@@ -120,6 +121,26 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
+  test("every node gets the license before its seatable-server starts, once its own steps made the folder", async () => {
+    const run = await programRun();
+    const nodes = [{ name: "dtable-web", ...v.hosts.web }, { name: "dtable-db", ...v.hosts.db }, ...v.hosts.servers];
+    const copies = run.byType("command:remote:CopyToRemote");
+    expect(copies.map((c) => c.name).sort()).toEqual(nodes.map((n) => `${n.name}-license`).sort());
+    for (const n of nodes) {
+      const license = run.one(`${n.name}-license`);
+      expect(license.inputs.remotePath).toBe("/opt/seatable-server/seatable/seatable-license.txt");
+      // uploaded as it is on this machine: a renewed license is copied again, nothing restarts
+      expect(license.inputs.source).toBeInstanceOf(pulumi.asset.FileAsset);
+      expect(await (license.inputs.source as pulumi.asset.FileAsset).path).toBe(v.licenseFile);
+      expect(unwrap(license.inputs.connection)).toMatchObject({ host: n.address, port: n.ssh?.port ?? v.ssh.port });
+      // it waits for what the container waits for (the node's steps before it, the images), and the container for it
+      const container = run.one(`${n.name}-seatable-server`);
+      const network = run.byType("docker:index/network:Network").map((x) => x.urn);
+      expect(container.dependencies).toContain(license.urn);
+      expect([...license.dependencies].sort()).toEqual(container.dependencies.filter((u) => u !== license.urn && !network.includes(u)).sort());
+    }
+  });
+
   test("no container takes its volumes with it when it is replaced or deleted", async () => {
     const run = await programRun();
     for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);
@@ -151,6 +172,8 @@ describe.each(cases)("%s", (_label, values) => {
       expect([c.inputs.name, c.dependencies.includes(networks[0].urn)]).toEqual([c.inputs.name, true]);
     }
     expect(caddy.dependencies).toContain(web.urn);
+    // the release whose label conversion caddy.test.ts follows; a new one is a reviewed change
+    expect(caddy.inputs.image).toBe("lucaslorentz/caddy-docker-proxy:2.12.0-alpine");
   });
 
   test("every published port is on the host's private address (public address only for caddy's 80/443)", async () => {
