@@ -412,6 +412,30 @@ describe("each validation rule names the key path, what was found and what is ex
     });
   });
 
+  describe("ssh.privateKeyPath: `pulumi up` refuses a key file it cannot read, unless the sshPrivateKey secret is set", () => {
+    const secrets = ["mariadbPassword", "jwtPrivateKey", "adminPassword", "s3SecretKey"];
+    const up = (path: string, extra: string[] = []) => {
+      const v = stackValues();
+      for (const k of [...secrets, ...extra]) v[k] = "[secret]";
+      v.ssh = { ...v.ssh, privateKeyPath: path };
+      return v;
+    };
+    test("readable: no problem (the file is read at the path as written)", () => {
+      expect(problemsOf(up("keys/deploy"), secrets, true, { "keys/deploy": "-----BEGIN OPENSSH PRIVATE KEY-----" })).toEqual([]);
+    });
+    test.each<[string, string]>([
+      ["keys/deploy", 'ssh.privateKeyPath: cannot read "keys/deploy": ENOENT: no such file; the commands on the hosts log in with this key (or set it with `pulumi config set --secret sshPrivateKey < key`)'],
+      ["~/.ssh/seatable", 'ssh.privateKeyPath: cannot read "~/.ssh/seatable": ENOENT: no such file; `~` is not expanded: write the path in full; the commands on the hosts log in with this key (or set it with `pulumi config set --secret sshPrivateKey < key`)'],
+    ])("unreadable %s: refused, and said how", (path, message) => {
+      expect(problemsOf(up(path), secrets, true)).toEqual([message]);
+    });
+    test("not read when the sshPrivateKey secret is set, nor by the offline plan", () => {
+      expect(problemsOf(up("keys/deploy", ["sshPrivateKey"]), [...secrets, "sshPrivateKey"], true)).toEqual([]);
+      const plan = validate(up("keys/deploy"), secrets, false);
+      expect(plan.ok && plan.warnings).toEqual([]);
+    });
+  });
+
   describe("licenseFile: `pulumi up` refuses to deploy without a readable license, plan warns", () => {
     const cases: [string, (v: Record<string, any>) => void, string][] = [
       ["not set", (v) => delete v.licenseFile, "licenseFile: not set; the SeaTable Enterprise image does not start without its license: set it to the local path of seatable-license.txt (`pulumi config set licenseFile path/to/seatable-license.txt`), which is copied to every node"],

@@ -120,6 +120,22 @@ function versionChecks(c: { image: string; seatableVersion?: string }): { versio
   return { version, style: check.style, problems, warnings: check.warning ? [`${path}: ${check.warning}`] : [] };
 }
 
+/** Node's read error without its ", open '/absolute/path'": a problem names the file as the config does. */
+function readError(e: unknown): string {
+  return (e as Error).message.replace(/, \w+ '[^']*'$/, "");
+}
+
+/** ssh.privateKeyPath, read as written (relative to the project folder; no `~`). */
+function keyFileProblem(path: string, readFile: (path: string) => string): string | undefined {
+  try {
+    readFile(path);
+    return undefined;
+  } catch (e) {
+    const home = path.startsWith("~") ? "; `~` is not expanded: write the path in full" : "";
+    return `ssh.privateKeyPath: cannot read ${quote(path)}: ${readError(e)}${home}; the commands on the hosts log in with this key (or set it with \`pulumi config set --secret sshPrivateKey < key\`)`;
+  }
+}
+
 /** licenseFile: the Enterprise image does not start without its license. */
 function licenseProblem(licenseFile: string | undefined, readFile: (path: string) => string): string | undefined {
   const why = "the SeaTable Enterprise image does not start without its license";
@@ -130,7 +146,7 @@ function licenseProblem(licenseFile: string | undefined, readFile: (path: string
   try {
     text = readFile(licenseFile);
   } catch (e) {
-    return `licenseFile: cannot read ${quote(licenseFile)}: ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}; ${why}`;
+    return `licenseFile: cannot read ${quote(licenseFile)}: ${readError(e)}; ${why}`;
   }
   return text.trim() === "" ? `licenseFile: ${quote(licenseFile)} is empty; ${why}` : undefined;
 }
@@ -234,6 +250,11 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
   const problems = [...fileProblems, ...cross.problems, ...secrets.problems];
   const license = licenseProblem(c.licenseFile, options.readFile);
   if (license !== undefined) (options.requireSecrets ? problems : cross.warnings).push(license);
+  // an up reads the key for the commands on the hosts unless the sshPrivateKey secret is set
+  if (options.requireSecrets && c.ssh.privateKeyPath !== undefined && !secrets.set.includes("sshPrivateKey")) {
+    const key = keyFileProblem(c.ssh.privateKeyPath, options.readFile);
+    if (key !== undefined) problems.push(key);
+  }
 
   const servers = c.hosts.servers.map((s) => s.name);
   let startTable: RoutingTable | undefined;
@@ -243,8 +264,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
     try {
       text = options.readFile(start.file);
     } catch (e) {
-      // without Node's ", open '/absolute/path'": the line names the file as the config does
-      problems.push(`routing.start.file: cannot read ${quote(start.file)}: ${(e as Error).message.replace(/, \w+ '[^']*'$/, "")}`);
+      problems.push(`routing.start.file: cannot read ${quote(start.file)}: ${readError(e)}`);
     }
     if (text !== undefined) {
       let json: unknown;
