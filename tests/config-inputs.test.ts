@@ -479,6 +479,49 @@ test("the program refuses damaged state before it registers anything", async () 
   expect((failure as ProgramFailure).registered).toEqual([]);
 });
 
+test("ssh.privateKeyPath without the sshPrivateKey secret: docker's ssh offers only that file, the commands log in with its text, kept secret", async () => {
+  const { runProgram, SECRET_SIG, SECRET_VALUES } = await import("./support/program");
+  const dir = mkdtempSync(join(tmpdir(), "key-"));
+  try {
+    const path = join(dir, "deploy_ed25519");
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nfrom-the-key-file-Tq8w1\n-----END OPENSSH PRIVATE KEY-----\n";
+    writeFileSync(path, key);
+    const v = stackValues();
+    v.ssh = { ...v.ssh, privateKeyPath: path };
+    const { sshPrivateKey: _, ...secrets } = SECRET_VALUES;
+    const run = await runProgram(v, { secrets });
+    const providers = run.byType("pulumi:providers:docker");
+    expect(providers.length).toBe(2 + v.hosts.servers.length);
+    for (const p of providers) expect([p.name, (JSON.parse(p.inputs.sshOpts as string) as string[]).slice(-4)]).toEqual([p.name, ["-i", path, "-o", "IdentitiesOnly=yes"]]);
+    const commands = run.byType("command:remote:Command");
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) {
+      const connection = c.inputs.connection as Record<string, unknown> & { value: { privateKey: string } };
+      expect([c.name, SECRET_SIG in connection, connection.value.privateKey]).toEqual([c.name, true, key]);
+    }
+    expect(JSON.stringify(run.resources.map((r) => ({ ...r, inputs: { ...r.inputs, connection: undefined } })))).not.toContain("from-the-key-file");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the program refuses fewer bucket digits than the table applied last, before it registers anything", async () => {
+  const { runProgram } = await import("./support/program");
+  const c = configOf();
+  expect(c.routing.bucketHexDigits).toBe(2);
+  const hex = (n: number) => n.toString(16).padStart(3, "0");
+  const table = { bucketHexDigits: 3 as const, default: "dtable-server", buckets: Object.fromEntries(Array.from({ length: 4096 }, (_, i) => [hex(i), "dtable-server"])), pins: {} };
+  const applied = appliedRouting(c, table, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
+  const failure = await runProgram(stackValues(), { applied }).catch((e: ProgramFailure) => e);
+  expect((failure as ProgramFailure).message).toBe(
+    "routing.bucketHexDigits: 2 is fewer than the 3 of the table applied last; fewer digits would merge buckets that live on different servers",
+  );
+  expect((failure as ProgramFailure).registered).toEqual([]);
+  // the same number of digits is no refusal
+  const same = appliedRouting(c, { ...table, bucketHexDigits: 2, buckets: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [hex(i).slice(1), "dtable-server"])) }, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
+  await expect(runProgram(stackValues(), { applied: same })).resolves.toBeDefined();
+});
+
 
 describe("the words a problem uses for what was found", () => {
   test.each<[unknown, string]>([
