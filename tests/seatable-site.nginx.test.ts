@@ -9,6 +9,7 @@
 // The site is run as the container would run it, with the container's own
 // addresses (127.0.0.1:8000, :8082, :7780 and port 80) and folders moved to
 // loopback ports and temporary folders; nothing else in it is changed.
+import { EventEmitter, once } from "events";
 import * as http from "http";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import type { AddressInfo } from "net";
@@ -85,40 +86,105 @@ const CORS = {
 
 // ---- stand-ins and requests ------------------------------------------------------------
 
-type Seen = { service: Service; url: string; headers: http.IncomingHttpHeaders };
+type Seen = { service: Service; url: string; headers: http.IncomingHttpHeaders; bytes: number };
 
-/** A service behind the site: answers with what it received, and a CORS header of its own (the site must hide it). */
+/** The services' requests as they begin (before their body has arrived), by URL. */
+const arrived = new EventEmitter();
+
+/** Header the socket.io stand-in answers `?big` with: larger than nginx's default 4k/8k header buffer. */
+const BIG_HEADER = "b".repeat(20_000);
+
+/**
+ * A service behind the site: answers with what it received (the body's length,
+ * not the body), and CORS headers of its own (the site must hide them). `?redirect`
+ * answers a redirect to the service's own address, `?big` a 20 KB header; an
+ * upgrade is switched and echoed, as socket.io's websocket is.
+ */
 async function startService(service: Service, address: string, port = 0): Promise<{ port: number; stop(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    req.resume();
+    arrived.emit(req.url ?? "");
+    let bytes = 0;
+    req.on("data", (c: Buffer) => (bytes += c.length));
     req.on("end", () => {
       res.setHeader("access-control-allow-origin", "*");
+      // the API gateway's location hides these too (the other locations pass them, as REL's do)
+      if (service === "api-gateway") {
+        res.setHeader("access-control-allow-methods", "PATCH");
+        res.setHeader("access-control-allow-headers", "x-from-the-service");
+      }
+      if (req.url?.includes("redirect")) {
+        res.writeHead(302, { location: `http://${address}:${(server.address() as AddressInfo).port}/socket.io/elsewhere` }).end();
+        return;
+      }
+      if (req.url?.includes("big")) res.setHeader("x-big", BIG_HEADER);
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ service, url: req.url ?? "", headers: req.headers } satisfies Seen));
+      res.end(JSON.stringify({ service, url: req.url ?? "", headers: req.headers, bytes } satisfies Seen));
     });
+  });
+  server.on("upgrade", (req: http.IncomingMessage, socket: import("net").Socket) => {
+    // RFC 6455: a websocket is asked for with HTTP/1.1 or later
+    if (req.httpVersion !== "1.1") {
+      socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\n\r\n`);
+    socket.pipe(socket);
   });
   await withTimeout(new Promise<void>((resolve) => server.listen(port, address, resolve)), 5_000, `${service} to listen`);
   return {
     port: (server.address() as AddressInfo).port,
-    stop: () => withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), 5_000, `${service} to close`),
+    stop: () =>
+      withTimeout(
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+        5_000,
+        `${service} to close`,
+      ),
   };
 }
 
 type Answer = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
-function request(port: number, urlPath: string, method = "GET"): Promise<Answer> {
+function request(port: number, urlPath: string, method = "GET", body?: Buffer): Promise<Answer> {
   return withTimeout(
     new Promise<Answer>((resolve, reject) => {
-      const req = http.request({ host: SITE_ADDRESS, port, path: urlPath, method, localAddress: CLIENT, agent: false, headers: { host: HOST, "x-forwarded-for": CALLER, "x-forwarded-proto": "https" } }, (res) => {
+      const req = http.request({ host: SITE_ADDRESS, port, path: urlPath, method, localAddress: CLIENT, agent: false, maxHeaderSize: 64 * 1024, headers: { host: HOST, "x-forwarded-for": CALLER, "x-forwarded-proto": "https" } }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      });
+      // nginx may answer 413 and close while the body is still being sent
+      req.on("error", (e) => (req.destroyed && req.res ? undefined : reject(e)));
+      req.end(body);
+    }),
+    20_000,
+    `${method} ${urlPath}`,
+  );
+}
+
+/** Asks for a websocket on `urlPath`; resolves with the status and what came back on the socket for `hello`. */
+function websocket(port: number, urlPath: string): Promise<{ status: number; echo: string }> {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: SITE_ADDRESS, port, path: urlPath, localAddress: CLIENT, agent: false, headers: { host: HOST, connection: "Upgrade", upgrade: "websocket" } });
+      req.on("upgrade", (res, socket) => {
+        socket.once("data", (d: Buffer) => {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, echo: d.toString() });
+        });
+        socket.write("hello");
+      });
+      req.on("response", (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, echo: "" });
       });
       req.on("error", reject);
       req.end();
     }),
     10_000,
-    `${method} ${urlPath}`,
+    `websocket ${urlPath}`,
   );
 }
 
@@ -219,6 +285,61 @@ describe.each([["seatable/seatable-enterprise:6.1.8"], ["seatable/seatable-enter
     for (const p of ["/dtable-server/api/v1/dtables/x/", "/dtable-db/api/v1/query/x/", "/dtable-server/"]) {
       const a = await request(port, p);
       expect({ path: p, status: a.status, deprecated: /deprecated.*API Gateway/.test(a.body) }).toEqual({ path: p, status: 404, deprecated: true });
+    }
+  });
+
+  test("uploads: no size limit on dtable-web and /seafhttp, 10 MB on the API gateway", async () => {
+    const mb = (n: number) => Buffer.alloc(n * 1024 * 1024, 0x61);
+    for (const [p, size, status] of [
+      ["/dtable/upload/", 12, 200],
+      ["/seafhttp/upload-api/abc", 12, 200],
+      ["/api-gateway/api/v2/dtables/x/import/", 9, 200],
+      ["/api-gateway/api/v2/dtables/x/import/", 11, 413],
+    ] as const) {
+      const a = await request(port, p, "POST", mb(size));
+      const bytes = a.status === 200 ? (JSON.parse(a.body) as Seen).bytes : 0;
+      expect({ path: p, size, status: a.status, arrived: bytes === size * 1024 * 1024 }).toEqual({ path: p, size, status, arrived: status === 200 });
+    }
+  });
+
+  test("an upload reaches seafile while it is still being sent: nginx does not hold it back until it is whole", async () => {
+    const total = 2 * 1024 * 1024;
+    const req = http.request({ host: SITE_ADDRESS, port, path: "/seafhttp/upload-api/streamed", method: "POST", localAddress: CLIENT, agent: false, headers: { host: HOST, "content-length": String(total) } });
+    const answer = new Promise<number>((resolve, reject) => {
+      req.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      req.on("error", reject);
+    });
+    const seen = once(arrived, "/upload-api/streamed");
+    req.write(Buffer.alloc(64 * 1024, 0x61));
+    try {
+      await withTimeout(seen, 5_000, "seafile to see the upload's first part");
+    } finally {
+      req.end(Buffer.alloc(total - 64 * 1024, 0x61));
+    }
+    expect(await withTimeout(answer, 10_000, "the upload's answer")).toBe(200);
+  });
+
+  test("socket.io's websocket is switched through to the API gateway, with an answer header of 20 KB", async () => {
+    const uuid = "3f2a9c0d-5b8e-4e1a-9d7c-2b6f0e8a1c4d";
+    expect(await websocket(port, `/api-gateway/socket.io/?dtable_uuid=${uuid}&EIO=4&transport=websocket`)).toEqual({ status: 101, echo: "hello" });
+    const big = await request(port, "/api-gateway/socket.io/?big=1");
+    expect([big.status, big.headers["x-big"]?.length]).toEqual([200, BIG_HEADER.length]);
+  });
+
+  test("the API gateway's redirects to its own address pass as it wrote them, as REL's do", async () => {
+    for (const p of ["/api-gateway/api/v2/x/?redirect=1", "/api-gateway/socket.io/?redirect=1"]) {
+      const a = await request(port, p);
+      expect({ path: p, status: a.status, location: a.headers.location }).toEqual({ path: p, status: 302, location: `http://127.0.0.1:${servicePort["api-gateway"]}/socket.io/elsewhere` });
+    }
+  });
+
+  test("each location logs to its own file in the site's format, the browser's address first", async () => {
+    const logged: Record<string, string> = { "dtable-web": "/dtable/logged-1a", seafhttp: "/seafhttp/logged-2b", "api-gateway": "/api-gateway/api/v2/logged-3c", "socket-io": "/api-gateway/socket.io/?logged-4d" };
+    for (const p of Object.values(logged)) expect((await request(port, p)).status).toBe(200);
+    for (const [file, p] of Object.entries(logged)) {
+      const log = readFileSync(path.join(dir, "logs", `${file}.access.log`), "utf8");
+      const line = log.split("\n").find((l) => l.includes(p)) ?? "";
+      expect({ file, line: line.replace(/\[[^\]]*\]/, "[time]").replace(/ [\d.]+$/, " seconds") }).toEqual({ file, line: `${CALLER} ${CLIENT} [time] "GET ${p} HTTP/1.1" 200 ${line.split(" ")[8]} "-" "-" seconds` });
     }
   });
 
