@@ -4,10 +4,10 @@
 // it is the one that sees the behaviour (real nginx for the proxy config).
 
 /** The parts, in the order `npm run mutate -- --all` runs them: mutation/<part>.config.mjs. */
-export const PARTS = ["config", "plan", "rollout", "components", "nginx", "io", "cli"];
+export const PARTS = ["config", "plan", "hosts", "site", "rollout", "components", "nginx", "io", "cli"];
 
 /** @returns {import('@stryker-mutator/api/core').PartialStrykerOptions} */
-export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", timeoutMS = 20000 }) {
+export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", timeoutMS = 20000, fileCoverage = false }) {
   return {
     mutate,
     testFiles,
@@ -15,6 +15,14 @@ export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", ti
     jest: {
       projectType: "custom",
       configFile: "jest.config.js",
+      config: {
+        // a mutant's run loads only the part's test files (jest would load every
+        // file in tests/ and skip their tests: seconds a mutant)
+        testMatch: testFiles.map((file) => `<rootDir>/${file}`),
+        // fileCoverage: a test file's module-level code and beforeAll hooks count
+        // for each of its tests (mutation/file-coverage.cjs)
+        ...(fileCoverage ? { setupFilesAfterEnv: ["<rootDir>/mutation/file-coverage.cjs"] } : {}),
+      },
       enableFindRelatedTests: false,
     },
     checkers: ["typescript"],

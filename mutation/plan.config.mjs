@@ -1,14 +1,14 @@
-// pure/plan: routing table, SeaTable's settings, rendered files, containers,
-// node steps, ssh options. Each module with the suites that see what it does:
-// the plain-data tests, the real nginx for SeaTable's site config, the real sshd
-// for the host scripts and ssh options, and the program under mocks for the
-// containers (its runs are per test while Stryker measures coverage:
-// runForTests in tests/support/program.ts).
-// nginx.ts is its own part (real nginx), the rollout modules too (rollout.config.mjs).
+// pure/plan's plain data: the routing table, SeaTable's settings, the
+// containers, the rendered files, the applied table. Killed by the plain-data
+// tests and by the program under mocks (its runs are per test while Stryker
+// measures coverage: runForTests in tests/support/program.ts).
+// Other parts take the rest of pure/plan: hosts (the node steps, real sshd),
+// site (SeaTable's nginx site, real nginx), nginx (the proxy, real nginx),
+// rollout (the change to a running cluster).
 import { part } from "./base.mjs";
 
 export default part("plan", {
-  mutate: ["pure/config/routing-file.ts", "pure/plan/**/*.ts", "!pure/plan/nginx.ts", "!pure/plan/{stages,graph,rollout,changes,live,summary}.ts"],
+  mutate: ["pure/config/routing-file.ts", "pure/plan/{routing,seatable,containers,files,applied,where,index}.ts"],
   testFiles: [
     "tests/routing.test.ts",
     "tests/seatable-settings.test.ts",
@@ -23,12 +23,7 @@ export default part("plan", {
     "tests/program.mocks.test.ts",
     "tests/rollout.mocks.test.ts",
     "tests/exposure.test.ts",
-    "tests/seatable-site.nginx.test.ts",
-    "tests/site-upload.nginx.test.ts",
-    "tests/hostscripts.ssh.test.ts",
-    "tests/host-dirs.ssh.test.ts",
-    "tests/ssh-options.ssh.test.ts",
-    "tests/live-read.ssh.test.ts",
   ],
   timeoutMS: 60000,
+  fileCoverage: true,
 });
