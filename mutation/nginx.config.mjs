@@ -9,4 +9,7 @@ export default part("nginx", {
   mutate: ["pure/plan/nginx.ts"],
   testFiles: ["tests/proxy.nginx.test.ts", "tests/keepalive.nginx.test.ts"],
   timeoutMS: 60000,
+  // the proxies are started in beforeAll, and the access log's fields, the UUID
+  // pattern and the status page's clients are module constants
+  fileCoverage: true,
 });
