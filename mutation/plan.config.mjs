@@ -1,7 +1,7 @@
 // pure/plan's plain data: the routing table, SeaTable's settings, the
 // containers, the rendered files, the applied table. Killed by the plain-data
-// tests and by the program under mocks (its runs are per test while Stryker
-// measures coverage: runForTests in tests/support/program.ts).
+// tests and by program.mocks (its runs are per test while Stryker measures
+// coverage: runForTests in tests/support/program.ts).
 // Other parts take the rest of pure/plan: hosts (the node steps, real sshd),
 // site (SeaTable's nginx site, real nginx), nginx (the proxy, real nginx),
 // rollout (the change to a running cluster).
@@ -20,9 +20,9 @@ export default part("plan", {
     "tests/stages.test.ts",
     "tests/rollout-steps.test.ts",
     "tests/plan-command.test.ts",
+    // the program under mocks: program.mocks sees every container and file;
+    // rollout.mocks (a minute a run, several programs a test) is the components part's
     "tests/program.mocks.test.ts",
-    "tests/rollout.mocks.test.ts",
-    "tests/exposure.test.ts",
   ],
   timeoutMS: 60000,
   fileCoverage: true,
