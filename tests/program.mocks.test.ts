@@ -255,6 +255,23 @@ describe.each(cases)("%s", (_label, values) => {
     expect(web.dependencies).toContain(run.one("dtable-web-seatable-server").urn);
   });
 
+  test("snapshot clean-up runs on the dtable-db node only: its environment, and 6.1's conf key", async () => {
+    const run = await programRun();
+    const six1 = (v.image as string).endsWith(":6.1.8");
+    for (const host of ["dtable-web", "dtable-db", ...v.hosts.servers.map((s: { name: string }) => s.name)]) {
+      const on = String(host === "dtable-db");
+      expect([host, envOf(run.one(`${host}-seatable-server`)).STORAGE_SERVER_ENABLE_SNAPSHOT_CLEANUP]).toEqual([host, on]);
+      const edits = (run.resources.find((r) => r.name === `${host}-conf-edits`)?.inputs.create as string | undefined) ?? "";
+      const key = /"file":"dtable-storage-server\.conf","format":"ini","section":"snapshot","key":"enable_cleanup","value":"(\w+)"/.exec(edits)?.[1];
+      expect([host, key]).toEqual([host, six1 ? on : undefined]);
+    }
+  });
+
+  test("only dtable-web uploads dtable-web's nginx site", async () => {
+    const run = await programRun();
+    expect(run.byType("command:remote:Command").filter((c) => c.name.endsWith("-site-upload")).map((c) => c.name)).toEqual(["dtable-web-site-upload"]);
+  });
+
   test("6.2: SECRET_KEY on every seatable-server, and the conf files 6.2 no longer reads moved aside before each container", async () => {
     const run = await programRun();
     const six1 = (v.image as string).endsWith(":6.1.8");
