@@ -1,5 +1,5 @@
 // pure/plan's node steps and ssh: what runs on the hosts, seen by running it
-// for real (OpenSSH on loopback, the host scripts, the fake docker) and by the
+// for real (OpenSSH on loopback, the host scripts, the fake docker world) and by the
 // program under mocks (which steps exist, in what order, with what triggers).
 import { part } from "./base.mjs";
 
@@ -11,6 +11,9 @@ export default part("hosts", {
     "tests/ssh-options.ssh.test.ts",
     "tests/live-read.ssh.test.ts",
     "tests/site-upload.nginx.test.ts",
+    "tests/node-steps.host.test.ts",
+    // the steps' titles, as `npm run plan` prints them
+    "tests/plan-command.test.ts",
     "tests/graph.test.ts",
     "tests/rollout-steps.test.ts",
     "tests/program.mocks.test.ts",

@@ -30,13 +30,17 @@ const webSteps = () => nodeSteps(config, config.hosts.web, "").before;
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
 /** Runs a step over ssh with `opt` mounted on /opt. */
-async function runStep(step: HostStep, opt: string): Promise<void> {
+async function runOnHost(step: HostStep, opt: string) {
   const script = join(work, `${step.id}.sh`);
   writeFileSync(script, step.command);
-  const r = await runOverSsh(sshd as Sshd, {
+  return runOverSsh(sshd as Sshd, {
     command: `unshare -m --propagation private sh -c 'mount --bind ${opt} /opt && exec sh ${script}'`,
     stdin: step.stdin ?? "",
   });
+}
+
+async function runStep(step: HostStep, opt: string): Promise<void> {
+  const r = await runOnHost(step, opt);
   expect([step.id, r.status, r.stderr]).toEqual([step.id, 0, ""]);
 }
 
@@ -61,7 +65,22 @@ test("dtable-web's steps create missing directories 0755", async () => {
   expect(dirs.map((d) => [d, mode(onHost(opt, d))])).toEqual(dirs.map((d) => [d, "755"]));
 });
 
+test("a directory a step cannot make fails that step (a file where the folder should be)", async () => {
+  for (const [id, dir] of [
+    ["prepare", SEATABLE_DIR],
+    ["site-upload", `${COMPOSE_DIR}/config`],
+  ]) {
+    const opt = mkdtempSync(join(work, "opt-"));
+    mkdirSync(onHost(opt, COMPOSE_DIR), { recursive: true });
+    writeFileSync(onHost(opt, dir), "a file, not a folder\n");
+    const r = await runOnHost(webSteps().find((s) => s.id === id)!, opt);
+    expect([id, r.status === 0]).toEqual([id, false]);
+  }
+});
+
 test("ensureDir takes only plain absolute paths", () => {
   expect(ensureDir("/opt/seatable-compose")).toBe("[ -d /opt/seatable-compose ] || install -d -m 755 /opt/seatable-compose");
   expect(() => ensureDir("/opt/$(reboot)")).toThrow('ensureDir: "/opt/$(reboot)" is not a plain absolute path');
+  expect(() => ensureDir("reboot;/opt/x")).toThrow('ensureDir: "reboot;/opt/x" is not a plain absolute path');
+  expect(() => ensureDir("opt/x")).toThrow('ensureDir: "opt/x" is not a plain absolute path');
 });

@@ -1,0 +1,92 @@
+// A node's conf-edits step (pure/plan/node-steps.ts), run for real as its host
+// runs it: `sh -c` in the fake docker world of tests/support/fake-docker.ts
+// (the node's /opt/seatable-server is a folder of the world, the edit script is
+// hostscripts/edit-conf.py run by Debian's python3, `docker restart` restarts
+// the world's seatable-server). What is asserted is what an admin would see:
+// SeaTable restarted exactly when a conf file changed, and a restart that was
+// lost done by the next run.
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nodeSteps } from "../pure/plan/node-steps";
+import type { HostStep } from "../pure/plan/rollout";
+import { compileStandin } from "./support/dtable-standin";
+import { FakeDocker } from "./support/fake-docker";
+import { EDIT_SCRIPT, firstStartConfFiles } from "./support/graph-runner";
+import { addressesOf, clusterConfig } from "./support/loopback-cluster";
+import { freePort } from "./support/nginx";
+
+jest.setTimeout(90_000);
+
+// a loopback block of its own (rollout.host: 201; the load test's worlds from 0)
+const WORLD = 202;
+const STEP_TIMEOUT_MS = 30_000;
+
+let root: string | undefined;
+let world: FakeDocker | undefined;
+afterEach(async () => {
+  await world?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+  world = undefined;
+  root = undefined;
+});
+
+test("dtable-web's conf edits restart seatable-server once when a file changed, not when none did; a lost restart is done by the next run", async () => {
+  root = mkdtempSync(join(tmpdir(), "node-steps-host-"));
+  chmodSync(root, 0o755);
+  const a = addressesOf(WORLD);
+  const config = clusterConfig({ servers: 1 }, a, await freePort());
+  const w = new FakeDocker({
+    root,
+    web: a.web,
+    db: a.db,
+    proxyPort: config.proxy.port,
+    servers: a.servers.slice(0, 1),
+    standinScript: compileStandin(join(root, "standin")),
+    saveIntervalMs: 60_000,
+    model: "saves-on-sigterm",
+    killAfterMs: 1_000,
+    confFiles: (host) => firstStartConfFiles(config, host),
+  });
+  world = w;
+  await w.start();
+  await w.createContainer(a.web.name, "running");
+  const step = nodeSteps(config, config.hosts.web, EDIT_SCRIPT).after.find((s) => s.id === "conf-edits") as HostStep;
+  const settings = join(w.seatableDir(a.web.name), "seatable", "conf", "dtable_web_settings.py");
+  const marker = join(w.seatableDir(a.web.name), ".conf-edits-restart-pending");
+  const restarts = () => w.calls.filter((c) => c.host === a.web.name && c.args[0] === "restart");
+  const run = async () => {
+    const r = await w.runStep(step, STEP_TIMEOUT_MS);
+    return { code: r.code, restarted: r.stdout.includes("restarted seatable-server"), stdout: r.stdout, stderr: r.stderr };
+  };
+
+  // SeaTable's first start wrote the file: the edit changes it, seatable-server restarts once, as Docker would with the stop timeout
+  const first = await run();
+  expect(first).toMatchObject({ code: 0, restarted: true });
+  // the admin sees what the edit changed
+  expect(first.stdout).toMatch(/^changed .*dtable_web_settings\.py/m);
+  expect(readFileSync(settings, "utf8")).toContain("INNER_DTABLE_SERVER_URL");
+  expect(restarts().map((c) => [c.args, c.code])).toEqual([[["restart", "-t", String(config.stopTimeoutSeconds), "seatable-server"], 0]]);
+  expect(w.running(a.web.name)).toBe(true);
+  expect(existsSync(marker)).toBe(false);
+
+  // nothing to change: no restart
+  expect(await run()).toMatchObject({ code: 0, restarted: false });
+  expect(restarts()).toHaveLength(1);
+
+  // the file changed back (as by hand), and docker's restart fails: the step fails and remembers the restart
+  writeFileSync(settings, "# written by seatable-server on its first start\n");
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(settings, past, past);
+  w.intercept = (_host, args) => (args[0] === "restart" ? { code: 1, stdout: "", stderr: "Error response from daemon: Cannot restart container seatable-server\n" } : undefined);
+  const lost = await run();
+  expect(lost.code).not.toBe(0);
+  expect(lost.restarted).toBe(false);
+  expect(existsSync(marker)).toBe(true);
+
+  // the next run has nothing to change, and restarts because of the marker
+  w.intercept = undefined;
+  expect(await run()).toMatchObject({ code: 0, restarted: true });
+  expect(existsSync(marker)).toBe(false);
+  expect(restarts().map((c) => c.code)).toEqual([0, 1, 0]);
+});
