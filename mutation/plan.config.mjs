@@ -20,6 +20,8 @@ export default part("plan", {
     "tests/stages.test.ts",
     "tests/rollout-steps.test.ts",
     "tests/plan-command.test.ts",
+    // caddy's labels, turned into a Caddyfile and run by Debian's caddy
+    "tests/caddy.test.ts",
     // the program under mocks: program.mocks sees every container and file;
     // rollout.mocks (a minute a run, several programs a test) is the components part's
     "tests/program.mocks.test.ts",
