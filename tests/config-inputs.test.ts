@@ -10,7 +10,7 @@ import { LOCAL_HOST_NAMES, stackConfigSchema } from "../pure/config/schema";
 import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
 import { parseImageReference, type ImageReference } from "../pure/config/image-reference";
 import { addressProblem, urlHost, versionFromImage } from "../pure/config/values";
-import { appliedRouting, parseAppliedRouting } from "../pure/plan/applied";
+import { appliedRouting, parseAppliedContainers, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
 import type { ProgramFailure } from "./support/program";
 import { configOf, problemsOf, stackValues, validate } from "./support/stacks";
@@ -460,9 +460,54 @@ describe("the applied routing read back from the stack's state", () => {
     ["a server name that would break nginx-proxy.conf", (a) => (a.table.buckets.f = "x; include /etc/passwd"), /^appliedRouting\.table\.buckets\.f: "x; include \/etc\/passwd" is not a host name/m],
     ["an unknown key", (a) => (a.servers[0].extra = 1), /^appliedRouting\.servers\[0\]\.extra: unknown key/m],
     ["servers that are not a list", (a) => (a.servers = "x"), /^appliedRouting\.servers: expected a list of servers/m],
+    ["a proxy hash with a line after it", (a) => (a.proxy.conf += "\nrm -rf /"), /^appliedRouting\.proxy\.conf: /m],
+    ["a proxy hash with text before it", (a) => (a.proxy.hosts = `x${a.proxy.hosts}`), /^appliedRouting\.proxy\.hosts: /m],
+    ["a rollout step name with a shell word after it", (a) => (a.rolloutSteps[0] += "; reboot"), /^appliedRouting\.rolloutSteps\[0\]: /m],
+    ["a rollout step name with text before it", (a) => (a.rolloutSteps[0] = `$(reboot)${a.rolloutSteps[0]}`), /^appliedRouting\.rolloutSteps\[0\]: /m],
   ])("%s is refused, naming the key", (_what, change, message) => {
     expect(damaged(change)).toThrow(/^appliedRouting \(the stack output this program keeps its routing in\) is damaged:\n/);
     expect(damaged(change)).toThrow(message);
+  });
+
+  test("a table and servers both damaged: every problem named, one a line", () => {
+    expect(
+      damaged((a) => {
+        a.table.buckets.f = "x; y";
+        a.servers[0].ssh.port = 0;
+        a.proxy.conf = "short";
+      }),
+    ).toThrow(/^appliedRouting \(.*\) is damaged:\nappliedRouting\.table\.buckets\.f: .*\nappliedRouting\.servers\[0\]\.ssh\.port: .*\nappliedRouting\.proxy\.conf: [^\n]*$/);
+  });
+
+  test("one part damaged: that problem alone", () => {
+    expect(damaged((a) => (a.proxy.conf = "short"))).toThrow(/^appliedRouting \(.*\) is damaged:\nappliedRouting\.proxy\.conf: [^\n]*$/);
+    expect(damaged((a) => (a.servers[0].ssh.port = 0))).toThrow(/^appliedRouting \(.*\) is damaged:\nappliedRouting\.servers\[0\]\.ssh\.port: [^\n]*$/);
+  });
+
+  test("no output yet (the first up): nothing applied", () => {
+    expect(parseAppliedRouting(undefined)).toBeUndefined();
+    expect(parseAppliedRouting(null)).toBeUndefined();
+    expect(() => parseAppliedRouting({})).toThrow(/is damaged/);
+  });
+});
+
+describe("the containers recorded in the stack's state (appliedContainers)", () => {
+  const digest = "c".repeat(64);
+  test("as the program writes them, read back unchanged; none before the first up", () => {
+    expect(parseAppliedContainers({ "dtable-web": digest, "dtable-server-2": digest })).toEqual({ "dtable-web": digest, "dtable-server-2": digest });
+    expect(parseAppliedContainers(undefined)).toBeUndefined();
+    expect(parseAppliedContainers(null)).toBeUndefined();
+  });
+  test.each<[string, unknown]>([
+    ["a digest that is not sha256", { "dtable-web": "c".repeat(63) }],
+    ["a digest with a line after it", { "dtable-web": `${digest}\nx` }],
+    ["a host name with a shell word before it", { "x;dtable-web": digest }],
+    ["a host name that does not start with a letter", { "-dtable-web": digest }],
+    ["a host name with a shell word after it", { "dtable-web;x": digest }],
+    ["a host name longer than a DNS label", { [`d${"x".repeat(63)}`]: digest }],
+    ["not an object", "dtable-web"],
+  ])("%s is refused", (_what, value) => {
+    expect(() => parseAppliedContainers(value)).toThrow("appliedContainers (the stack output that records each node's container) is damaged: expected host name → sha256");
   });
 });
 
