@@ -182,4 +182,44 @@ describe("routing table", () => {
     expect(bucketRanges(["02", "00", "01", "7f", "81"])).toBe("00-02, 7f, 81");
     expect(bucketRanges([])).toBe("");
   });
+
+  test("the bucket left over after the exact shares goes to the largest remainder, then to the first server in the config", () => {
+    const weights = (...w: number[]) => w.map((weight, i) => ({ name: `dtable-server-${i + 1}`, weight }));
+    const quotas = (servers: WeightedServer[], previous?: RoutingTable) => [...counts(computeRoutingTable({ servers, bucketHexDigits: 1, pins: {} }, previous)).entries()].sort();
+    // 16 × 1/3 = 5.33 each: the first in the config gets the 16th
+    expect(quotas(weights(1, 1, 1))).toEqual([["dtable-server-1", 6], ["dtable-server-2", 5], ["dtable-server-3", 5]]);
+    // 16 / 7 = 2.29 each: the first two get a third
+    expect(quotas(weights(1, 1, 1, 1, 1, 1, 1)).map(([, n]) => n)).toEqual([3, 3, 2, 2, 2, 2, 2]);
+    // 16 × 1/3 = 5.33 and 16 × 2/3 = 10.67: the larger remainder gets it, wherever it is in the config
+    expect(quotas(weights(1, 2))).toEqual([["dtable-server-1", 5], ["dtable-server-2", 11]]);
+    expect(quotas(weights(2, 1))).toEqual([["dtable-server-1", 11], ["dtable-server-2", 5]]);
+    // a server that holds its ceil already keeps it (no move), before any remainder
+    const held = computeRoutingTable({ servers: weights(1, 1, 1), bucketHexDigits: 1, pins: {} });
+    expect(quotas([{ name: "dtable-server-3", weight: 1 }, { name: "dtable-server-2", weight: 1 }, { name: "dtable-server-1", weight: 1 }], held)).toEqual([["dtable-server-1", 6], ["dtable-server-2", 5], ["dtable-server-3", 5]]);
+  });
+
+  test("a table is never restated with fewer digits", () => {
+    const two = computeRoutingTable({ servers: [{ name: "a", weight: 1 }], bucketHexDigits: 2, pins: {} });
+    expect(() => refineTable(two, 1)).toThrow("cannot restate a table of 2 hex digits with 1");
+  });
+
+  test("what changes hands: nothing without a previous table; servers and pinned bases in sorted order", () => {
+    const table = (pins: Record<string, string>) => computeRoutingTable({ servers: [{ name: "b", weight: 1 }, { name: "a", weight: 1 }], bucketHexDigits: 1, pins });
+    expect(routingChange(undefined, table({}))).toEqual({ bucketMoves: [], pinMoves: [], losing: [], gaining: [] });
+    // buckets 0-7 are b's, 8-f a's
+    const [u0, u8, uf] = ["00000000-0000-4000-8000-000000000001", "88888888-0000-4000-8000-000000000002", "ffffffff-0000-4000-8000-000000000003"];
+    const before = table({ [uf]: "b" });
+    const after = table({ [u8]: "b", [u0]: "a" });
+    expect(routingChange(before, after)).toEqual({
+      bucketMoves: [],
+      pinMoves: [
+        { uuid: u0, from: "b", to: "a" },
+        { uuid: u8, from: "a", to: "b" },
+        { uuid: uf, from: "b", to: "a" },
+      ],
+      losing: ["a", "b"],
+      gaining: ["a", "b"],
+    });
+    expect(Object.keys(after.pins)).toEqual([u0, u8]);
+  });
 });
