@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { allBuckets } from "../pure/config/routing-file";
+import { allBuckets, parseRoutingTable, routingJson } from "../pure/config/routing-file";
 import {
   bucketOf,
   bucketRanges,
@@ -221,5 +221,45 @@ describe("routing table", () => {
       gaining: ["a", "b"],
     });
     expect(Object.keys(after.pins)).toEqual([u0, u8]);
+  });
+});
+
+describe("routing.json read back (a starting table, the table applied last)", () => {
+  const servers = ["dtable-server", "dtable-server-2"];
+  const all = (digits: 1 | 2, owner = "dtable-server") => Object.fromEntries(allBuckets(digits).map((b) => [b, owner]));
+  const uuid = "3f2a9c0d-5b8e-4e1a-9d7c-2b6f0e8a1c4d";
+  const problems = (value: unknown) => parseRoutingTable(value, "routing.start.file(t.json)", servers).problems;
+
+  test("a valid table comes back as it was, its bucket names in lower case and its pins' UUIDs dashed", () => {
+    const buckets = { ...all(1), A: "dtable-server-2" };
+    delete (buckets as Record<string, string>).a;
+    const read = parseRoutingTable({ bucketHexDigits: 1, default: "dtable-server", buckets, pins: { [uuid.replace(/-/g, "").toUpperCase()]: "dtable-server-2" } }, "t", servers);
+    expect(read).toEqual({ table: { bucketHexDigits: 1, default: "dtable-server", buckets: { ...all(1), a: "dtable-server-2" }, pins: { [uuid]: "dtable-server-2" } }, problems: [] });
+  });
+
+  test.each<[string, unknown, string[]]>([
+    ["digits out of range", { bucketHexDigits: 4, default: "dtable-server", buckets: {} }, ["routing.start.file(t.json).bucketHexDigits: expected 1, 2 or 3"]],
+    ["a default that is no server", { bucketHexDigits: 1, default: "dtable-server-9", buckets: all(1) }, ['routing.start.file(t.json).default: names the dtable-server "dtable-server-9", which is not in hosts.servers (dtable-server, dtable-server-2)']],
+    ["a bucket of the wrong size", { bucketHexDigits: 1, default: "dtable-server", buckets: { ...all(1), "0g": "dtable-server" } }, ["routing.start.file(t.json).buckets.0g: not a bucket of 1 hex digit(s)"]],
+    ["a bucket of a server that is not in the config", { bucketHexDigits: 1, default: "dtable-server", buckets: { ...all(1), f: "dtable-server-9" } }, ['routing.start.file(t.json).buckets.f: names the dtable-server "dtable-server-9", which is not in hosts.servers (dtable-server, dtable-server-2)']],
+    ["8 buckets missing", { bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries(Object.entries(all(1)).slice(8)) }, ["routing.start.file(t.json).buckets: does not cover every bucket; missing 0, 1, 2, 3, 4, 5, 6, 7"]],
+    ["9 buckets missing", { bucketHexDigits: 1, default: "dtable-server", buckets: Object.fromEntries(Object.entries(all(1)).slice(9)) }, ["routing.start.file(t.json).buckets: does not cover every bucket; missing 0, 1, 2, 3, 4, 5, 6, 7, … (9 in all)"]],
+    ["a pin that is no base UUID", { bucketHexDigits: 1, default: "dtable-server", buckets: all(1), pins: { "not-a-uuid": "dtable-server" } }, ["routing.start.file(t.json).pins.not-a-uuid: not a base UUID"]],
+    ["a pin to a server that is not in the config", { bucketHexDigits: 1, default: "dtable-server", buckets: all(1), pins: { [uuid]: "dtable-server-9" } }, [`routing.start.file(t.json).pins.${uuid}: names the dtable-server "dtable-server-9", which is not in hosts.servers (dtable-server, dtable-server-2)`]],
+  ])("%s: refused, naming the key", (_what, value, expected) => {
+    expect(problems(value)).toEqual(expected);
+  });
+
+  test("a table applied before may name servers since removed", () => {
+    expect(parseRoutingTable({ bucketHexDigits: 1, default: "dtable-server-9", buckets: all(1, "dtable-server-9") }, "appliedRouting.table").problems).toEqual([]);
+  });
+
+  test("routing.json text: buckets in bucket order, pins sorted, one key a line, a newline at the end", () => {
+    const table = { bucketHexDigits: 1 as const, default: "dtable-server", buckets: all(1), pins: { "b0000000-0000-4000-8000-000000000000": "dtable-server-2", [uuid]: "dtable-server" } };
+    const lines = routingJson(table).split("\n");
+    expect(lines.slice(0, 5)).toEqual(["{", '  "bucketHexDigits": 1,', '  "default": "dtable-server",', '  "buckets": {', '    "0": "dtable-server",']);
+    expect(lines.slice(-6)).toEqual(['  "pins": {', `    "${uuid}": "dtable-server",`, '    "b0000000-0000-4000-8000-000000000000": "dtable-server-2"', "  }", "}", ""]);
+    expect(routingJson({ ...table, pins: {} })).toContain('\n  "pins": {}\n}\n');
+    expect(JSON.parse(routingJson(table))).toEqual(table);
   });
 });
