@@ -141,6 +141,21 @@ describe.each(cases)("%s", (_label, values) => {
     }
   });
 
+  test("the proxy's live files are read once, from dtable-web, with its host key pinned and a 10 s connect timeout", async () => {
+    const run = await programRun();
+    expect(run.liveReads.map((r) => r.host)).toEqual(["dtable-web"]);
+    const opts = run.liveReads[0].sshOptions;
+    expect(opts.slice(0, 2)).toEqual(["-F", "/dev/null"]);
+    expect(opts).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", `KnownHostsCommand=/bin/echo %H ${v.hosts.web.ssh.hostKey}`]));
+    expect(opts.slice(-2)).toEqual(["-o", "ConnectTimeout=10"]);
+  });
+
+  test("the proxy's environment, which holds no secret, stays readable in the preview", async () => {
+    const run = await programRun();
+    const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
+    expect(isSecret(proxy.inputs.envs)).toBe(false);
+  });
+
   test("no container takes its volumes with it when it is replaced or deleted", async () => {
     const run = await programRun();
     for (const c of run.byType(CONTAINER)) expect([c.name, c.inputs.removeVolumes]).toEqual([c.name, false]);

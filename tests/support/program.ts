@@ -27,6 +27,8 @@ export type Registered = {
 export type ProgramRun = {
   readonly resources: readonly Registered[];
   readonly outputs: Record<string, unknown>;
+  /** the program's reads of the proxy's live files: the host and the ssh options */
+  readonly liveReads: readonly { readonly host: string; readonly sshOptions: readonly string[] }[];
   /** resources of a type, by name */
   byType(type: string): Registered[];
   one(name: string): Registered;
@@ -72,8 +74,12 @@ export type RunOptions = {
 
 export async function runProgram(values: Record<string, unknown>, options: RunOptions = {}): Promise<ProgramRun> {
   const secrets = options.secrets ?? SECRET_VALUES;
+  const liveReads: { host: string; sshOptions: readonly string[] }[] = [];
   setHostAccess({
-    readLive: async () => options.live ?? {},
+    readLive: async (web, sshOptions) => {
+      liveReads.push({ host: web.name, sshOptions });
+      return options.live ?? {};
+    },
     reachable: async (h) => !(options.unreachable ?? []).includes(h.name),
   });
   const resources: Registered[] = [];
@@ -140,14 +146,14 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
   for (const [k, v] of Object.entries(exported)) outputs[k] = await resolve(v, options.stuck ? 1000 : undefined);
   // let every registration finish
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-  return finished(resources, outputs);
+  return finished(resources, outputs, liveReads);
 }
 
-function finished(resources: Registered[], outputs: Record<string, unknown>): ProgramRun {
-
+function finished(resources: Registered[], outputs: Record<string, unknown>, liveReads: ProgramRun["liveReads"]): ProgramRun {
   return {
     resources,
     outputs,
+    liveReads,
     byType: (type) => resources.filter((r) => r.type === type),
     one: (name) => {
       const found = resources.filter((r) => r.name === name);
