@@ -11,13 +11,18 @@ const say = (line) => process.stdout.write(`${line}\n`);
 const DIR = "reports/mutation";
 
 const files = {};
+const mtime = (path) => (existsSync(path) ? statSync(path).mtimeMs : -1);
 for (const part of PARTS) {
-  const path = `${DIR}/${part}.json`;
+  const report = `${DIR}/${part}.json`;
+  // a run stopped with Ctrl-C saves only its incremental file: the results so far
+  const incremental = `${DIR}/${part}.incremental.json`;
+  const path = mtime(incremental) > mtime(report) + 60_000 ? incremental : report;
   if (!existsSync(path)) {
-    say(`${part}: no report (${path}); run npx stryker run mutation/${part}.config.mjs`);
+    say(`${part}: no report (${report}); run npx stryker run mutation/${part}.config.mjs`);
     continue;
   }
-  say(`${part}: ${path} of ${statSync(path).mtime.toISOString()}`);
+  const stopped = path === incremental ? " (a stopped run's incremental file: its untested mutants are left out)" : "";
+  say(`${part}: ${path} of ${statSync(path).mtime.toISOString()}${stopped}`);
   for (const [file, result] of Object.entries(JSON.parse(readFileSync(path, "utf8")).files)) {
     if (file in files) throw new Error(`${file} is in two parts' reports: each file belongs to one part`);
     files[file] = result;
