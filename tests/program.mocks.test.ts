@@ -150,6 +150,12 @@ describe.each(cases)("%s", (_label, values) => {
     expect(opts.slice(-2)).toEqual(["-o", "ConnectTimeout=10"]);
   });
 
+  test("the lease names this stack and this run: its start time and a random part", async () => {
+    const run = await programRun();
+    const lease = /^LEASE='(.*)'$/m.exec(run.one("dtable-server-proxy-lease").inputs.create as string)?.[1];
+    expect(lease).toMatch(/^stack=organization\/seatable-cluster\/test run=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z-[0-9a-f]{6}$/);
+  });
+
   test("the proxy's environment, which holds no secret, stays readable in the preview", async () => {
     const run = await programRun();
     const proxy = run.byType(CONTAINER).find((c) => c.inputs.name === "dtable-server-proxy")!;
