@@ -1,4 +1,7 @@
 import fc from "fast-check";
+import { buildPlan } from "../pure/plan";
+import { parseBaseUuid } from "../pure/plan/where";
+import { configOf, stackValues } from "./support/stacks";
 import { allBuckets, parseRoutingTable, routingJson } from "../pure/config/routing-file";
 import {
   bucketOf,
@@ -262,4 +265,17 @@ describe("routing.json read back (a starting table, the table applied last)", ()
     expect(routingJson({ ...table, pins: {} })).toContain('\n  "pins": {}\n}\n');
     expect(JSON.parse(routingJson(table))).toEqual(table);
   });
+});
+
+test("a drained dtable-server serves no bucket; its buckets go to the others", () => {
+  const values = stackValues("prod");
+  values.hosts.servers[1].drain = true;
+  const drained = values.hosts.servers[1].name as string;
+  const plan = buildPlan(configOf(values));
+  expect(Object.values(plan.routing.buckets)).not.toContain(drained);
+  expect(new Set(Object.values(plan.routing.buckets))).toEqual(new Set(values.hosts.servers.filter((s: { drain?: boolean }) => !s.drain).map((s: { name: string }) => s.name)));
+});
+
+test("a base UUID typed for --where may have spaces around it and any case", () => {
+  expect(parseBaseUuid("  3F2A9C0D5B8E4E1A9D7C2B6F0E8A1C4D \n")).toEqual({ uuid: "3f2a9c0d-5b8e-4e1a-9d7c-2b6f0e8a1c4d" });
 });
