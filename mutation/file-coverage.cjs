@@ -4,6 +4,7 @@
 // mutant only with the tests that happened to load the module inside a test
 // (or ignores it). Here what a test file ran outside its tests is credited to
 // every test of that file, so those are the tests that run the mutant.
+/* global afterEach */
 const context = globalThis.__stryker__;
 if (context !== undefined && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined) {
   // the counts before this file ran anything: the context is shared by all files

@@ -533,7 +533,8 @@ test("ssh.privateKeyPath without the sshPrivateKey secret: docker's ssh offers o
     writeFileSync(path, key);
     const v = stackValues();
     v.ssh = { ...v.ssh, privateKeyPath: path };
-    const { sshPrivateKey: _, ...secrets } = SECRET_VALUES;
+    const secrets: Record<string, string> = { ...SECRET_VALUES };
+    delete secrets.sshPrivateKey;
     const run = await runProgram(v, { secrets });
     const providers = run.byType("pulumi:providers:docker");
     expect(providers.length).toBe(2 + v.hosts.servers.length);

@@ -150,13 +150,15 @@ type Answer = { status: number; headers: http.IncomingHttpHeaders; body: string 
 function request(port: number, urlPath: string, method = "GET", body?: Buffer): Promise<Answer> {
   return withTimeout(
     new Promise<Answer>((resolve, reject) => {
+      let answered = false;
       const req = http.request({ host: SITE_ADDRESS, port, path: urlPath, method, localAddress: CLIENT, agent: false, maxHeaderSize: 64 * 1024, headers: { host: HOST, "x-forwarded-for": CALLER, "x-forwarded-proto": "https" } }, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
       });
       // nginx may answer 413 and close while the body is still being sent
-      req.on("error", (e) => (req.destroyed && req.res ? undefined : reject(e)));
+      req.on("error", (e) => (answered ? undefined : reject(e)));
       req.end(body);
     }),
     20_000,
