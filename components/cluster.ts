@@ -79,16 +79,13 @@ export class SeaTableCluster extends pulumi.ComponentResource {
       } else if (node.kind === "container") {
         const { node: n, component } = nodes.get(node.host)!;
         const needs = n.role === "dtable-web" && network ? [network] : [];
-        // the Enterprise image does not start without its license: on the host
-        // once the node's own steps made its folder, before the container
-        const license = new remote.CopyToRemote(
-          `${n.name}-license`,
-          { connection: on(n.name).connection, source: new pulumi.asset.FileAsset(licenseFile), remotePath: LICENSE_PATH },
-          { parent: component, dependsOn },
-        );
-        const c = containerResource(`${n.name}-seatable-server`, seatableContainer(config, n), secrets, { parent: component, provider: on(n.name).provider, dependsOn: [...dependsOn, ...needs, license] });
+        const c = containerResource(`${n.name}-seatable-server`, seatableContainer(config, n), secrets, { parent: component, provider: on(n.name).provider, dependsOn: [...dependsOn, ...needs] });
         containers.set(n.name, c);
         made.set(node.id, c);
+      } else if (node.kind === "license") {
+        const { component } = nodes.get(node.host)!;
+        const copy = { connection: on(node.host).connection, source: new pulumi.asset.FileAsset(licenseFile), remotePath: LICENSE_PATH };
+        made.set(node.id, new remote.CopyToRemote(node.id, copy, { parent: component, dependsOn }));
       } else if (node.kind === "proxy") {
         proxyContainerResource = containerResource(`${PROXY}-container`, proxyContainer(config), {}, { parent: proxy, provider: webHost.provider, dependsOn });
         made.set(node.id, proxyContainerResource);

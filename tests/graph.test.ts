@@ -3,7 +3,7 @@
 import { routingJson } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
 import { CADDY_IMAGE } from "../pure/plan/containers";
-import { ClusterGraph, clusterGraph, GraphInput, imagesOf, offlineGraph } from "../pure/plan/graph";
+import { ClusterGraph, clusterGraph, GraphInput, GraphNode, imagesOf, offlineGraph } from "../pure/plan/graph";
 import { LiveProxy, proxyFiles, sha256 } from "../pure/plan/rollout";
 import type { ContainerChange } from "../pure/plan/stages";
 import { configOf, stackValues, withServers } from "./support/stacks";
@@ -67,6 +67,32 @@ describe("a first deployment", () => {
     expect(before(g, "dtable-server-proxy", "dtable-server-proxy-verify")).toBe(true);
     expect(g.nodes.filter((n) => n.kind === "proxy")).toHaveLength(1);
   });
+});
+
+test("every node's license is copied once its prepare step made the folder, before its container, and waits for all its container waits for", () => {
+  const first = { ...planOf(withServers(3)), previous: undefined };
+  const four = planOf(withServers(4));
+  const v = withServers(4);
+  v.image = "seatable/seatable-enterprise:6.1.9";
+  const staged = planOf(v, four);
+  for (const [plan, containers] of [
+    [first, all(first, "create")],
+    [staged, all(staged, "replace")],
+  ] as const) {
+    const g = graphOf(plan, { containers });
+    for (const h of nodeNames(plan)) {
+      const license = g.nodes.find((n) => n.id === `${h}-license`);
+      const container = g.nodes.find((n) => n.id === `container-${h}`) as Extract<GraphNode, { kind: "container" }>;
+      expect(license).toEqual({ kind: "license", id: `${h}-license`, host: h, after: container.after.filter((a) => a !== `${h}-license`) });
+      expect(container.after).toContain(`${h}-license`);
+      expect(before(g, `${h}-prepare`, `${h}-license`)).toBe(true);
+    }
+    expect(ids(g, "license")).toHaveLength(nodeNames(plan).length);
+  }
+  // a staged dtable-server gets it inside its stage (nothing on it changes before its quarantine)
+  const g = graphOf(staged, { containers: all(staged, "replace") });
+  const [st] = g.stages.stages;
+  expect(before(g, `dtable-server-proxy-stage-${st.index}-quarantine`, `${st.servers[0].name}-license`)).toBe(true);
 });
 
 describe("an up with nothing to change", () => {

@@ -1,5 +1,5 @@
 // The whole `up` as one ordered graph of plain data: image pulls, each node's
-// host steps and container, the rollout's steps and the proxy container. The
+// host steps, license and container, the rollout's steps and the proxy container. The
 // resource layer makes one resource per node, with `dependsOn` = `after`.
 //
 // Why the order holds with the Docker provider: a container is replaced by
@@ -23,6 +23,8 @@ export type GraphNode =
   | { readonly kind: "pull"; readonly id: string; readonly host: string; readonly image: string }
   /** remote.Command; `owner` is the component it belongs to: a host name, or the proxy */
   | { readonly kind: "step"; readonly id: string; readonly owner: string; readonly step: HostStep; readonly after: readonly string[] }
+  /** remote.CopyToRemote of the license file to a node's host: the Enterprise image does not start without it */
+  | { readonly kind: "license"; readonly id: string; readonly host: string; readonly after: readonly string[] }
   /** a node's seatable-server container */
   | { readonly kind: "container"; readonly id: string; readonly host: string; readonly after: readonly string[] }
   /** the dtable-server-proxy container */
@@ -117,7 +119,12 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     for (const s of steps.before) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, gate) });
     const beforeLast = steps.before.length > 0 ? [named(steps.before[steps.before.length - 1])] : [];
     const container = containerId(host.name);
-    nodes.push({ kind: "container", id: container, host: host.name, after: [...beforeLast, ...gate, ...pulls.map((p) => p.id), ...containerAfter] });
+    const waits = [...beforeLast, ...gate, ...pulls.map((p) => p.id), ...containerAfter];
+    // the license goes on the host once the node's own steps made its folder,
+    // and no sooner than the container could change: nothing changes before the lease
+    const license = `${host.name}-license`;
+    nodes.push({ kind: "license", id: license, host: host.name, after: waits });
+    nodes.push({ kind: "container", id: container, host: host.name, after: [...waits, license] });
     for (const s of steps.after) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, [container]) });
     ready.set(host.name, steps.after.length > 0 ? named(steps.after[steps.after.length - 1]) : container);
   };

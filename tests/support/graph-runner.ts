@@ -3,6 +3,7 @@
 // which containers change, build the graph, record the applied routing only
 // once verified), and what the Pulumi engine does with the graph's nodes:
 //   pull       nothing (the images are "there")
+//   license    the stack's license file copied to the node's seatable folder
 //   step       the command, for real (FakeDocker.runStep)
 //   container  as the Docker provider: created when missing; when its spec
 //              changed, replaced delete-before-replace (docker stop -t N:
@@ -13,7 +14,7 @@
 // Nodes run once everything in their `after` is done, side by side; after a
 // failure (or at `stopAfter`, an interrupted up) nothing new starts, as
 // Pulumi stops scheduling.
-import { readFileSync } from "fs";
+import { copyFileSync, readFileSync } from "fs";
 import * as path from "path";
 import type { ClusterConfig } from "../../pure/config/schema";
 import { AppliedContainers, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
@@ -64,6 +65,12 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
 
   const execute = async (node: GraphNode): Promise<string> => {
     if (node.kind === "pull") return "pulled";
+    if (node.kind === "license") {
+      // what the CopyToRemote does: the stack's license file on the node's host
+      if (config.licenseFile === undefined) throw new Error("graph-runner: a cluster config without licenseFile");
+      copyFileSync(config.licenseFile, path.join(world.seatableDir(node.host), "seatable", "seatable-license.txt"));
+      return "copied";
+    }
     if (node.kind === "proxy") {
       await world.startProxy();
       return "running";
