@@ -382,30 +382,32 @@ describe("SeaTable 6.2: the conf files it no longer reads are moved aside before
     expect(readTree(dir)).toEqual(after);
   });
 
-  test("a file already at the name it would be moved to: both stay as they are, and the step fails saying so", async () => {
-    const dir = join(work, "move-aside-taken");
-    const bin = join(work, "move-aside-taken-bin");
+  /** A conf folder for the step, and the step run with `tools` (name → script) in front of the host's own. */
+  const withTools = (name: string, tools: Record<string, string>) => {
+    const dir = join(work, name);
+    const bin = join(work, `${name}-bin`);
     mkdirSync(dir, { recursive: true });
     mkdirSync(bin, { recursive: true });
+    for (const [tool, script] of Object.entries(tools)) writeFileSync(join(bin, tool), script, { mode: 0o755 });
+    return { dir, run: () => runOverSsh(sshd as Sshd, `PATH=${bin}:$PATH\n${moveAsideCommand(dir)}`) };
+  };
+
+  test("a file already at the name it would be moved to: both stay as they are, and the step fails saying so", async () => {
     // the step's clock, fixed: the name it moves to is known before it runs
-    writeFileSync(join(bin, "date"), "#!/bin/sh\necho 20261126T010203Z\n", { mode: 0o755 });
+    const { dir, run } = withTools("move-aside-taken", { date: "#!/bin/sh\necho 20261126T010203Z\n" });
     const f = CONF_FILES_UNREAD_FROM_6_2[0];
     const taken = `${f}.moved-by-seatable-cluster-20261126T010203Z`;
     writeFileSync(join(dir, f), "the live file\n");
     writeFileSync(join(dir, taken), "moved aside before\n");
-    const r = await runOverSsh(sshd as Sshd, `PATH=${bin}:$PATH\n${moveAsideCommand(dir)}`);
+    const r = await run();
     expect([r.status, r.stderr]).toEqual([1, `${dir}/${taken} exists already; ${dir}/${f} left where it is\n`]);
     expect([readFileSync(join(dir, f), "utf8"), readFileSync(join(dir, taken), "utf8")]).toEqual(["the live file\n", "moved aside before\n"]);
   });
 
   test("a rename that fails stops the step before it claims a move", async () => {
-    const dir = join(work, "move-aside-fails");
-    const bin = join(work, "move-aside-fails-bin");
-    mkdirSync(dir, { recursive: true });
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, "mv"), "#!/bin/sh\necho \"mv: cannot move $1: Read-only file system\" >&2\nexit 1\n", { mode: 0o755 });
+    const { dir, run } = withTools("move-aside-fails", { mv: '#!/bin/sh\necho "mv: cannot move $1: Read-only file system" >&2\nexit 1\n' });
     for (const f of CONF_FILES_UNREAD_FROM_6_2) writeFileSync(join(dir, f), "live\n");
-    const r = await runOverSsh(sshd as Sshd, `PATH=${bin}:$PATH\n${moveAsideCommand(dir)}`);
+    const r = await run();
     expect([r.status === 0, r.stdout]).toEqual([false, ""]);
     expect(r.stderr).toContain("Read-only file system");
   });

@@ -2,7 +2,7 @@
 // registers, what each waits for, and what the next `up` reads back. The
 // engine's own behaviour (delete-before-replace and its cascade) is reasoned
 // from what the mocks record: every dependency and property dependency.
-import { afterUp, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions, SECRET_VALUES } from "./support/program";
+import { afterUp, logsOf, Unresolved, ProgramRun, Registered, runForTests, runProgram, RunOptions, SECRET_VALUES } from "./support/program";
 import { stepHash } from "../components/resources";
 import type { HostStep } from "../pure/plan/rollout";
 import { stackValues, withServers } from "./support/stacks";
@@ -35,19 +35,6 @@ const before = (run: ProgramRun, a: string, b: string) => {
   const o = order(run);
   expect([a, o.indexOf(a) >= 0, o.indexOf(a) < o.indexOf(b), b]).toEqual([a, true, true, b]);
 };
-
-/** what `fn` logs through pulumi.log (under the mocks: console lines "info: [runtime] ...", "warning: ...") */
-async function logsOf<T>(fn: () => Promise<T>): Promise<{ result: T; logged: string[] }> {
-  const logged: string[] = [];
-  const spies = (["log", "warn", "error"] as const).map((level) =>
-    jest.spyOn(console, level).mockImplementation((...a: unknown[]) => void logged.push(a.map(String).join(" ").replace(/^(\w+): \[runtime\] /, "$1: "))),
-  );
-  try {
-    return { result: await fn(), logged };
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
-}
 
 /** a first deployment of `v`, then the state it leaves */
 async function deployed(v: Record<string, unknown>): Promise<Pick<RunOptions, "applied" | "appliedContainers" | "live">> {

@@ -213,3 +213,16 @@ export function runForTests<T>(start: () => Promise<T>): () => Promise<T> {
   const measuringCoverage = () => "__stryker__" in globalThis && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined;
   return () => (measuringCoverage() ? start() : (once ??= start()));
 }
+
+/** What `fn` logs through pulumi.log, a line each: the mocks write "info: [runtime] ..." to the console; kept as "info: ...", "warning: ...". */
+export async function logsOf<T>(fn: () => Promise<T>): Promise<{ result: T; logged: string[] }> {
+  const logged: string[] = [];
+  const spies = (["log", "warn", "error"] as const).map((level) =>
+    jest.spyOn(console, level).mockImplementation((...a: unknown[]) => void logged.push(a.map(String).join(" ").replace(/^(\w+): \[runtime\] /, "$1: "))),
+  );
+  try {
+    return { result: await fn(), logged };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
