@@ -12,6 +12,7 @@ export default part("plan", {
   testFiles: [
     "tests/routing.test.ts",
     "tests/seatable-settings.test.ts",
+    "tests/containers.test.ts",
     "tests/config.test.ts",
     "tests/role-environment.test.ts",
     "tests/config-inputs.test.ts",

@@ -59,12 +59,18 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
       SEATABLE_MYSQL_DB_HOST: "192.0.2.40",
       SEATABLE_MYSQL_DB_PORT: "3306",
       SEATABLE_MYSQL_DB_USER: "seatable",
+      // REL's database names: another name is an empty database, a SeaTable without its bases
+      SEATABLE_MYSQL_DB_DTABLE_DB_NAME: "dtable_db",
+      SEATABLE_MYSQL_DB_CCNET_DB_NAME: "ccnet_db",
+      SEATABLE_MYSQL_DB_SEAFILE_DB_NAME: "seafile_db",
       REDIS_HOST: "192.0.2.41",
       REDIS_PORT: "6379",
       SEATABLE_SERVER_HOSTNAME: "seatable-dev.example.com",
       SEATABLE_SERVER_PROTOCOL: "https",
       SEATABLE_ADMIN_EMAIL: "admin@example.com",
       TIME_ZONE: "Europe/Berlin",
+      // Python's requests trusts the system's CA store (an internal S3 or SSO certificate)
+      REQUESTS_CA_BUNDLE: "/etc/ssl/certs/ca-certificates.crt",
     });
     for (const value of Object.values(env)) expect(typeof value).toBe("string");
   });
@@ -87,6 +93,10 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     expect(env.S3_AVATAR_BUCKET).toBeUndefined();
     expect(env.S3_PART_SIZE).toBeUndefined();
     expect(nodeEnvironment(withVersion(version, { s3: withAvatar }), role, { snapshotCleanup: false }).S3_AVATAR_BUCKET).toBe("seatable-dev-avatars");
+    // AWS itself: no S3_HOST at all (not the text "undefined"); a part size only when set
+    const aws = nodeEnvironment(withVersion(version, { s3: { ...base.s3, host: undefined, partSize: 64 } }), role, { snapshotCleanup: false });
+    expect(Object.keys(aws)).not.toContain("S3_HOST");
+    expect(aws.S3_PART_SIZE).toBe("64");
   });
 
   test("the proxy URL in the environment (6.2 and later) or nowhere in it", () => {
@@ -124,7 +134,11 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
     // the environment in every version; 6.1 also the conf key, so that precedence does not matter
     expect(envs.map((e) => e.STORAGE_SERVER_ENABLE_SNAPSHOT_CLEANUP)).toEqual(["false", "true", "false", "false"]);
     if (style === "6.2") expect(cleanupEdits.flat()).toEqual([]);
-    else expect(cleanupEdits.map((edits) => edits.map((e) => e.value))).toEqual([["false"], ["true"], ["false"], ["false"]]);
+    else {
+      expect(cleanupEdits.map((edits) => edits.map((e) => e.value))).toEqual([["false"], ["true"], ["false"], ["false"]]);
+      // the conf-edits step's title names the service that reads it
+      expect(confEdits(config, "dtable-db", { snapshotCleanup: true }).services).toContain("dtable-storage-server");
+    }
     // without the option, the file's setting is left alone
     expect(find(confEdits(config, "dtable-db").edits, "dtable-storage-server.conf", "enable_cleanup")).toEqual([]);
   });
@@ -234,7 +248,7 @@ describe("editCommand", () => {
     expect(command).toBe(
       `SEATABLE_CONF_EDITS=${shellQuote(JSON.stringify(edits))} python3 - '--conf-dir' '/tmp/it'\\''s here' '--timeout' '30' '--settle' '0'`,
     );
-    expect(editCommand([], "").command).toContain("'/opt/seatable-server/seatable/conf' '--timeout' '600'");
+    expect(editCommand([], "").command).toContain("'/opt/seatable-server/seatable/conf' '--timeout' '600' '--settle' '2'");
   });
 });
 
