@@ -184,6 +184,18 @@ describe("scale-out 4 → 5 with maxRestarting 1", () => {
   });
 });
 
+test("after a verified up, the steps that replace the proxy's files know the live ones by the hashes that up recorded, not by its table alone", async () => {
+  const state = await deployed(withServers(4));
+  const { conf, hosts } = state.applied!.proxy!;
+  const run = await runProgram(withServers(5), state);
+  const guarded = proxySteps(run).filter((s) => (s.inputs.create as string).includes("neither the one this stack recorded"));
+  expect(guarded.length).toBeGreaterThan(0);
+  for (const s of guarded) {
+    const create = s.inputs.create as string;
+    expect([s.name, create.includes(conf), create.includes(hosts), create.includes("routing_recorded")]).toEqual([s.name, true, true, false]);
+  }
+});
+
 test("a staged change tells the admin its stages and the largest share paused", async () => {
   const state = await deployed(withServers(4));
   const { logged } = await logsOf(() => runProgram(withServers(5), state));
