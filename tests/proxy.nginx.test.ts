@@ -5,13 +5,14 @@
 // Random UUIDs come from a seeded PRNG; every failure shows the seed. Rerun
 // with PROXY_TEST_SEED=<seed> (optionally with -t for one test) to get the same UUIDs.
 import * as http from "http";
-import { rmSync, writeFileSync } from "fs";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
 import { seededRandom } from "./support/random";
 import * as path from "path";
 import WebSocket from "ws";
 import { allBuckets } from "../pure/config/routing-file";
 import { normaliseUuid } from "../pure/config/values";
-import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER, STATUS_PATH, UPSTREAM_HEADER } from "../pure/plan/nginx";
+import { ProxySettings, Quarantine, QUARANTINE, renderProxyConfig, renderProxyHosts, SERVER_HEADER, UPSTREAM_HEADER } from "../pure/plan/nginx";
 import { bucketOf, computeRoutingTable, ownerOf, RoutingTable, WeightedServer } from "../pure/plan/routing";
 import { freePort, Nginx, nginxDir, nginxTest, startNginx } from "./support/nginx";
 import { Standin, StandinReply, startStandin, startStandins, stopStandins, withTimeout } from "./support/standins";
@@ -618,13 +619,45 @@ test(`the access log: one JSON line per request, saying what the routing table s
   }
 });
 
-test(`stub_status answers at ${STATUS_PATH} on the proxy's port, counts the proxied requests, and is not logged [${SEED_NOTE}]`, async () => {
+test(`/nginx_status refuses a client outside the private networks it allows [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
+  // every loopback address is allowed; nginx's client on a unix socket matches no allow rule, as a public address would not
+  const dir = mkdtempSync(path.join(tmpdir(), "proxy-status-"));
+  const socketPath = path.join(dir, "proxy.sock");
+  try {
+    await startProxy((s) => {
+      const conf = renderProxyConfig(c.table, c.servers, s);
+      const listen = `    listen ${s.port};\n`;
+      expect(conf).toContain(listen);
+      return conf.replace(listen, `${listen}    listen unix:${socketPath};\n`);
+    });
+    const viaSocket = (urlPath: string) =>
+      withTimeout(
+        new Promise<number>((resolve, reject) => {
+          http.get({ socketPath, path: urlPath, agent: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on("error", reject);
+        }),
+        REQUEST_TIMEOUT_MS,
+        urlPath,
+      );
+    // the socket itself serves: a base is routed through it
+    expect(await viaSocket(`/api/v1/dtables/${randomUuid()}/rows/`)).toBe(200);
+    expect(await viaSocket("/nginx_status")).toBe(403);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// the address the README gives admins for their monitoring
+test(`stub_status answers at /nginx_status on the proxy's port, counts the proxied requests, and is not logged [${SEED_NOTE}]`, async () => {
   const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 2 && x.pinned.length === 0)!;
   const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
   const agent = new http.Agent({ keepAlive: false });
   try {
     const handled = async () => {
-      const r = await get(proxy.port, STATUS_PATH, agent);
+      const r = await get(proxy.port, "/nginx_status", agent);
       const counters = /^server accepts handled requests\n\s*(\d+) (\d+) (\d+)\s*$/m.exec(r.body);
       expect({ status: r.status, active: /^Active connections: \d+/.test(r.body), counters: counters !== null }).toEqual({ status: 200, active: true, counters: true });
       return Number(counters![3]);
@@ -636,11 +669,11 @@ test(`stub_status answers at ${STATUS_PATH} on the proxy's port, counts the prox
     // the counters count the proxy's requests (10, plus this status request itself)
     expect((await handled()) - before).toBe(11);
     // a path near it is a path like any other: it goes to the default server
-    const near = await get(proxy.port, `${STATUS_PATH}/x`, agent);
+    const near = await get(proxy.port, "/nginx_status/x", agent);
     expect([near.status, (JSON.parse(near.body) as StandinReply).server]).toEqual([200, c.table.default]);
     // status requests stay out of the access log
     const { lines } = await accessLines(proxy, 11);
-    expect(lines.map((l) => l.uri)).toEqual([...proxied.map(() => `/api/v1/dtables/${uuid}/rows/`), `${STATUS_PATH}/x`]);
+    expect(lines.map((l) => l.uri)).toEqual([...proxied.map(() => `/api/v1/dtables/${uuid}/rows/`), "/nginx_status/x"]);
   } finally {
     agent.destroy();
   }
