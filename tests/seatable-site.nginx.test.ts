@@ -94,18 +94,38 @@ const arrived = new EventEmitter();
 /** Header the socket.io stand-in answers `?big` with: larger than nginx's default 4k/8k header buffer. */
 const BIG_HEADER = "b".repeat(20_000);
 
+/** Longer than nginx's 60 s default of each timeout the site sets: `?slow` answers after it, `?hold` reads the body only after it. */
+const PAST_DEFAULT_MS = 63_000;
+/** The answer to `?large`: more than the socket buffers between nginx and its client hold. */
+const LARGE = 48 * 1024 * 1024;
+
 /**
  * A service behind the site: answers with what it received (the body's length,
  * not the body), and CORS headers of its own (the site must hide them). `?redirect`
- * answers a redirect to the service's own address, `?big` a 20 KB header; an
- * upgrade is switched and echoed, as socket.io's websocket is.
+ * answers a redirect to the service's own address, `?big` a 20 KB header,
+ * `?large` a body of LARGE bytes; `?slow` answers and `?hold` reads the body
+ * only after PAST_DEFAULT_MS; an upgrade is switched and echoed, as socket.io's
+ * websocket is.
  */
 async function startService(service: Service, address: string, port = 0): Promise<{ port: number; stop(): Promise<void> }> {
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => (timers.delete(t), fn()), PAST_DEFAULT_MS);
+    timers.add(t);
+  };
   const server = http.createServer((req, res) => {
     arrived.emit(req.url ?? "");
     let bytes = 0;
     req.on("data", (c: Buffer) => (bytes += c.length));
+    if (req.url?.includes("hold")) {
+      req.pause();
+      later(() => req.resume());
+    }
     req.on("end", () => {
+      if (req.url?.includes("large")) {
+        res.end(Buffer.alloc(LARGE, 0x61));
+        return;
+      }
       res.setHeader("access-control-allow-origin", "*");
       // the API gateway's location hides these too (the other locations pass them, as REL's do)
       if (service === "api-gateway") {
@@ -118,7 +138,9 @@ async function startService(service: Service, address: string, port = 0): Promis
       }
       if (req.url?.includes("big")) res.setHeader("x-big", BIG_HEADER);
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ service, url: req.url ?? "", headers: req.headers, bytes } satisfies Seen));
+      const answer = () => res.end(JSON.stringify({ service, url: req.url ?? "", headers: req.headers, bytes } satisfies Seen));
+      if (req.url?.includes("slow")) later(answer);
+      else answer();
     });
   });
   server.on("upgrade", (req: http.IncomingMessage, socket: import("net").Socket) => {
@@ -136,6 +158,7 @@ async function startService(service: Service, address: string, port = 0): Promis
     stop: () =>
       withTimeout(
         new Promise<void>((resolve) => {
+          for (const t of timers) clearTimeout(t);
           server.closeAllConnections();
           server.close(() => resolve());
         }),
@@ -147,7 +170,7 @@ async function startService(service: Service, address: string, port = 0): Promis
 
 type Answer = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
-function request(port: number, urlPath: string, method = "GET", body?: Buffer): Promise<Answer> {
+function request(port: number, urlPath: string, method = "GET", body?: Buffer, timeoutMs = 20_000): Promise<Answer> {
   return withTimeout(
     new Promise<Answer>((resolve, reject) => {
       let answered = false;
@@ -161,7 +184,7 @@ function request(port: number, urlPath: string, method = "GET", body?: Buffer): 
       req.on("error", (e) => (answered ? undefined : reject(e)));
       req.end(body);
     }),
-    20_000,
+    timeoutMs,
     `${method} ${urlPath}`,
   );
 }
@@ -323,6 +346,43 @@ describe.each([["seatable/seatable-enterprise:6.1.8"], ["seatable/seatable-enter
     }
     expect(await withTimeout(answer, 10_000, "the upload's answer")).toBe(200);
   });
+
+  // the site is the same for every version: waiting past nginx's defaults once is enough
+  (image.endsWith(":6.2.12") ? test : test.skip)(
+    "nothing is cut off after nginx's 60 s defaults: a slow dtable-web or seafile answer, seafile reading an upload late, a browser reading a download late",
+    async () => {
+      const seen = (a: Answer) => (a.status === 200 ? (JSON.parse(a.body) as Seen).bytes : -1);
+      const wait = PAST_DEFAULT_MS + 30_000;
+      // the browser stops reading a large download (the socket buffers fill up) and goes on after the wait
+      const lateReader = withTimeout(
+        new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+          const req = http.get({ host: SITE_ADDRESS, port, path: "/seafhttp/files/large", localAddress: CLIENT, agent: false, headers: { host: HOST } }, (res) => {
+            res.pause();
+            let bytes = 0;
+            setTimeout(() => {
+              res.on("data", (c: Buffer) => (bytes += c.length));
+              // a download nginx cut off ends early: the bytes that came show it
+              res.on("error", () => undefined);
+              res.on("close", () => resolve({ status: res.statusCode ?? 0, bytes }));
+              res.resume();
+            }, PAST_DEFAULT_MS);
+          });
+          req.on("error", reject);
+        }),
+        wait,
+        "the late download",
+      );
+      const upload = Buffer.alloc(32 * 1024 * 1024, 0x61);
+      const [web, seafile, held, late] = await Promise.all([
+        request(port, "/dtable/export/?slow=1", "GET", undefined, wait),
+        request(port, "/seafhttp/files/abc?slow=1", "GET", undefined, wait),
+        request(port, "/seafhttp/upload-api/abc?hold=1", "POST", upload, wait),
+        lateReader,
+      ]);
+      expect({ web: web.status, seafile: seafile.status, held: seen(held), late }).toEqual({ web: 200, seafile: 200, held: upload.length, late: { status: 200, bytes: LARGE } });
+    },
+    3 * PAST_DEFAULT_MS,
+  );
 
   test("socket.io's websocket is switched through to the API gateway, with an answer header of 20 KB", async () => {
     const uuid = "3f2a9c0d-5b8e-4e1a-9d7c-2b6f0e8a1c4d";
