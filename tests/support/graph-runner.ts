@@ -19,7 +19,7 @@ import * as path from "path";
 import type { ClusterConfig } from "../../pure/config/schema";
 import { AppliedContainers, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
 import { containerChanges, containerDigest } from "../../pure/plan/changes";
-import { seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
+import { LICENSE_PATH, SEATABLE_DIR, seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
 import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
 import { buildPlan, ClusterPlan } from "../../pure/plan/index";
 import { LIVE_READ_COMMAND, liveFindings, parseLiveRead } from "../../pure/plan/live";
@@ -68,7 +68,7 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
     if (node.kind === "license") {
       // what the CopyToRemote does: the stack's license file on the node's host
       if (config.licenseFile === undefined) throw new Error("graph-runner: a cluster config without licenseFile");
-      copyFileSync(config.licenseFile, path.join(world.seatableDir(node.host), "seatable", "seatable-license.txt"));
+      copyFileSync(config.licenseFile, path.join(world.seatableDir(node.host), path.relative(SEATABLE_DIR, LICENSE_PATH)));
       return "copied";
     }
     if (node.kind === "proxy") {
