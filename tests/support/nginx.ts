@@ -92,17 +92,42 @@ export async function nginxTest(confPath: string): Promise<NginxTestResult> {
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
+/**
+ * The kernel's first port for outgoing connections: a port below it is never
+ * taken by a client's socket between freePort() and the bind that follows.
+ */
+const EPHEMERAL_FROM = (() => {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+})();
+
+/** Whether nothing listens on `port` (on any address). */
+function unused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port to bind later, outside the kernel's range for outgoing connections: a
+ * port the kernel hands out (listen on port 0) can be taken in the meantime by
+ * one of the thousands of connections a load test makes, and the bind fails.
+ */
 export function freePort(): Promise<number> {
   return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address();
-        const port = typeof address === "object" && address ? address.port : 0;
-        server.close(() => (port > 0 ? resolve(port) : reject(new Error("no port"))));
-      });
-    }),
+    (async () => {
+      const from = 10_000;
+      for (let tries = 0; tries < 200; tries++) {
+        const port = from + Math.floor(Math.random() * (EPHEMERAL_FROM - from));
+        if (await unused(port)) return port;
+      }
+      throw new Error(`no free port between ${from} and ${EPHEMERAL_FROM - 1}`);
+    })(),
     5000,
     "finding a free port",
   );

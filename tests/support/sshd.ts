@@ -3,9 +3,10 @@
 // generated known_hosts, the real `ssh` client with StrictHostKeyChecking=yes.
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./nginx";
 
 export type Sshd = {
   readonly port: number;
@@ -19,18 +20,6 @@ export type Sshd = {
 };
 
 export type SshResult = { readonly status: number; readonly stdout: string; readonly stderr: string; readonly ms: number };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Resolves once something accepts TCP connections on the port, or rejects after timeoutMs. */
 function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
