@@ -5,6 +5,7 @@
 // Random UUIDs come from a seeded PRNG; every failure shows the seed. Rerun
 // with PROXY_TEST_SEED=<seed> (optionally with -t for one test) to get the same UUIDs.
 import * as http from "http";
+import * as net from "net";
 import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { seededRandom } from "./support/random";
@@ -222,10 +223,10 @@ const standin = (name: string) => standins.find((s) => s.name === name)!;
 type Proxy = Nginx & { readonly settings: ProxySettings };
 
 /** nginx with `conf(settings)`, on a free port. */
-async function startProxy(conf: (s: ProxySettings) => string): Promise<Proxy> {
+async function startProxy(conf: (s: ProxySettings) => string, hosts = HOSTS): Promise<Proxy> {
   const port = await freePort();
   const s = settings(port);
-  nginx = await startNginx(conf(s), HOSTS, port);
+  nginx = await startNginx(conf(s), hosts, port);
   return { ...nginx, settings: s };
 }
 
@@ -677,4 +678,217 @@ test(`stub_status answers at /nginx_status on the proxy's port, counts the proxi
   } finally {
     agent.destroy();
   }
+});
+
+// ---- no query string in any log (issue 20) ------------------------------------------------
+
+// nginx appends the request line and the upstream URL, query string included, to
+// each message about a request; SeaTable puts tokens in query strings. So
+// nothing the proxy writes (its stderr and its stdout: the container's log) may
+// carry one, while the access log still tells what failed.
+
+/** A dtable-server that fails, on the address of this run's block that no stand-in takes. */
+const FAULTY = "dtable-server-faulty";
+const FAULTY_ADDRESS = `127.0.0.${ADDRESS_BASE + NAMES.length}`;
+const FAULTY_HOSTS = renderProxyHosts([...ADDRESSES, { name: FAULTY, address: FAULTY_ADDRESS }]);
+
+type Fault = "close" | "reset" | "silent";
+
+/** A server on FAULTY_ADDRESS:5000 that reads a request line, then closes (FIN), resets (RST) or never answers. */
+async function startFaulty(fault: (requestLine: string) => Fault): Promise<{ stop(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+    let head = "";
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString("latin1");
+      const end = head.indexOf("\r\n");
+      if (end < 0) return;
+      socket.off("data", onData);
+      socket.resume();
+      const f = fault(head.slice(0, end));
+      if (f === "close") socket.destroy();
+      else if (f === "reset") socket.resetAndDestroy();
+    };
+    socket.on("data", onData);
+  });
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(5000, FAULTY_ADDRESS, () => resolve());
+    }),
+    5000,
+    `faulty server on ${FAULTY_ADDRESS}:5000`,
+  );
+  return {
+    stop: () =>
+      withTimeout(
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const socket of sockets) socket.destroy();
+        }),
+        5000,
+        "stopping the faulty server",
+      ),
+  };
+}
+
+/** Everything nginx wrote (stderr, then stdout), each line holding `secret` or a `token=` shown with the secret blanked. */
+function leaks(proxy: Nginx, secret: string): string[] {
+  return `${proxy.output()}\n${proxy.accessLog()}`
+    .split("\n")
+    .filter((l) => l.includes(secret) || l.includes("token="))
+    .map((l) => l.split(secret).join("<secret>"));
+}
+
+/** A GET the client gives up on after `ms`. */
+function abandon(port: number, urlPath: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false });
+    req.on("error", () => resolve());
+    req.on("response", (res) => res.resume());
+    setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, ms);
+  });
+}
+
+function post(port: number, urlPath: string, body: Buffer): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", path: urlPath, agent: false, headers: { "content-length": body.length } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end(body);
+    }),
+    REQUEST_TIMEOUT_MS,
+    `POST ${urlPath}`,
+  );
+}
+
+/** The rendered config with a 1 s wait for a dtable-server's answer instead of 600 s. */
+const quickTimeout = (conf: string) => {
+  expect(conf).toContain("proxy_read_timeout 600s;");
+  return conf.replace("proxy_read_timeout 600s;", "proxy_read_timeout 1s;");
+};
+
+test(`no query string in anything the proxy writes when a dtable-server refuses, closes, resets or times out, or the client goes; the access log tells each [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
+  const faults = { refused: randomUuid(), close: randomUuid(), reset: randomUuid(), silent: randomUuid(), gone: randomUuid() };
+  const table: RoutingTable = { ...c.table, pins: { ...c.table.pins, ...Object.fromEntries(Object.values(faults).map((u) => [u, FAULTY])) } };
+  const proxy = await startProxy((s) => quickTimeout(renderProxyConfig(table, [...c.servers, FAULTY], s)), FAULTY_HOSTS);
+  const secret = `s3cr3t${randHex(16)}`;
+  const pathOf = (uuid: string) => `/api/v1/dtables/${uuid}/rows/?token=${secret}`;
+  const agent = new http.Agent({ keepAlive: false });
+  let faulty: { stop(): Promise<void> } | undefined;
+  try {
+    const healthy = randomUuid();
+    const statuses: Record<string, number> = { healthy: (await get(proxy.port, pathOf(healthy), agent)).status };
+    // nothing listens on the faulty address yet
+    statuses.refused = (await get(proxy.port, pathOf(faults.refused), agent)).status;
+    faulty = await startFaulty((line) => (line.includes(faults.close) ? "close" : line.includes(faults.reset) ? "reset" : "silent"));
+    statuses.close = (await get(proxy.port, pathOf(faults.close), agent)).status;
+    statuses.reset = (await get(proxy.port, pathOf(faults.reset), agent)).status;
+    statuses.silent = (await get(proxy.port, pathOf(faults.silent), agent)).status;
+    await abandon(proxy.port, pathOf(faults.gone), 300);
+    expect(statuses).toEqual({ healthy: 200, refused: 502, close: 502, reset: 502, silent: 504 });
+
+    const { lines, unparsed } = await accessLines(proxy, 6);
+    expect(unparsed).toEqual([]);
+    // what failed, where, and how: the access log without the query string
+    const seen = Object.fromEntries(lines.map((l) => [l.base, { uri: l.uri, status: l.status, upstream: l.upstream, upstream_status: l.upstream_status }]));
+    const uriOf = (uuid: string) => `/api/v1/dtables/${uuid}/rows/`;
+    const faultyUpstream = `${FAULTY_ADDRESS}:5000`;
+    expect(seen).toEqual({
+      [healthy]: { uri: uriOf(healthy), status: 200, upstream: addressOf(ownerOf(table, healthy)), upstream_status: "200" },
+      [faults.refused]: { uri: uriOf(faults.refused), status: 502, upstream: faultyUpstream, upstream_status: "502" },
+      [faults.close]: { uri: uriOf(faults.close), status: 502, upstream: faultyUpstream, upstream_status: "502" },
+      [faults.reset]: { uri: uriOf(faults.reset), status: 502, upstream: faultyUpstream, upstream_status: "502" },
+      [faults.silent]: { uri: uriOf(faults.silent), status: 504, upstream: faultyUpstream, upstream_status: "504" },
+      // 499: nginx's code for a client that closed before the answer
+      [faults.gone]: { uri: uriOf(faults.gone), status: 499, upstream: faultyUpstream, upstream_status: expect.any(String) },
+    });
+    expect(leaks(proxy, secret)).toEqual([]);
+  } finally {
+    agent.destroy();
+    await faulty?.stop();
+  }
+});
+
+// The two tests below show why no error log level is low enough: nginx's crit and
+// alert messages about a request carry its request line as well.
+
+test(`not even a crit message is written: a request body nginx cannot store (as on a full disk), a 500 in the access log [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
+  const secret = `s3cr3t${randHex(16)}`;
+  const uri = `/api/v1/dtables/${randomUuid()}/rows/`;
+  const listen = "client_max_body_size 100m;";
+  const proxy = await startProxy((s) => {
+    const conf = renderProxyConfig(c.table, c.servers, s);
+    expect(conf).toContain(listen);
+    return conf.replace(listen, `${listen}\n    client_body_temp_path body-temp;`);
+  });
+  const bodyTemp = path.join(proxy.dir, "body-temp");
+  rmSync(bodyTemp, { recursive: true, force: true });
+  writeFileSync(bodyTemp, "not a directory\n");
+  // larger than client_body_buffer_size: nginx writes it to a temporary file
+  expect(await post(proxy.port, `${uri}?token=${secret}`, Buffer.alloc(256 * 1024, 0x61))).toBe(500);
+  const crit = await accessLines(proxy, 1);
+  expect(crit.lines.map((l) => [l.method, l.uri, l.status])).toEqual([["POST", uri, 500]]);
+  expect(leaks(proxy, secret)).toEqual([]);
+});
+
+test(`not even an alert message is written: too few worker_connections to reach the dtable-server, a 500 in the access log [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
+  const secret = `s3cr3t${randHex(16)}`;
+  const base = randomUuid();
+  const uri = `/api/v1/dtables/${base}/rows/`;
+  const table: RoutingTable = { ...c.table, pins: { ...c.table.pins, [base]: FAULTY } };
+  const faulty = await startFaulty(() => "silent");
+  try {
+    const proxy = await startProxy((s) => {
+      // one worker with 7 connections: its listening socket, its channel to the master, two requests and their upstreams, and one more client
+      const conf = quickTimeout(renderProxyConfig(table, [...c.servers, FAULTY], { ...s, workerConnections: 7 }));
+      expect(conf).toContain("worker_processes auto;");
+      return conf.replace("worker_processes auto;", "worker_processes 1;");
+    }, FAULTY_HOSTS);
+    const agent = new http.Agent({ keepAlive: false });
+    try {
+      const sent: Promise<Reply>[] = [];
+      for (let i = 0; i < 4; i++) {
+        sent.push(get(proxy.port, `${uri}?token=${secret}`, agent));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const statuses = (await Promise.all(sent)).map((r) => r.status);
+      expect(statuses.filter((s) => s === 500).length).toBeGreaterThan(0);
+      const { lines } = await accessLines(proxy, 4);
+      // no connection was made: no upstream address
+      expect(lines.filter((l) => l.status === 500).map((l) => [l.uri, l.upstream])).toEqual(statuses.filter((s) => s === 500).map(() => [uri, ""]));
+      expect(leaks(proxy, secret)).toEqual([]);
+    } finally {
+      agent.destroy();
+    }
+  } finally {
+    await faulty.stop();
+  }
+});
+
+test(`a config nginx refuses at reload is still reported on stderr, and the proxy keeps serving [${SEED_NOTE}]`, async () => {
+  const c = CLUSTERS.find((x) => x.count === 3 && x.table.bucketHexDigits === 1 && x.pinned.length === 0)!;
+  const proxy = await startProxy((s) => renderProxyConfig(c.table, c.servers, s));
+  const good = renderProxyConfig(c.table, c.servers, proxy.settings);
+  const line = `server ${c.servers[0]}:5000;`;
+  expect(good).toContain(line);
+  writeFileSync(proxy.confPath, good.replace(line, `server ${c.servers[0]}:99999;`));
+  process.kill(proxy.pid, "SIGHUP");
+  const deadline = Date.now() + LOG_WAIT_MS;
+  while (!proxy.output().includes("[emerg]") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(proxy.output()).toContain(`invalid port in upstream "${c.servers[0]}:99999"`);
+  expect(proxy.output()).toMatch(/\[emerg\] /);
+  expect(await routeAll(proxy.port, formsOf(randomUuid(), c.table, 0))).toEqual([]);
 });

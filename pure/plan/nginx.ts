@@ -96,7 +96,11 @@ export function renderProxyConfig(table: RoutingTable, servers: readonly string[
       return `    '${i === 0 ? "{" : ""}"${name}":${value}${last ? "}';" : ",'"}`;
     }),
     "  access_log /dev/stdout dtable_proxy;",
-    "  error_log /dev/stderr warn;",
+    // issue 20; tests/proxy.nginx.test.ts, "no query string in anything the proxy writes"
+    "  # No error log for requests: nginx adds the request line and upstream URL, query string (tokens)",
+    "  # included, to each message about one, at every level (emerg too). The access log shows failures;",
+    "  # start and reload errors still go to nginx's main error log (stderr).",
+    "  error_log /dev/null;",
     "  server_tokens off;",
     // a UUID key takes about 48 bytes of a bucket: with 128, nginx warned "could not build
     // optimal map_hash" at every reload from a few thousand pins (tests/proxy.nginx.test.ts)
