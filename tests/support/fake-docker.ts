@@ -32,19 +32,49 @@
 //   docker run --rm --network none -v D:C:ro -v H:/etc/hosts:ro IMAGE nginx -t -c C/F
 //                          → the real `nginx -t` on D/F, with H as /etc/hosts
 //   docker inspect -f '{{.State.Running}}' NAME
-//                          → "true" while that container runs
+//                          → "true" while that container runs (a frozen one too)
+//   docker inspect -f '{{.Id}} {{.State.StartedAt}}' seatable-server
+//                          → its 64-hex Id and last start as Docker prints it (Go's
+//                            RFC3339Nano in UTC: 2026-12-07T14:03:05.123456789Z, trailing
+//                            zeros of the fraction dropped). A created container (Pulumi's
+//                            create or replace) has a new Id; a restart keeps the Id and
+//                            changes StartedAt; stop and kill keep both. The format may
+//                            be any text around the actions {{.Id}}, {{.State.StartedAt}}
+//                            and {{.State.Running}} (only Running for dtable-server-proxy).
+//                            No such container: exit 1, "Error: No such object: NAME"
 //   docker exec dtable-server-proxy nginx -s reload -c C/F
 //                          → SIGHUP to the proxy's nginx master
 //   docker restart|stop -t N seatable-server
 //                          → as Docker: SIGTERM, SIGKILL after N s (scaled down to
-//                            `killAfterMs`), then (restart) a new process
+//                            `killAfterMs`), then (restart) a new process; a frozen
+//                            one (below) sees only the SIGKILL
+//   docker kill seatable-server
+//                          → SIGKILL at once (no SIGTERM: nothing saves); the container
+//                            stays, stopped; prints its name. Not running: exit 1,
+//                            "Error response from daemon: cannot kill container:
+//                            seatable-server: container <Id> is not running"
+//   docker update --restart=P seatable-server   (also --restart P; P: no, always,
+//                            unless-stopped, on-failure[:N])
+//                          → records the restart policy (`restartPolicy`; a created
+//                            container has the program's unless-stopped); prints its name
 //   docker exec seatable-server curl -fsS -m 5 http://127.0.0.1:5000/ping/
 //                          → the request to that host's stand-in, curl's exit codes
+//                            (7 refused, 22 HTTP error, 28 no answer within -m)
 //   docker exec seatable-server nginx -t | nginx -s reload   (on dtable-web)
 //                          → succeed: the site's nginx is tested for real in
 //                            tests/site-upload.nginx.test.ts
 // Anything else fails with exit 125, so a step that changes shape shows up.
+//
+// What a test does to the world besides Pulumi's and the steps' doings:
+//   setReachable(host, false)  the host's SSH does not answer: every runStep on it
+//                          exits 255 with ssh's "ssh: connect to host <address> port 22:
+//                          Connection timed out" (all hosts start reachable)
+//   freeze(host) / thaw(host)  SIGSTOP / SIGCONT to its seatable-server's process, resolved
+//                          once it is stopped / runs again (a hung server: it neither
+//                          answers nor saves; docker stop ends in SIGKILL, docker kill
+//                          kills it; a restart's new process runs, not frozen)
 import { spawn } from "child_process";
+import { randomBytes } from "crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -52,10 +82,10 @@ import * as path from "path";
 import { spawnGroup } from "./process-group";
 import { withTimeout } from "./standins";
 import { PORTS } from "../../pure/config/schema";
-import { COMPOSE_DIR, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER, SEATABLE_DIR } from "../../pure/plan/containers";
+import { COMPOSE_DIR, ContainerSpec, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER, SEATABLE_DIR } from "../../pure/plan/containers";
 import type { HostStep } from "../../pure/plan/rollout";
 import { NGINX } from "./nginx";
-import { spawnDtableStandin, StandinModel, StandinOptions, StandinProcess } from "./dtable-standin";
+import { logEvent, spawnDtableStandin, StandinModel, StandinOptions, StandinProcess } from "./dtable-standin";
 
 // bin/docker.js; bin/docker runs it (as a file: after `node -e`, an argument such as
 // `inspect` would be taken for node's own sub-command)
@@ -82,18 +112,64 @@ const fail = (code: number, stderr: string, stdout = ""): Result => ({ code, std
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** One HTTP GET from this machine; resolves with the status and body, or the error. */
-function get(url: URL, address: string, timeoutMs: number): Promise<{ status: number; body: string } | { error: string }> {
+/** One HTTP GET from this machine; resolves with the status and body, or the error (`timedOut`: nothing came for `timeoutMs`). */
+function get(url: URL, address: string, timeoutMs: number): Promise<{ status: number; body: string } | { error: string; timedOut?: boolean }> {
   return new Promise((resolve) => {
+    let timedOut = false;
     const req = http.get({ host: address, port: Number(url.port || 80), path: url.pathname + url.search, headers: { host: url.host, connection: "close" }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on("error", (e) => resolve({ error: e.message }));
+      res.on("error", (e) => resolve({ error: e.message, timedOut }));
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error("timed out")));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code === "ECONNREFUSED" ? "Connection refused" : e.message }));
+    req.setTimeout(timeoutMs, () => {
+      timedOut = true;
+      req.destroy(new Error("timed out"));
+    });
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code === "ECONNREFUSED" ? "Connection refused" : e.message, timedOut }));
   });
+}
+
+/** The state letter of process `pid` in /proc/<pid>/stat (T: stopped by a signal), or undefined once it is gone. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A signal arrives after kill(2) returns: waits until process `pid` is stopped (or not), or gone. */
+async function untilStopped(pid: number, stopped: boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const state = procState(pid);
+    if (state === undefined || (state === "T") === stopped) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} is ${stopped ? "not stopped 5 s after SIGSTOP" : "stopped 5 s after SIGCONT"}`);
+    await sleep(1);
+  }
+}
+
+/** The restart policy of a created seatable-server: the program's (pure/plan/containers.ts). */
+const CREATED_RESTART_POLICY: ContainerSpec["restart"] = "unless-stopped";
+const RESTART_POLICY = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
+
+/** The fields `docker inspect -f` may show here: their path in the template. */
+type InspectField = "Id" | "State.StartedAt" | "State.Running";
+
+/** A `docker inspect -f` format: literal text and the actions {{.Id}}, {{.State.StartedAt}}, {{.State.Running}}; undefined for anything else. */
+function inspectFormat(format: string): (string | { field: InspectField })[] | undefined {
+  const parts: (string | { field: InspectField })[] = [];
+  for (const part of format.split(/(\{\{.*?\}\})/)) {
+    if (part.startsWith("{{") && part.endsWith("}}")) {
+      const field = /^\s*\.(Id|State\.StartedAt|State\.Running)\s*$/.exec(part.slice(2, -2))?.[1] as InspectField | undefined;
+      if (field === undefined) return undefined;
+      parts.push({ field });
+    } else if (part.includes("{{") || part.includes("}}")) return undefined;
+    else if (part !== "") parts.push(part);
+  }
+  return parts.some((p) => typeof p !== "string") ? parts : undefined;
 }
 
 // ---- the proxy "container" ----------------------------------------------------------
@@ -159,8 +235,22 @@ export type WorldOptions = {
   readonly confFiles: (host: string) => readonly string[];
 };
 
-/** A node's seatable-server container: what runs, and the spec it was created from. */
-type NodeContainer = { digest: string; running: boolean; standin?: StandinProcess; web?: http.Server };
+/**
+ * A node's seatable-server container: the spec it was created from, what Docker
+ * knows of it (Id, last start, restart policy), what runs, and whether a test froze it
+ * (`held`: what dtable-web's in-process stand-in has not answered meanwhile).
+ */
+type NodeContainer = {
+  digest: string;
+  readonly id: string;
+  startedAt: string;
+  restartPolicy: string;
+  running: boolean;
+  frozen: boolean;
+  held: (() => void)[];
+  standin?: StandinProcess;
+  web?: http.Server;
+};
 
 export class FakeDocker {
   readonly root: string;
@@ -169,6 +259,9 @@ export class FakeDocker {
   readonly eventLog: string;
   readonly bin: string;
   private readonly containers = new Map<string, NodeContainer>();
+  private readonly unreachable = new Set<string>();
+  /** now in ns since the epoch = this + process.hrtime.bigint() (a clock with Docker's resolution) */
+  private readonly epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private proxy?: ProxyNginx;
   private control?: http.Server;
   private controlUrl = "";
@@ -257,10 +350,72 @@ export class FakeDocker {
     return this.containers.get(host)?.running ?? false;
   }
 
+  /** The restart policy of `host`'s seatable-server (unless-stopped when created; `docker update --restart` changes it), if it exists. */
+  restartPolicy(host: string): string | undefined {
+    return this.containers.get(host)?.restartPolicy;
+  }
+
+  /** Whether `host`'s SSH answers (every host does until setReachable(host, false)). */
+  reachable(host: string): boolean {
+    this.host(host);
+    return !this.unreachable.has(host);
+  }
+
+  /** Cuts `host` off (false: every runStep on it fails as ssh does, exit 255) or lets it answer again (true). */
+  setReachable(host: string, reachable: boolean): void {
+    this.host(host);
+    if (reachable) this.unreachable.delete(host);
+    else this.unreachable.add(host);
+  }
+
+  /** Whether `host`'s seatable-server is frozen (freeze, and no thaw, stop, restart or kill since). */
+  frozen(host: string): boolean {
+    return this.containers.get(host)?.frozen ?? false;
+  }
+
+  /**
+   * SIGSTOP to `host`'s running seatable-server (a hung server: it answers nothing and
+   * saves nothing; Docker still calls it running). On dtable-web, whose stand-in runs
+   * in this process, requests are held unanswered until thaw; on dtable-db nothing runs.
+   * Resolves once the process is stopped.
+   */
+  async freeze(host: string): Promise<void> {
+    const c = this.containers.get(host);
+    if (!c?.running) throw new Error(`${host}: no running ${SEATABLE_CONTAINER} to freeze`);
+    if (c.frozen) return;
+    c.frozen = true;
+    const s = c.standin;
+    if (s?.running) {
+      process.kill(s.pid, "SIGSTOP");
+      await untilStopped(s.pid, true);
+    }
+  }
+
+  /** SIGCONT to a frozen seatable-server of `host` (nothing when it is not frozen); resolves once it runs again. */
+  async thaw(host: string): Promise<void> {
+    const c = this.containers.get(host);
+    if (!c?.frozen) return;
+    c.frozen = false;
+    for (const answer of c.held.splice(0)) answer();
+    const s = c.standin;
+    if (s?.running) {
+      process.kill(s.pid, "SIGCONT");
+      await untilStopped(s.pid, false);
+    }
+  }
+
+  /** Now as Docker prints a time: Go's RFC3339Nano in UTC (nanoseconds, the fraction's trailing zeros dropped). */
+  private now(): string {
+    const ns = this.epochNs + process.hrtime.bigint();
+    const seconds = new Date(Number(ns / 1_000_000_000n) * 1000).toISOString().slice(0, 19);
+    const fraction = (ns % 1_000_000_000n).toString().padStart(9, "0").replace(/0+$/, "");
+    return `${seconds}${fraction === "" ? "" : `.${fraction}`}Z`;
+  }
+
   /** Creates and starts `host`'s seatable-server (it must not exist), and waits until it answers, as Pulumi's `wait: true`. */
   async createContainer(host: string, digest: string): Promise<void> {
     if (this.containers.has(host)) throw new Error(`${host}: a ${SEATABLE_CONTAINER} container exists already`);
-    const c: NodeContainer = { digest, running: false };
+    const c: NodeContainer = { digest, id: randomBytes(32).toString("hex"), startedAt: "", restartPolicy: CREATED_RESTART_POLICY, running: false, frozen: false, held: [] };
     this.containers.set(host, c);
     await this.run(host, c);
   }
@@ -300,13 +455,18 @@ export class FakeDocker {
       writeFileSync(file, f.endsWith(".json") ? "{}\n" : `# written by ${SEATABLE_CONTAINER} on its first start\n`);
       utimesSync(file, past, past);
     }
+    c.startedAt = this.now();
     if (h.role === "server") {
       const o: StandinOptions = { name, address: h.address, port: PORTS.dtableServer, storage: this.storage, eventLog: this.eventLog, opLog: this.opLog, saveIntervalMs: this.o.saveIntervalMs, model: this.o.model };
       c.standin = await spawnDtableStandin(this.o.standinScript, o, path.join(this.root, "standins.log"));
     } else if (h.role === "web") {
       const server = http.createServer((req, res) => {
-        res.writeHead(req.url === "/api2/ping/" ? 200 : 404);
-        res.end(req.url === "/api2/ping/" ? '"pong"' : "");
+        const answer = () => {
+          res.writeHead(req.url === "/api2/ping/" ? 200 : 404);
+          res.end(req.url === "/api2/ping/" ? '"pong"' : "");
+        };
+        if (c.frozen) c.held.push(answer);
+        else answer();
       });
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -317,17 +477,43 @@ export class FakeDocker {
     c.running = true;
   }
 
-  /** `docker stop -t N`: SIGTERM, SIGKILL after N s (scaled down). */
+  /** `docker stop -t N`: SIGTERM, SIGKILL after N s (scaled down); a frozen process sees only the SIGKILL. */
   private async halt(c: NodeContainer, stopTimeoutS: number): Promise<void> {
     c.running = false;
-    await c.standin?.stop(Math.min(stopTimeoutS * 1000, this.o.killAfterMs));
-    const web = c.web;
-    if (web) {
-      await new Promise<void>((resolve) => web.close(() => resolve()));
-      web.closeAllConnections();
-    }
+    const graceMs = Math.min(stopTimeoutS * 1000, this.o.killAfterMs);
+    await c.standin?.stop(graceMs);
+    // dtable-web's stand-in runs in this process: frozen, it "ignores" the SIGTERM too
+    if (c.web && c.frozen) await sleep(graceMs);
+    await this.closeWeb(c, c.frozen);
     c.standin = undefined;
+    c.frozen = false;
+    c.held = [];
+  }
+
+  /** `docker kill`: SIGKILL at once (a frozen process dies too), the container stays. */
+  private async kill(c: NodeContainer): Promise<void> {
+    c.running = false;
+    const s = c.standin;
+    if (s?.running) {
+      process.kill(s.pid, "SIGKILL");
+      await withTimeout(s.exited, 5_000, `stand-in ${s.name} to die of SIGKILL`);
+      logEvent(this.eventLog, s.name, s.pid, "killed");
+    }
+    await this.closeWeb(c, true);
+    c.standin = undefined;
+    c.frozen = false;
+    c.held = [];
+  }
+
+  /** Closes dtable-web's stand-in; `abrupt`: its connections too, at once (as a SIGKILL would). */
+  private async closeWeb(c: NodeContainer, abrupt: boolean): Promise<void> {
+    const web = c.web;
+    if (!web) return;
     c.web = undefined;
+    const closed = new Promise<void>((resolve) => web.close(() => resolve()));
+    if (abrupt) web.closeAllConnections();
+    await closed;
+    web.closeAllConnections();
   }
 
   /** Writes nothing: starts the proxy's nginx on the files in its folder, as its container does. */
@@ -363,10 +549,13 @@ export class FakeDocker {
   /**
    * Runs one step as its host would: `sh -c command` with `stdin`, in a private
    * mount namespace where /opt/seatable-compose and /opt/seatable-server are
-   * the host's folders, with the fake docker first on PATH.
+   * the host's folders, with the fake docker first on PATH. On a host cut off
+   * by setReachable(host, false) it fails at once as ssh would (exit 255).
    */
   runStep(step: Pick<HostStep, "host" | "command" | "stdin">, timeoutMs = 60_000): Promise<Result & { ms: number }> {
     const started = Date.now();
+    // ssh's own message and exit code when the host does not answer (its ConnectTimeout is not waited for)
+    if (this.unreachable.has(step.host)) return Promise.resolve({ ...fail(255, `ssh: connect to host ${this.host(step.host).address} port 22: Connection timed out\n`), ms: Date.now() - started });
     // /opt is an empty tmpfs in the namespace: the mount points are made there, not on this machine
     const mounts = 'mount -t tmpfs tmpfs /opt && mkdir -p "$2" "$4" && mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec sh -c "$5"';
     const child = spawn("unshare", ["--mount", "sh", "-c", mounts, "step", this.hostDir(step.host), COMPOSE_DIR, this.seatableDir(step.host), SEATABLE_DIR, step.command], {
@@ -407,9 +596,27 @@ export class FakeDocker {
     const onWeb = h.role === "web";
     const node = this.containers.get(host);
     if (cmd === "run" && onWeb) return this.nginxTest(host, rest);
-    if (cmd === "inspect" && rest.length === 3 && rest[0] === "-f" && rest[1] === "{{.State.Running}}") {
-      const running = rest[2] === PROXY_CONTAINER && onWeb ? this.proxy?.running : rest[2] === SEATABLE_CONTAINER ? node?.running : undefined;
-      return running === undefined ? fail(1, `Error: No such object: ${rest[2]}\n`) : ok(`${running}\n`);
+    const format = cmd === "inspect" && rest.length === 3 && rest[0] === "-f" ? inspectFormat(rest[1]) : undefined;
+    if (format) {
+      const name = rest[2];
+      if (name === PROXY_CONTAINER && format.some((p) => typeof p !== "string" && p.field !== "State.Running")) return unsupported();
+      const proxy = name === PROXY_CONTAINER && onWeb ? this.proxy : undefined;
+      const inspected = name === SEATABLE_CONTAINER ? node : undefined;
+      if (!proxy && !inspected) return fail(1, `Error: No such object: ${name}\n`);
+      const value = (field: InspectField) => (field === "Id" ? inspected!.id : field === "State.StartedAt" ? inspected!.startedAt : String(proxy ? proxy.running : inspected!.running));
+      return ok(`${format.map((p) => (typeof p === "string" ? p : value(p.field))).join("")}\n`);
+    }
+    if (cmd === "kill" && line === SEATABLE_CONTAINER) {
+      if (!node) return fail(1, `Error response from daemon: cannot kill container: ${SEATABLE_CONTAINER}: No such container: ${SEATABLE_CONTAINER}\n`);
+      if (!node.running) return fail(1, `Error response from daemon: cannot kill container: ${SEATABLE_CONTAINER}: container ${node.id} is not running\n`);
+      await this.kill(node);
+      return ok(`${SEATABLE_CONTAINER}\n`);
+    }
+    const policy = cmd === "update" ? (rest.length === 2 && rest[0].startsWith("--restart=") ? rest[0].slice("--restart=".length) : rest.length === 3 && rest[0] === "--restart" ? rest[1] : undefined) : undefined;
+    if (policy !== undefined && RESTART_POLICY.test(policy) && rest[rest.length - 1] === SEATABLE_CONTAINER) {
+      if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\n`);
+      node.restartPolicy = policy;
+      return ok(`${SEATABLE_CONTAINER}\n`);
     }
     if (cmd === "exec" && onWeb && line === `${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`) {
       if (!this.proxy?.running) return fail(1, `Error response from daemon: container ${PROXY_CONTAINER} is not running\n`);
@@ -483,7 +690,9 @@ export class FakeDocker {
     if (!url) return fail(2, "curl: no URL specified\n");
     const u = new URL(url);
     if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost") return fail(125, `fake docker: curl to ${u.hostname} inside ${SEATABLE_CONTAINER} is not mapped\n`);
+    const started = Date.now();
     const r = await get(u, this.host(host).address, timeoutS * 1000);
+    if ("error" in r && r.timedOut) return fail(28, `curl: (28) Operation timed out after ${Date.now() - started} milliseconds with 0 bytes received\n`);
     if ("error" in r) return fail(7, `curl: (7) Failed to connect to ${u.hostname} port ${u.port}: ${r.error}\n`);
     if (r.status >= 400) return fail(22, `curl: (22) The requested URL returned error: ${r.status}\n`);
     return ok(r.body);
