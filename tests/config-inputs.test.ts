@@ -10,7 +10,7 @@ import { LOCAL_HOST_NAMES, stackConfigSchema } from "../pure/config/schema";
 import { rawStackConfig, validateStackFile } from "../pure/config/stack-file";
 import { parseImageReference, type ImageReference } from "../pure/config/image-reference";
 import { addressProblem, urlHost, versionFromImage } from "../pure/config/values";
-import { appliedRouting, parseAppliedContainers, parseAppliedRouting } from "../pure/plan/applied";
+import { appliedContext, appliedRouting, parseAppliedContainers, parseAppliedRouting } from "../pure/plan/applied";
 import { renderProxyHosts } from "../pure/plan/nginx";
 import type { ProgramFailure } from "./support/program";
 import { configOf, problemsOf, stackValues, validate } from "./support/stacks";
@@ -444,11 +444,11 @@ describe("the applied routing read back from the stack's state", () => {
   const damaged = (change: (a: ReturnType<typeof applied>) => void) => {
     const a = applied();
     change(a);
-    return () => parseAppliedRouting(a);
+    return () => parseAppliedRouting(a, appliedContext(configOf()));
   };
 
   test("as the program writes it, it is read back unchanged", () => {
-    expect(parseAppliedRouting(applied())).toEqual(applied());
+    expect(parseAppliedRouting(applied(), appliedContext(configOf()))).toEqual(applied());
   });
 
   test.each<[string, (a: ReturnType<typeof applied>) => void, RegExp]>([
@@ -485,9 +485,10 @@ describe("the applied routing read back from the stack's state", () => {
   });
 
   test("no output yet (the first up): nothing applied", () => {
-    expect(parseAppliedRouting(undefined)).toBeUndefined();
-    expect(parseAppliedRouting(null)).toBeUndefined();
-    expect(() => parseAppliedRouting({})).toThrow(/is damaged/);
+    const context = appliedContext(configOf());
+    expect(parseAppliedRouting(undefined, context)).toBeUndefined();
+    expect(parseAppliedRouting(null, context)).toBeUndefined();
+    expect(() => parseAppliedRouting({}, context)).toThrow(/is damaged/);
   });
 });
 
@@ -560,7 +561,7 @@ test("the program refuses fewer bucket digits than the table applied last, befor
   const applied = appliedRouting(c, table, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
   const failure = await runProgram(stackValues(), { applied }).catch((e: ProgramFailure) => e);
   expect((failure as ProgramFailure).message).toBe(
-    "routing.bucketHexDigits: 2 is fewer than the 3 of the table applied last; fewer digits would merge buckets that live on different servers",
+    "routing.bucketHexDigits: 2 is fewer than the 3 of the table the proxy runs; fewer digits would merge buckets that live on different servers",
   );
   expect((failure as ProgramFailure).registered).toEqual([]);
   // the same number of digits is no refusal
