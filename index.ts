@@ -9,11 +9,11 @@ import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
 import { buildPlan } from "./pure/plan";
 import { serverShares } from "./pure/plan/summary";
-import { appliedRouting, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
+import { appliedContext, appliedRouting, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
 import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
-import { liveFindings } from "./pure/plan/live";
-import { proxyFiles, sha256 } from "./pure/plan/rollout";
+import { evictedAfter, proxyFiles, sha256 } from "./pure/plan/rollout";
+import { startingPoint } from "./pure/plan/start";
 import { stageNotes } from "./pure/plan/summary";
 import { sshOptions } from "./pure/plan/ssh";
 import { SeaTableCluster } from "./components/cluster";
@@ -54,19 +54,27 @@ export = async () => {
   const { config } = validated;
   const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 
-  // The routing applied last lives in this stack's own outputs, written only
-  // after a rollout verified (see SeaTableCluster.verified).
+  // The stack's own record of the last verified up: a cross-check of what the proxy runs, and the containers' digests.
+  const context = appliedContext(config);
   const self = new pulumi.StackReference(stack);
   const details = await self.getOutputDetails("appliedRouting");
-  const applied = parseAppliedRouting(details.value ?? details.secretValue);
+  const applied = parseAppliedRouting(details.value ?? details.secretValue, context);
   const containersDetails = await self.getOutputDetails("appliedContainers");
   const appliedContainers = parseAppliedContainers(containersDetails.secretValue ?? containersDetails.value);
-  if (applied && applied.table.bucketHexDigits > config.routing.bucketHexDigits) {
+
+  // The plan starts from what the proxy on dtable-web runs.
+  const run = { stack, id: `${new Date().toISOString()}-${randomBytes(3).toString("hex")}` };
+  const web = config.hosts.web;
+  const live = await hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
+  const start = startingPoint(config, live, applied, run, context);
+  if (start.errors.length > 0) throw new pulumi.RunError(start.errors.join("\n"));
+  for (const warning of start.warnings) pulumi.log.warn(warning);
+  if (start.previous && start.previous.bucketHexDigits > config.routing.bucketHexDigits) {
     throw new pulumi.RunError(
-      `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${applied.table.bucketHexDigits} of the table applied last; fewer digits would merge buckets that live on different servers`,
+      `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${start.previous.bucketHexDigits} of the table the proxy runs; fewer digits would merge buckets that live on different servers`,
     );
   }
-  const plan = buildPlan(config, applied?.table, validated.startTable);
+  const plan = buildPlan(config, start.previous, validated.startTable);
 
   const pulumiConfig = new pulumi.Config();
   const secrets: Secrets = Object.fromEntries(
@@ -78,34 +86,45 @@ export = async () => {
       ? pulumi.secret(readFileSync(config.ssh.privateKeyPath, "utf8"))
       : undefined;
 
-  // What the proxy runs now, and which containers Pulumi will replace: the plan of this up starts from both.
-  const run = { stack, id: `${new Date().toISOString()}-${randomBytes(3).toString("hex")}` };
-  const web = config.hosts.web;
-  const live = await hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
-  const findings = liveFindings(live, applied?.proxy, run);
-  if (findings.errors.length > 0) throw new pulumi.RunError(findings.errors.join("\n"));
-  for (const warning of findings.warnings) pulumi.log.warn(warning);
-  const containers = containerChanges(config, applied, appliedContainers, secretValues());
+  // Evicted servers are checked where they run: one that answers SSH is not dead (refused before anything
+  // moves); one evicted earlier that answers again is fenced first; dtable-web checks port 5000 on the host.
+  const evicting = start.previousServers.filter((s) => config.rollout.evict.includes(s.name) && !config.hosts.servers.some((c) => c.name === s.name));
+  for (const s of evicting) {
+    if (await hostAccess().reachable(s)) {
+      throw new pulumi.RunError(
+        `rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed. Remove it from rollout.evict (and from hosts.servers): pulumi up then stops it before its buckets move.`,
+      );
+    }
+  }
+  const fences = [];
+  for (const e of start.evicted) {
+    if (await hostAccess().reachable(e)) fences.push(e);
+    else pulumi.log.warn(`${e.name} (${e.address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`);
+  }
+  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, appliedContainers, secretValues());
   const graph = clusterGraph({
     plan,
-    previousServers: applied?.servers ?? [],
+    previousServers: start.previousServers,
     containers: containers.changes,
     live,
     ...(applied?.proxy ? { recorded: applied.proxy } : {}),
     run,
     editScript: readFileSync(join(__dirname, "hostscripts", "edit-conf.py"), "utf8"),
+    evicted: start.evicted,
+    fences,
+    ...(applied?.nodeSteps ? { recordedNodeSteps: applied.nodeSteps } : {}),
   });
   if (graph.stages.stages.length > 0) for (const note of stageNotes(graph.stages)) pulumi.log.info(note);
 
   // A server the change must stop or restart has to answer; a dead one that left the config can be evicted.
-  const everyServer = [...config.hosts.servers, ...(applied?.servers ?? [])];
+  const everyServer = [...config.hosts.servers, ...start.previousServers];
   for (const stage of graph.stages.stages) {
     for (const s of stage.servers.filter((x) => x.action !== "evict")) {
       const h = everyServer.find((x) => x.name === s.name)!;
       if (!(await hostAccess().reachable(h))) {
         throw new pulumi.RunError(
           s.action === "stop"
-            ? `${s.name} (${h.address}:${h.ssh.port}) does not answer, and this up must stop it before its buckets move. If its host is dead, add it to rollout.evict: its buckets then move without an unload, and what it had not saved is lost (the operation log keeps acknowledged writes only as far as SeaTable replays it).`
+            ? `${s.name} (${h.address}:${h.ssh.port}) does not answer, and this up must stop it before its buckets move. If its host is dead, add it to rollout.evict: its buckets then move once dtable-web too finds its port 5000 closed, and what it had not saved is lost (the operation log keeps acknowledged writes only as far as SeaTable replays it).`
             : `${s.name} (${h.address}:${h.ssh.port}) does not answer, and this up must ${s.action} it. Bring the host back; if it is dead, remove it from hosts.servers and add it to rollout.evict.`,
         );
       }
@@ -115,14 +134,16 @@ export = async () => {
   const cluster = new SeaTableCluster("seatable", {
     config,
     graph,
-    previousServers: applied?.servers ?? [],
+    previousServers: start.previousServers,
+    fences,
     keptSteps: applied?.rolloutSteps ?? [],
     secrets,
     ...(sshPrivateKey ? { sshPrivateKey } : {}),
   });
 
   const files = proxyFiles(plan);
-  const record = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (applied?.rolloutSteps ?? []) : graph.rolloutNames);
+  const evicted = evictedAfter({ stages: graph.stages, previousServers: start.previousServers, evicted: start.evicted, fences });
+  const record = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (applied?.rolloutSteps ?? []) : graph.rolloutNames, evicted, graph.nodeSteps);
   return {
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
     proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,

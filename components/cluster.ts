@@ -17,6 +17,8 @@ export type SeaTableClusterArgs = {
   readonly graph: ClusterGraph;
   /** dtable-servers as last deployed (from the applied routing) */
   readonly previousServers: readonly ServerHost[];
+  /** evicted servers that answer again: the fence steps run on them */
+  readonly fences?: readonly ServerHost[];
   /** rollout steps of the last `up`, kept as they are when nothing changes */
   readonly keptSteps: readonly string[];
   readonly secrets: Secrets;
@@ -50,6 +52,7 @@ export class SeaTableCluster extends pulumi.ComponentResource {
     for (const h of [web, db, ...servers]) hosts.set(h.name, host(h));
     // a dtable-server that left the config: reachable until its buckets have moved away
     for (const s of args.previousServers) if (!hosts.has(s.name) && !config.rollout.evict.includes(s.name)) hosts.set(s.name, host(s));
+    for (const s of args.fences ?? []) if (!hosts.has(s.name)) hosts.set(s.name, host(s));
     const on = (name: string) => hosts.get(name) as ClusterHost;
 
     const nodes = new Map<string, { node: NodeHost; component: DtableWebNode | DtableDbNode | DtableServerNode }>([
@@ -97,7 +100,7 @@ export class SeaTableCluster extends pulumi.ComponentResource {
         const container = node.owner === PROXY ? undefined : containers.get(node.owner);
         const triggers = [hash, ...(container && node.after.includes(`container-${node.owner}`) ? [container.id] : [])];
         const parent = node.owner === PROXY ? proxy : nodes.get(node.owner)!.component;
-        made.set(node.id, stepCommand(node.id, node.step, on(node.step.host).connection, triggers, { parent, dependsOn }));
+        made.set(node.id, node.kept ? keptCommand(node.id, on(node.step.host).connection, { parent, dependsOn }) : stepCommand(node.id, node.step, on(node.step.host).connection, triggers, { parent, dependsOn }));
         hashes.set(node.id, hash);
       }
     }

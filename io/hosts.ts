@@ -1,10 +1,11 @@
 // What the program itself does on the hosts while it plans, before Pulumi
-// changes anything: read what the proxy on dtable-web runs, and check that the
-// hosts a change must reach answer. Tests replace it (setHostAccess) with
+// changes anything: read what the proxy on dtable-web runs (its table, servers,
+// quarantine, lease), and check whether the hosts a change must reach answer
+// SSH (and an evicted one does not). Tests replace it (setHostAccess) with
 // their own world; the real one uses the system's ssh with pinned host keys.
 import { execFile, ExecFileException } from "node:child_process";
 import * as net from "node:net";
-import { LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
+import { LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
 import type { LiveProxy } from "../pure/plan/rollout";
 
 export type SshHost = { readonly name: string; readonly address: string; readonly ssh: { readonly user: string; readonly port: number } };
@@ -16,9 +17,12 @@ export type HostAccess = {
   reachable(host: SshHost): Promise<boolean>;
 };
 
-// a read prints four short lines: a host that takes longer or prints more is not answering it
+// a read prints a few short lines and three files (each at most LIVE_FILE_LIMIT, in base64):
+// a host that takes longer or prints more is not answering it
 const TIMEOUT_MS = 20_000;
-const MAX_OUTPUT_BYTES = 64 * 1024;
+export const MAX_OUTPUT_BYTES = 5 * 1024 * 1024;
+// three files in base64 and the short lines fit
+if (3 * Math.ceil((LIVE_FILE_LIMIT * 4) / 3) + 64 * 1024 > MAX_OUTPUT_BYTES) throw new Error("internal: MAX_OUTPUT_BYTES below what a read may print");
 
 /** ssh's own words; for a read Node stopped, why (its message would be the whole command line). */
 function why(error: ExecFileException, stderr: string): string {

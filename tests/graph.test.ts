@@ -53,7 +53,14 @@ describe("a first deployment", () => {
   test("the lease first; dtable-web ready, then dtable-db, then the dtable-servers; then the switch, the proxy and verify", () => {
     const g = graph();
     expect(g.quiet).toBe(false);
-    expect(g.rolloutNames).toEqual(["dtable-server-proxy-lease", "dtable-server-proxy-switch", "dtable-server-proxy-verify"]);
+    const claims = ["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3"].map((h) => `dtable-server-proxy-claim-${h}`);
+    expect(g.rolloutNames).toEqual(["dtable-server-proxy-lease", ...claims, "dtable-server-proxy-switch", "dtable-server-proxy-verify"]);
+    // every node's own steps check this run's lease (dtable-web) or its claim on the host, and come after that claim
+    for (const n of g.nodes.filter((x) => x.kind === "step" && x.owner !== "dtable-server-proxy")) {
+      const step = n.kind === "step" ? n.step : undefined;
+      expect([n.id, step!.command.includes(step!.host === "dtable-web" ? "this run does not hold the lease /opt/seatable-compose/dtable-server-proxy/lease" : "this run does not hold the lease on this host")]).toEqual([n.id, true]);
+      if (step!.host !== "dtable-web") expect([n.id, before(g, `dtable-server-proxy-claim-${step!.host}`, n.id)]).toEqual([n.id, true]);
+    }
     for (const n of g.nodes.filter((n) => n.kind !== "pull" && n.id !== "dtable-server-proxy-lease")) expect([n.id, before(g, "dtable-server-proxy-lease", n.id)]).toEqual([n.id, true]);
     for (const c of ids(g, "container")) for (const p of ids(g, "pull")) expect([c, p, (g.nodes.find((n) => n.id === c) as { after: readonly string[] }).after.includes(p)]).toEqual([c, p, true]);
     expect(before(g, "dtable-web-conf-edits", "container-dtable-db")).toBe(true);
@@ -99,9 +106,15 @@ describe("an up with nothing to change", () => {
   const four = planOf(withServers(4));
   const again = planOf(withServers(4), four);
 
-  test("is quiet: no rollout step, the proxy container stays after every node", () => {
-    const g = graphOf(again, { live: liveOf(again) });
+  // what the last verified up recorded of its node steps
+  const recordedNodeSteps = graphOf(again).nodeSteps;
+
+  test("is quiet: no rollout step, the proxy container stays after every node, each node step kept as it is", () => {
+    const g = graphOf(again, { live: liveOf(again), recordedNodeSteps });
     expect(g.quiet).toBe(true);
+    const nodeSteps = g.nodes.filter((n) => n.kind === "step");
+    expect(nodeSteps.length).toBeGreaterThan(0);
+    for (const n of nodeSteps) expect([n.id, n.kind === "step" && n.kept, n.kind === "step" && n.step.command.includes("does not hold the lease")]).toEqual([n.id, true, false]);
     expect(g.rolloutNames).toEqual([]);
     expect(g.nodes.filter((n) => n.kind === "step" && n.owner === "dtable-server-proxy")).toEqual([]);
     const proxy = g.nodes.find((n) => n.kind === "proxy")!;
@@ -112,7 +125,12 @@ describe("an up with nothing to change", () => {
 
   test("is not quiet when a live file differs, a lease is held, nothing was deployed, a container changes or the table changes", () => {
     const live = liveOf(again);
+    expect(graphOf(again, { live, recordedNodeSteps }).quiet).toBe(true);
     for (const [why, input] of [
+      ["a node step changed (a new conf edit, say)", { live, recordedNodeSteps: { ...recordedNodeSteps, "dtable-db-prepare": "0".repeat(64) } }],
+      ["no node steps recorded (an earlier version of this program)", { live }],
+      ["a quarantine is live", { live: { ...live, paused: { buckets: ["00"], pins: [] } }, recordedNodeSteps }],
+      ["an evicted server answers again", { live, recordedNodeSteps, fences: [{ name: "dtable-server-9", address: "10.0.1.99", ssh: { user: "root", port: 22 } }] }],
       ["config differs", { live: { ...live, conf: "0".repeat(64) } }],
       ["hosts differ", { live: { ...live, hosts: "0".repeat(64) } }],
       ["table differs", { live: { ...live, routing: "0".repeat(64) } }],

@@ -91,7 +91,7 @@ test("a hand edit of the live config: refused, and nothing on the host changes",
   const before = snapshot();
   const r = runStep(lease);
   expect(r.status).not.toBe(0);
-  expect(r.stderr).toMatch(/the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is neither the one this stack recorded nor one this run writes/);
+  expect(r.stderr).toMatch(/the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is not one this program installed \(\/opt\/seatable-compose\/dtable-server-proxy\/installed\), nor the one this stack recorded, nor one this run writes/);
   expect(snapshot()).toEqual(before);
 });
 
@@ -127,7 +127,7 @@ describe("a stack recorded by an earlier version of the program (no file hashes)
     const other = { ...appliedTable, buckets: { ...appliedTable.buckets, "00": "dtable-server-4" } };
     deployed({ conf: "# rendered by an earlier version\n", hosts: old.hosts }, other);
     const r = runStep(lease);
-    expect(r.stderr).toMatch(/is neither the one this stack recorded/);
+    expect(r.stderr).toMatch(/is not one this program installed .*, nor the one this stack recorded/);
     expect(existsSync(file("lease"))).toBe(false);
   });
 });

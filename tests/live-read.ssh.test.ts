@@ -3,13 +3,16 @@
 // on 127.0.0.1 whose /opt is a temporary folder (a private mount namespace), so
 // the proxy's files sit at the paths a real dtable-web has them.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { connect, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostAccess } from "../io/hosts";
+import { hostAccess, MAX_OUTPUT_BYTES } from "../io/hosts";
+import { routingJson } from "../pure/config/routing-file";
+import { buildPlan } from "../pure/plan";
 import { PROXY_CONFIG, PROXY_HOSTS } from "../pure/plan/containers";
-import { PROXY_LEASE, PROXY_ROUTING, sha256 } from "../pure/plan/rollout";
+import { PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS, sha256 } from "../pure/plan/rollout";
+import { configOf, withServers } from "./support/stacks";
 import { sshOptions } from "../pure/plan/ssh";
 import { Sshd, startSshd, stopSshd } from "./support/sshd";
 
@@ -62,23 +65,47 @@ test("a dtable-web without the proxy's files reads as empty: the first up", asyn
   await expect(hostAccess().readLive(web(), options())).resolves.toEqual({});
 }, 30000);
 
-test("the hashes of the proxy's config, hosts file and table, and the lease's text", async () => {
+test("the hashes of the proxy's config, hosts file and table, the table itself, its servers, the quarantine, what was installed, and the lease with its age and last step", async () => {
+  const table = buildPlan(configOf(withServers(2))).routing;
+  const servers = { servers: [{ name: "dtable-server", address: "10.0.1.21", ssh: { user: "root", port: 22 } }], evicted: [] };
   put(PROXY_CONFIG, "events {}\n");
   put(PROXY_HOSTS, "10.0.0.11 dtable-server-1\n");
-  put(PROXY_ROUTING, '{"buckets":16}\n');
+  put(PROXY_ROUTING, routingJson(table));
+  put(PROXY_SERVERS, JSON.stringify(servers));
+  put(PROXY_QUARANTINE, '{"buckets":["00"],"pins":[]}\n');
+  put(PROXY_INSTALLED, `conf ${sha256("events {}\n")}\nhosts ${sha256("x")}\n`);
   put(PROXY_LEASE, "stack=prod run=2026-11-25T10:00:00Z-abc123\n");
-  await expect(hostAccess().readLive(web(), options())).resolves.toEqual({
+  put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 125}\n`);
+  // the lease file taken 10 minutes ago
+  const tenMinutesAgo = new Date(Date.now() - 600_000);
+  utimesSync(onHost(PROXY_LEASE), tenMinutesAgo, tenMinutesAgo);
+  const live = await hostAccess().readLive(web(), options());
+  expect({ ...live, leaseAgeSeconds: Math.round((live.leaseAgeSeconds ?? 0) / 10), progress: { ...live.progress!, agoSeconds: Math.round(live.progress!.agoSeconds / 10) } }).toEqual({
     conf: sha256("events {}\n"),
     hosts: sha256("10.0.0.11 dtable-server-1\n"),
-    routing: sha256('{"buckets":16}\n'),
+    routing: sha256(routingJson(table)),
+    table,
+    servers,
+    paused: { buckets: ["00"], pins: [] },
+    installed: { conf: [sha256("events {}\n")], hosts: [sha256("x")] },
     lease: "stack=prod run=2026-11-25T10:00:00Z-abc123",
+    leaseAgeSeconds: 60,
+    progress: { step: "stage-1-switch", agoSeconds: 13 },
   });
+}, 30000);
+
+test("a routing.json of 4,096 buckets with pins comes through whole", async () => {
+  const v = withServers(8);
+  v.routing = { bucketHexDigits: 3, pins: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`, "dtable-server-2"])) };
+  const table = buildPlan(configOf(v)).routing;
+  put(PROXY_ROUTING, routingJson(table));
+  expect((await hostAccess().readLive(web(), options())).table).toEqual(table);
 }, 30000);
 
 test("a lease is read on its own, its first 300 bytes on one line", async () => {
   put(PROXY_LEASE, `stack=prod\n${"x".repeat(400)}`);
   const live = await hostAccess().readLive(web(), options());
-  expect(live).toEqual({ lease: `stack=prod${"x".repeat(289)}` });
+  expect({ ...live, leaseAgeSeconds: (live.leaseAgeSeconds ?? -1) < 5 }).toEqual({ lease: `stack=prod${"x".repeat(289)}`, leaseAgeSeconds: true });
 }, 30000);
 
 test("a host key other than the pinned one: the read fails, naming dtable-web and its address", async () => {
@@ -114,15 +141,15 @@ test("a read that hangs (a file that never opens) is stopped after 20 s, and say
   }
 }, 40000);
 
-test("a host that prints more than 64 KiB is cut off, and the read fails saying so", async () => {
-  const flood = await startSshd({ opt, config: ["ForceCommand head -c 70000 /dev/zero | tr '\\0' x"] });
+test("a host that prints more than 5 MiB is cut off, and the read fails saying so", async () => {
+  const flood = await startSshd({ opt, config: [`ForceCommand head -c ${MAX_OUTPUT_BYTES + 1000} /dev/zero | tr '\\0' x`] });
   try {
     const failure = await hostAccess()
       .readLive({ ...web(), ssh: { user: flood.user, port: flood.port } }, [
         ...sshOptions("dtable-web", { user: flood.user, port: flood.port, hostKey: flood.hostKey }, { privateKeyPath: flood.identityFile }),
       ])
       .then(() => undefined, (e: Error) => e.message);
-    expect(failure).toBe("reading the proxy's live files on dtable-web (127.0.0.1) over SSH failed: more than 64 KiB of output");
+    expect(failure).toBe("reading the proxy's live files on dtable-web (127.0.0.1) over SSH failed: more than 5120 KiB of output");
   } finally {
     await stopSshd(flood);
   }

@@ -1,48 +1,61 @@
 // What the program reads before it plans: the proxy's live files on dtable-web
-// (parseLiveRead, liveFindings) and which containers Pulumi will replace
+// (parseLiveRead) and which containers Pulumi will replace
 // (containerChanges). Plain functions over plain data.
 import { appliedRouting } from "../pure/plan/applied";
 import { containerChanges } from "../pure/plan/changes";
 import { buildPlan } from "../pure/plan";
-import { liveFindings, parseLiveRead } from "../pure/plan/live";
-import { validate, withServers } from "./support/stacks";
+import { describeLease, duration, parseLiveRead } from "../pure/plan/live";
+import { routingJson } from "../pure/config/routing-file";
+import { configOf, validate, withServers } from "./support/stacks";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
-const RUN = { stack: "organization/seatable-cluster/prod" };
+
+const b64 = (text: string) => Buffer.from(text).toString("base64");
 
 describe("the live read", () => {
-  test("reads each file's hash and the lease; files that are missing stay missing", () => {
-    expect(parseLiveRead(`conf ${A}\nhosts ${B}\nrouting ${A}\nlease stack=x run=1 with spaces\n`)).toEqual({ conf: A, hosts: B, routing: A, lease: "stack=x run=1 with spaces" });
+  test("reads each file's hash, the lease with its age and the last step its run completed; files that are missing stay missing", () => {
+    expect(parseLiveRead(`now 1000\nconf ${A}\nhosts ${B}\nrouting ${A}\nlease stack=x run=1 with spaces\nlease-since 880\nprogress stage-2-switch 970\n`)).toEqual({
+      conf: A,
+      hosts: B,
+      routing: A,
+      lease: "stack=x run=1 with spaces",
+      leaseAgeSeconds: 120,
+      progress: { step: "stage-2-switch", agoSeconds: 30 },
+    });
     expect(parseLiveRead(`\nhosts ${B}\n  \n`)).toEqual({ hosts: B });
     expect(parseLiveRead("")).toEqual({});
   });
 
-  test("anything else is an error that shows the line, never a guess", () => {
-    for (const line of [`conf ${A.slice(1)}`, `conf ${A}0`, `conf ${A.toUpperCase()}`, `config ${A}`, `xconf ${A}`, "lease", `Conf ${A}`]) {
+  test("reads routing.json itself (by the config's rules), servers.json as it is, what the quarantine pauses and what this program installed", () => {
+    const config = configOf(withServers(4));
+    const table = buildPlan(config).routing;
+    const servers = { servers: [{ name: "dtable-server", address: "10.0.1.21", ssh: { user: "root", port: 22 } }], evicted: [] };
+    const live = parseLiveRead(
+      [`routing-file ${b64(routingJson(table))}`, `servers-file ${b64(JSON.stringify(servers))}`, `quarantine-file ${b64('{"buckets":["0a","00","0a"],"pins":[]}')}`, `installed conf ${A}`, `installed conf ${B}`, `installed hosts ${B}`].join("\n"),
+    );
+    expect(live).toEqual({ table, servers, paused: { buckets: ["00", "0a"], pins: [] }, installed: { conf: [A, B], hosts: [B] } });
+  });
+
+  test("a damaged file is an error naming it and what is wrong; anything else is an error that shows the line, never a guess", () => {
+    expect(() => parseLiveRead(`routing-file ${b64('{"bucketHexDigits": 2, "default": "dtable-server", "buckets": {}}')}`)).toThrow(
+      "reading the proxy's live files on dtable-web:\ndtable-web:/opt/seatable-compose/dtable-server-proxy/routing.json.buckets: does not cover every bucket; missing 00, 01, 02, 03, 04, 05, 06, 07, … (256 in all)",
+    );
+    expect(() => parseLiveRead(`servers-file ${b64("{cut off")}\nquarantine-file ${b64('{"buckets":["xyz"],"pins":[]}')}`)).toThrow(
+      /servers\.json: not JSON \(cut off, or not written by this program\)\ndtable-web:\/opt\/seatable-compose\/dtable-server-proxy\/quarantine\.json\.buckets\[0\]: /,
+    );
+    for (const line of [`conf ${A.slice(1)}`, `conf ${A}0`, `conf ${A.toUpperCase()}`, `config ${A}`, `xconf ${A}`, "lease", `Conf ${A}`, "installed conf x", "progress Stage 1", "routing-file not base64!"]) {
       expect(() => parseLiveRead(`hosts ${B}\n${line}`)).toThrow(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line)}`);
     }
     expect(() => parseLiveRead(`x${"y".repeat(100)}`)).toThrow(`unexpected line ${JSON.stringify(`x${"y".repeat(79)}`)}`);
   });
 
-  test("a lease is an error saying whose it is and how to clear it", () => {
-    const own = liveFindings({ lease: `stack=${RUN.stack} run=7` }, undefined, RUN);
-    expect(own.errors).toEqual([
-      `dtable-web: /opt/seatable-compose/dtable-server-proxy/lease is held (stack=${RUN.stack} run=7): a change is in progress, or an earlier pulumi up stopped before its verification. ` +
-        "If no pulumi up of this stack is running, check the proxy (npm run plan, pulumi preview), remove the lease on dtable-web (rm /opt/seatable-compose/dtable-server-proxy/lease) and run pulumi up again.",
-    ]);
-    expect(liveFindings({ lease: `stack=${RUN.stack}-2 run=7` }, undefined, RUN).errors[0]).toContain("If no pulumi up of that stack is running");
-    expect(liveFindings({ conf: A }, undefined, RUN)).toEqual({ errors: [], warnings: [] });
-  });
-
-  test("files that differ from what the stack recorded are warned about, each by name; the same ones or missing ones are not", () => {
-    const recorded = { conf: A, hosts: B };
-    expect(liveFindings({ conf: A, hosts: B }, recorded, RUN)).toEqual({ errors: [], warnings: [] });
-    expect(liveFindings({}, recorded, RUN)).toEqual({ errors: [], warnings: [] });
-    expect(liveFindings({ conf: B, hosts: B }, recorded, RUN).warnings).toEqual([
-      "dtable-web: the proxy's config (/opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf) is not the one this stack recorded: an earlier pulumi up stopped half-way, or it was edited by hand. This up converges it if it is one of its own stages' files, and refuses otherwise.",
-    ]);
-    expect(liveFindings({ conf: A, hosts: A }, recorded, RUN).warnings).toEqual(["dtable-web: the proxy's hosts file (/opt/seatable-compose/dtable-server-proxy/hosts) is not the one this stack recorded."]);
+  test("a lease is shown with its age and how far its run got", () => {
+    expect(describeLease({ lease: "stack=s run=r", leaseAgeSeconds: 7300, progress: { step: "stage-2-switch", agoSeconds: 61 } })).toBe(
+      "stack=s run=r, taken 2 h 1 min ago; the last step it completed on dtable-web: stage-2-switch, 1 min ago",
+    );
+    expect(describeLease({ lease: "stack=s run=r" })).toBe("stack=s run=r; it completed no step on dtable-web");
+    expect([duration(59), duration(60), duration(3599), duration(3600), duration(48 * 3600)]).toEqual(["59 s", "1 min", "59 min", "1 h 0 min", "2 days"]);
   });
 });
 

@@ -72,7 +72,7 @@ test("only dtable-web's container is replaced: the backup still runs first, and 
     const plan = planOf(v, four);
     const g = clusterGraph({ plan, previousServers: plan.config.hosts.servers, containers: { ...same(plan), [node]: change }, run: RUN, editScript: "EDIT" });
     expect([node, g.stages.stages]).toEqual([node, []]);
-    expect([node, g.rolloutNames]).toEqual([node, ["dtable-server-proxy-lease", "dtable-server-proxy-backup", "dtable-server-proxy-switch", "dtable-server-proxy-verify"]]);
+    expect([node, g.rolloutNames]).toEqual([node, ["dtable-server-proxy-lease", ...["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"].map((h) => `dtable-server-proxy-claim-${h}`), "dtable-server-proxy-backup", "dtable-server-proxy-switch", "dtable-server-proxy-verify"]]);
     const container = g.nodes.find((n) => n.id === `container-${node}`)!;
     expect(container.kind === "container" && container.after.includes("dtable-server-proxy-backup")).toBe(true);
   }

@@ -2,7 +2,7 @@
 // files each installs, what each checks, and which run they belong to.
 import { allBuckets, routingJson } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
-import { proxyFiles, probePath, probeUuid, rolloutSteps, sha256, serverProbes, HostStep } from "../pure/plan/rollout";
+import { holdsClaim, proxyFiles, probePath, probeUuid, rolloutSteps, sha256, serverProbes, HostStep } from "../pure/plan/rollout";
 import { bucketOf, ownerOf, refineTable, RoutingTable } from "../pure/plan/routing";
 import { renderProxyHosts } from "../pure/plan/nginx";
 import { shellQuote } from "../pure/plan/seatable";
@@ -27,7 +27,7 @@ const five = planOf(withServers(5), four);
 const guardHashes = (step: HostStep, file: string) => {
   const lines = step.command.split("\n");
   const at = lines.findIndex((l) => l === `if [ -e ${file} ]; then`);
-  return lines[at + 2].trim().replace(/\) ;;$/, "").split("|");
+  return lines[at + 3].trim().replace(/\) ;;$/, "").split("|");
 };
 
 describe("without stages", () => {
@@ -44,13 +44,21 @@ describe("without stages", () => {
     const plan = planOf(v, four);
     expect(stepsOf(plan).steps.map((s) => s.id)).toEqual(["lease", "switch", "verify"]);
     const { order, byId } = stepsOf(plan, { nodesChanging: true });
-    expect(order).toEqual(["lease <- - @dtable-web", "backup <- lease,pulled @dtable-db", "switch <- ready-all,backup @dtable-web", "verify <- switch,proxy @dtable-web"]);
-    expect(byId("backup").command).toBe(`set -eu\n# rollout stack=${RUN.stack} run=${RUN.id}\n/usr/local/bin/backup-seatable`);
+    expect(order).toEqual([
+      "lease <- - @dtable-web",
+      "claim-dtable-db <- lease @dtable-db",
+      "backup <- lease,claim-dtable-db,pulled @dtable-db",
+      "switch <- ready-all,backup @dtable-web",
+      "verify <- switch,proxy @dtable-web",
+    ]);
+    // the backup runs only while this run holds dtable-db's claim
+    expect(byId("backup").command).toBe(`set -eu\n${holdsClaim(RUN, "backup").join("\n")}\n/usr/local/bin/backup-seatable`);
+    expect(byId("claim-dtable-db").command).toContain(`printf '%s\\n' 'stack=${RUN.stack} run=${RUN.id}' > /opt/seatable-compose/seatable-cluster.lease.next`);
     // with stages, the backup comes before the first quarantine
     const v5 = withServers(5);
     v5.rollout = v.rollout;
     const staged = stepsOf(planOf(v5, four));
-    expect(staged.byId("backup").after).toEqual(["lease", "pulled"]);
+    expect(staged.byId("backup").after).toEqual(["lease", "claim-dtable-db", "pulled"]);
     expect(staged.byId("stage-1-quarantine").after).toEqual(["ready-all", "backup"]);
   });
 });
@@ -63,11 +71,13 @@ describe("scale-out 4 → 5", () => {
     const servers = ["dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"];
     expect(order).toEqual([
       "lease <- - @dtable-web",
+      // every host a step will change is claimed right after the lease
+      ...servers.map((s) => `claim-${s} <- lease @${s}`),
       ...servers.flatMap((s, i) => {
         const k = `stage-${i + 1}`;
         return [
-          `${k}-quarantine <- ${i === 0 ? "ready-all" : `stage-${i}-verify`},lease @dtable-web`,
-          `${k}-restart-${s} <- ${k}-quarantine @${s}`,
+          `${k}-quarantine <- ${i === 0 ? "ready-all" : `stage-${i}-verify`},lease,${servers.map((x) => `claim-${x}`).join(",")} @dtable-web`,
+          `${k}-restart-${s} <- ${k}-quarantine,claim-${s} @${s}`,
           `${k}-switch <- ${k}-quarantine,${k}-restart-${s} @dtable-web`,
           `${k}-verify <- ${k}-switch${i === 3 ? ",proxy" : ""} @dtable-web`,
         ];
@@ -81,7 +91,7 @@ describe("scale-out 4 → 5", () => {
     const { byId } = scaled();
     const restart = byId("stage-1-restart-dtable-server");
     expect(restart.command).toContain("docker restart -t 600 seatable-server >/dev/null");
-    expect(restart.command).toContain(`# rollout stack=${RUN.stack} run=${RUN.id}`);
+    expect(restart.command).toContain(holdsClaim(RUN, "stage-1-restart-dtable-server").join("\n"));
     expect(restart.command).toContain("curl -fsS -m 5 http://127.0.0.1:5000/ping/");
     expect(restart.command).toContain("-ge 600 ]; then echo \"dtable-server did not answer /ping/ within 600 s of its restart\" >&2; exit 1; fi");
     expect(restart.title).toBe("restart dtable-server so that it drops every base it holds (its buckets answer 503 meanwhile), and wait for /ping/");
@@ -122,7 +132,7 @@ describe("scale-out 4 → 5", () => {
     expect(v.command).toContain(`check "the proxy sends requests without a base to ${after.default}"`);
     for (const p of serverProbes(after)) expect(v.command).toContain(`check "a base of ${p.server} (${p.uuid}) reaches ${p.server} through the proxy"`);
     expect(v.command).toContain(`check "the proxy runs this step's config" "$(sha256sum < /opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf | cut -c1-64)" ${sha256(byId("stage-2-switch").stdin!)}`);
-    expect(v.command).toMatch(/\n\[ "\$failed" = 0 \]$/);
+    expect(v.command).toMatch(/\n\[ "\$failed" = 0 \]\ndone_step stage-2-verify$/);
   });
 
   test("every proxy step refuses live files that are neither recorded nor this run's; the lease step accepts exactly those", () => {
@@ -146,15 +156,23 @@ describe("scale-out 4 → 5", () => {
   });
 });
 
-test("a replaced server needs no restart: its stage's switch waits for its new container", () => {
+test("a server planned as replaced: marked once its quarantine is live, and its switch waits until the host shows it started since (restarted there if Pulumi did not)", () => {
   const plan = planOf(withServers(4), four);
-  const { order } = stepsOf(plan, { containers: { "dtable-server-2": "replace" } });
+  const { order, byId } = stepsOf(plan, { containers: { "dtable-server-2": "replace" } });
   expect(order).toEqual([
     "lease <- - @dtable-web",
-    "stage-1-quarantine <- ready-all,lease @dtable-web",
-    "stage-1-switch <- stage-1-quarantine,ready-dtable-server-2 @dtable-web",
+    "claim-dtable-server-2 <- lease @dtable-server-2",
+    "stage-1-quarantine <- ready-all,lease,claim-dtable-server-2 @dtable-web",
+    "stage-1-mark-dtable-server-2 <- stage-1-quarantine,claim-dtable-server-2 @dtable-server-2",
+    "stage-1-restarted-dtable-server-2 <- ready-dtable-server-2 @dtable-server-2",
+    "stage-1-switch <- stage-1-quarantine,stage-1-restarted-dtable-server-2 @dtable-web",
     "stage-1-verify <- stage-1-switch,proxy @dtable-web",
   ]);
+  const check = byId("stage-1-restarted-dtable-server-2").command;
+  expect(check).toContain(`now=$(docker inspect -f '{{.Id}} {{.State.StartedAt}}' seatable-server)`);
+  expect(check).toContain('if [ -s /opt/seatable-compose/seatable-cluster.before-stage ] && [ "$now" = "$(cat /opt/seatable-compose/seatable-cluster.before-stage)" ]; then');
+  expect(check).toContain("  docker restart -t 600 seatable-server >/dev/null");
+  expect(byId("stage-1-mark-dtable-server-2").command).toContain("docker inspect -f '{{.Id}} {{.State.StartedAt}}' seatable-server > /opt/seatable-compose/seatable-cluster.before-stage.next");
 });
 
 test("a scale-in: the guard accepts the recorded files and exactly the config and hosts files this run installs", () => {
@@ -241,6 +259,7 @@ test("the titles pulumi shows for the switch, verify and backup steps", () => {
   v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
   const still = stepsOf(planOf(v, four), { nodesChanging: true });
   expect(still.steps.map((s) => [s.id, s.title]).slice(1)).toEqual([
+    ["claim-dtable-db", "claim dtable-db for this change (the lease on dtable-web is this run's): every later step on it checks the claim"],
     ["backup", "back up before the first container stops (rollout.backup on dtable-db); a failure stops the change"],
     ["switch", "put the proxy's config, hosts file and table in place (reload only if they changed)"],
     ["verify", "verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease"],

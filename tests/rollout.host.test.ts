@@ -138,6 +138,8 @@ test("a scale-out 2 → 3, step by step: what each step leaves on dtable-web, an
   const { steps, stages, plan, byId } = change(c, 3);
   expect(steps.map((s) => s.id)).toEqual([
     "lease",
+    "claim-dtable-server",
+    "claim-dtable-server-2",
     ...[1, 2].flatMap((k) => [`stage-${k}-quarantine`, `stage-${k}-restart-${k === 1 ? "dtable-server" : "dtable-server-2"}`, `stage-${k}-switch`, `stage-${k}-verify`]),
   ]);
   const oldTable = routingJson(c.applied.routing);
@@ -146,6 +148,8 @@ test("a scale-out 2 → 3, step by step: what each step leaves on dtable-web, an
   const lease = await run(byId("lease"));
   expect([lease.code, lease.stdout, lease.stderr]).toEqual([0, `lease taken: ${LEASE_LINE}\n`, ""]);
   expect(live("lease")).toBe(`${LEASE_LINE}\n`);
+  // each dtable-server this change restarts is claimed for this run
+  for (const id of ["claim-dtable-server", "claim-dtable-server-2"]) expect((await run(byId(id))).code).toBe(0);
   const leased = proxyFolder();
 
   // the quarantine, first refused: a cut-off upload (before nginx -t), then a config nginx -t refuses; nothing changes
@@ -242,7 +246,13 @@ test("without the lease, a proxy step and a verify stop at once naming the step;
 describe("restart and stop of a dtable-server", () => {
   test("a restart asks for /ping/ every 2 s until the server answers; with its container gone, it fails at once with docker's message", async () => {
     const c = await deployed(2);
-    const restart = change(c, 3).byId("stage-1-restart-dtable-server");
+    const { byId } = change(c, 3);
+    const restart = byId("stage-1-restart-dtable-server");
+    // without this run's claim on the host, nothing happens there
+    const unclaimed = await run(restart);
+    expect([unclaimed.code, unclaimed.stdout, world!.running("dtable-server")]).toEqual([1, "", true]);
+    expect(unclaimed.stderr).toContain("stage-1-restart-dtable-server: this run does not hold the lease on this host");
+    expect((await run(byId("claim-dtable-server"))).code).toBe(0);
     const pings: number[] = [];
     world!.intercept = (_host, args) => {
       if (args[0] !== "exec" || args[2] !== "curl") return undefined;
@@ -257,14 +267,62 @@ describe("restart and stop of a dtable-server", () => {
     expect([gone.code, gone.stdout, gone.stderr]).toEqual([1, "", "Error response from daemon: No such container: seatable-server\n"]);
   });
 
-  test("a server that leaves is stopped, and says so; with its container gone, the stop fails with docker's message", async () => {
+  test("a server that leaves is stopped, and says so; with its container gone (an up that stopped before making it), there is nothing to stop", async () => {
     const c = await deployed(3);
-    const stop = change(c, 2).steps.find((s) => /-stop-dtable-server-3$/.test(s.id))!;
+    const { steps, byId } = change(c, 2);
+    const stop = steps.find((s) => /-stop-dtable-server-3$/.test(s.id))!;
+    expect((await run(byId("claim-dtable-server-3"))).code).toBe(0);
     const r = await run(stop);
     expect([r.code, r.stdout, r.stderr]).toEqual([0, "stopped dtable-server-3\n", ""]);
     expect(world!.running("dtable-server-3")).toBe(false);
     await world!.deleteContainer("dtable-server-3", 1);
     const again = await run(stop);
-    expect([again.code, again.stdout, again.stderr]).toEqual([1, "", "Error response from daemon: No such container: seatable-server\n"]);
+    expect([again.code, again.stdout, again.stderr]).toEqual([0, "dtable-server-3 has no seatable-server container: nothing to stop\n", ""]);
+  });
+});
+
+describe("a stage whose server must go down, whatever Pulumi does with its container", () => {
+  /** Lease, claim, quarantine and mark of stage 1 for a change that plans dtable-server-2 as replaced. */
+  async function markedStage(c: Cluster) {
+    const { byId } = change(c, 3, { "dtable-server-2": "replace" });
+    for (const id of ["lease", "claim-dtable-server-2", "stage-1-quarantine", "stage-1-mark-dtable-server-2"]) {
+      const r = await run(byId(id));
+      expect([id, r.code, r.stderr.replace(/^nginx: .*\n/gm, "")]).toEqual([id, 0, ""]);
+    }
+    return byId;
+  }
+  const startedAt = async () => (await run({ host: "dtable-server-2", command: "docker inspect -f '{{.Id}} {{.State.StartedAt}}' seatable-server" })).stdout;
+
+  test("Pulumi left the container as it was (updated in place, or nothing to change): the host check restarts it inside the quarantine", async () => {
+    const c = await deployed(3);
+    const byId = await markedStage(c);
+    const before = await startedAt();
+    const r = await run(byId("stage-1-restarted-dtable-server-2"));
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe(
+      "seatable-server on dtable-server-2 has run since before its stage's quarantine (Pulumi did not replace it): restarting it inside the quarantine\ndtable-server-2 answers /ping/ again\n",
+    );
+    expect(callsOf("restart").map((x) => `${x.host}: ${x.args.join(" ")}`)).toEqual([`dtable-server-2: restart -t ${c.config(3).stopTimeoutSeconds} seatable-server`]);
+    const after = await startedAt();
+    // the same container, started again
+    expect([after.split(" ")[0], after !== before]).toEqual([before.split(" ")[0], true]);
+  });
+
+  test("Pulumi replaced the container: no second restart", async () => {
+    const c = await deployed(3);
+    const byId = await markedStage(c);
+    await world!.deleteContainer("dtable-server-2", 1);
+    await world!.createContainer("dtable-server-2", "new spec");
+    const r = await run(byId("stage-1-restarted-dtable-server-2"));
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "seatable-server on dtable-server-2 started after its stage's quarantine went live\ndtable-server-2 answers /ping/ again\n", ""]);
+    expect(callsOf("restart")).toEqual([]);
+  });
+
+  test("the container is gone (Pulumi deleted it and failed to create the new one): the check fails, and the switch never runs", async () => {
+    const c = await deployed(3);
+    const byId = await markedStage(c);
+    await world!.deleteContainer("dtable-server-2", 1);
+    const r = await run(byId("stage-1-restarted-dtable-server-2"));
+    expect([r.code, r.stdout, r.stderr]).toEqual([1, "", "Error: No such object: seatable-server\n"]);
   });
 });

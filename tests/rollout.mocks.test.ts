@@ -58,7 +58,8 @@ describe("a first deployment", () => {
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       expect(c.dependencies).toEqual(expect.arrayContaining(images.map((i) => i.urn)));
     }
-    expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
+    const hosts = ["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"];
+    expect(proxySteps(run).map(short).sort()).toEqual([...hosts.map((h) => `claim-${h}`), "lease", "switch", "verify"]);
   });
 
   test("dtable-web first, then dtable-db, then the dtable-servers; the proxy starts on its config", async () => {
@@ -95,7 +96,7 @@ describe("a first deployment", () => {
     const run = await programRun();
     const applied = run.outputs.appliedRouting as { proxy: { conf: string }; rolloutSteps: string[] };
     expect(applied.proxy.conf).toMatch(/^[0-9a-f]{64}$/);
-    expect(applied.rolloutSteps).toEqual([`${P}lease`, `${P}switch`, `${P}verify`]);
+    expect(applied.rolloutSteps).toEqual([`${P}lease`, ...["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"].map((h) => `${P}claim-${h}`), `${P}switch`, `${P}verify`]);
     expect(Object.keys(run.outputs.appliedContainers as object).sort()).toEqual(["dtable-db", "dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4", "dtable-web"]);
   });
 });
@@ -118,25 +119,28 @@ describe("an up with nothing to change is quiet", () => {
     expect(second.outputs.appliedRouting).toEqual(first.outputs.appliedRouting);
   });
 
-  test("a proxy file that differs (a stopped up, a hand edit) brings back exactly the converging steps", async () => {
+  test("a proxy file that differs from the record but that this program installed (a stopped up) brings back exactly the converging steps; a hand edit stops the up", async () => {
     const v = stackValues("prod");
     const state = afterUp(await runProgram(v));
-    const { result: run, logged } = await logsOf(() => runProgram(v, { ...state, live: { ...state.live, conf: "0".repeat(64) } }));
+    const stopped = { ...state.live!, conf: "0".repeat(64), installed: { conf: ["0".repeat(64), state.live!.conf!], hosts: [state.live!.hosts!] } };
+    const { result: run, logged } = await logsOf(() => runProgram(v, { ...state, live: stopped }));
     // the admin is told, and no stage is announced: nothing goes down
     expect(logged.filter((l) => l.startsWith("warning: "))).toEqual([expect.stringMatching(/^warning: dtable-web: the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is not the one this stack recorded/)]);
     expect(logged.filter((l) => /stage\(s\)|goes down/.test(l))).toEqual([]);
-    expect(proxySteps(run).map(short).sort()).toEqual(["lease", "switch", "verify"]);
+    expect(proxySteps(run).map(short).filter((n) => !n.startsWith("claim-")).sort()).toEqual(["lease", "switch", "verify"]);
     expect(proxySteps(run).some((s) => s.ignoreChanges.length > 0)).toBe(false);
     // the host decides whether that file is one it may replace: the recorded one or this run's own
     expect(run.one(`${P}switch`).inputs.create).toContain(state.applied!.proxy!.conf);
     expect(run.one(`${P}switch`).inputs.create).not.toContain("0".repeat(64));
+    // not installed by this program: refused before anything is registered
+    await expect(runProgram(v, { ...state, live: { ...state.live!, conf: "0".repeat(64) } })).rejects.toThrow(/the proxy's config .* is not one this program installed .*edited by hand/);
   });
 
   test("a lease held on dtable-web stops the up before anything is registered, saying how to clear it", async () => {
     const v = stackValues("prod");
     const state = await deployed(v);
     await expect(runProgram(v, { ...state, live: { ...state.live, lease: "stack=organization/seatable-cluster/test run=x" } })).rejects.toThrow(
-      /lease is held \(stack=organization\/seatable-cluster\/test run=x\).*remove the lease on dtable-web \(rm \/opt\/seatable-compose\/dtable-server-proxy\/lease\)/,
+      /lease is held \(stack=organization\/seatable-cluster\/test run=x; it completed no step on dtable-web\).*remove the lease on dtable-web \(rm \/opt\/seatable-compose\/dtable-server-proxy\/lease\) and run pulumi up again: it starts from what the proxy runs/,
     );
   });
 });
@@ -156,7 +160,7 @@ describe("scale-out 4 → 5 with maxRestarting 1", () => {
     stages.forEach((st, i) => {
       const restarts = names.filter((n) => n.startsWith(`${st}-restart-`));
       expect(restarts.length).toBe(1);
-      expect(w[restarts[0]]).toEqual([`${st}-quarantine`]);
+      expect(w[restarts[0]]).toEqual([`${st}-quarantine`, restarts[0].replace(/stage-\d+-restart-/, "claim-")].sort());
       expect(w[`${st}-switch`]).toEqual([`${st}-quarantine`, restarts[0]].sort());
       expect(w[`${st}-verify`]).toEqual([`${st}-switch`, ...(i === stages.length - 1 ? [] : [])]);
       if (i > 0) expect(w[`${st}-quarantine`]).toContain(`${stages[i - 1]}-verify`);
@@ -188,7 +192,7 @@ test("after a verified up, the steps that replace the proxy's files know the liv
   const state = await deployed(withServers(4));
   const { conf, hosts } = state.applied!.proxy!;
   const run = await runProgram(withServers(5), state);
-  const guarded = proxySteps(run).filter((s) => (s.inputs.create as string).includes("neither the one this stack recorded"));
+  const guarded = proxySteps(run).filter((s) => (s.inputs.create as string).includes("nor the one this stack recorded"));
   expect(guarded.length).toBeGreaterThan(0);
   for (const s of guarded) {
     const create = s.inputs.create as string;
@@ -232,8 +236,11 @@ describe("a new image", () => {
     expect(stages).toHaveLength(4);
     for (const server of ["dtable-server", "dtable-server-2", "dtable-server-3", "dtable-server-4"]) {
       const c = run.one(`${server}-seatable-server`);
-      const quarantine = run.resources.find((r) => c.dependencies.includes(r.urn) && r.name.endsWith("-quarantine"))!;
-      const stage = quarantine.name.replace(/-quarantine$/, "");
+      // it waits for its stage's mark, taken once the quarantine is live
+      const mark = run.resources.find((r) => c.dependencies.includes(r.urn) && r.name.endsWith(`-mark-${server}`))!;
+      const stage = mark.name.replace(/-mark-.*$/, "");
+      const quarantine = run.one(`${stage}-quarantine`);
+      before(run, quarantine.name, mark.name);
       before(run, "dtable-db-seatable-server", quarantine.name);
       before(run, `${server}-seatable-server`, `${stage}-switch`);
     }
@@ -376,4 +383,93 @@ test("a changed secret changes the recorded digest of each container that reads 
   expect(await changedOf("redisPassword")).toEqual(["dtable-db", "dtable-server", "dtable-server-2", "dtable-web"]);
   // the SSH key is the deploy machine's, in no container
   expect(await changedOf("sshPrivateKey")).toEqual([]);
+});
+
+describe("the plan starts from what the cluster runs, and every assumption is checked on a host", () => {
+  const warnings = (logged: readonly string[]) => logged.filter((l) => l.startsWith("warning: "));
+
+  test("the stack's state older than the proxy (restored from a backup): the plan starts from the proxy's table, says so, and moves nothing back", async () => {
+    const four = await deployed(withServers(4));
+    const five = afterUp(await runProgram(withServers(5), four));
+    // the record says 4 servers' table; the proxy runs the 5 servers' one
+    const { result: run, logged } = await logsOf(() => runProgram(withServers(5), { ...four, live: five.live }));
+    expect(warnings(logged)).toEqual([
+      "warning: dtable-web: the proxy's config (/opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf) is not the one this stack recorded, but one this program installed: an earlier pulumi up stopped half-way. This up converges it.",
+      expect.stringMatching(/^warning: the stack's record of the routing differs from what the proxy runs \(\d+ bucket\(s\).*older than the cluster/),
+    ]);
+    expect((run.outputs.routingChange as { bucketsMoving: number }).bucketsMoving).toBe(0);
+    // dtable-server-5 runs (the proxy knows it), but its container was never recorded: it goes down in a stage of its own, checked on its host
+    const names = proxySteps(run).map(short);
+    expect(names).toEqual(expect.arrayContaining(["stage-1-quarantine", "stage-1-mark-dtable-server-5", "stage-1-restarted-dtable-server-5", "stage-1-switch"]));
+    expect(names.filter((n) => /-restart-/.test(n))).toEqual([]);
+    before(run, `${P}stage-1-mark-dtable-server-5`, "dtable-server-5-seatable-server");
+    before(run, "dtable-server-5-seatable-server", `${P}stage-1-restarted-dtable-server-5`);
+    before(run, `${P}stage-1-restarted-dtable-server-5`, `${P}stage-1-switch`);
+  });
+
+  test("in a change, every command that changes a host checks first that this run holds the lease (dtable-web) or its claim (any other host)", async () => {
+    const state = await deployed(withServers(4));
+    const v = withServers(5);
+    v.image = "seatable/seatable-enterprise:6.1.9";
+    v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup" } };
+    const run = await runProgram(v, state);
+    const commands = run.byType(COMMAND);
+    const lease = (c: Registered) => (c.inputs.create as string).includes("this run does not hold the lease /opt/seatable-compose/dtable-server-proxy/lease");
+    const claim = (c: Registered) => (c.inputs.create as string).includes("this run does not hold the lease on this host (/opt/seatable-compose/seatable-cluster.lease");
+    const host = (c: Registered) => JSON.stringify(c.inputs.connection).match(/"host":"([^"]+)"/)![1];
+    const web = withServers(5).hosts.web.address;
+    // the lease step takes it, each claim step writes the claim; everything else checks
+    const checked = commands.filter((c) => c.name !== `${P}lease` && !c.name.startsWith(`${P}claim-`));
+    expect(checked.length).toBeGreaterThan(20);
+    for (const c of checked) expect([c.name, host(c) === web ? lease(c) : claim(c)]).toEqual([c.name, true]);
+    // and a claim on a host comes after the lease, and before every step there
+    for (const c of commands.filter((x) => x.name.startsWith(`${P}claim-`))) before(run, `${P}lease`, c.name);
+  });
+
+  test("a dtable-server's address changed under the same name: refused before anything is registered, with the two ups that do it", async () => {
+    const state = await deployed(withServers(4));
+    const v = withServers(4);
+    const old = v.hosts.servers[1].address;
+    v.hosts.servers[1].address = "10.0.1.99";
+    await expect(runProgram(v, state)).rejects.toThrow(
+      `hosts.servers[1].address: dtable-server-2 runs at ${old} (as the proxy and the stack know it), not 10.0.1.99; its container there may still hold bases. ` +
+        `Change it in two ups: remove dtable-server-2 from hosts.servers (pulumi up stops it at ${old} and moves its buckets away), then add it with address 10.0.1.99; or give the server at 10.0.1.99 a new name in one up.`,
+    );
+  });
+
+  test("evict: refused while the server answers SSH; else its port 5000 is checked from dtable-web before any bucket moves, and it is recorded", async () => {
+    const five = await deployed(withServers(5));
+    const v = withServers(4);
+    v.rollout = { evict: ["dtable-server-5"] };
+    const at = withServers(5).hosts.servers[4].address;
+    await expect(runProgram(v, five)).rejects.toThrow(`rollout.evict: dtable-server-5 (${at}:22) answers SSH, so it is not dead and may hold bases. Nothing was changed.`);
+    const run = await runProgram(v, { ...five, unreachable: ["dtable-server-5"] });
+    const check = run.one(`${P}evict-check`);
+    expect(check.inputs.create).toContain(`if connects '${at}' 5000; then echo "dtable-server-5 (${at}) answers on port 5000 from dtable-web`);
+    before(run, `${P}lease`, `${P}evict-check`);
+    for (const q of proxySteps(run).map(short).filter((n) => /quarantine|switch/.test(n))) before(run, `${P}evict-check`, `${P}${q}`);
+    expect((run.outputs.appliedRouting as { evicted?: { name: string }[] }).evicted?.map((e) => e.name)).toEqual(["dtable-server-5"]);
+  });
+
+  test("an evicted server that answers again is fenced before anything else changes, on its own host; while it does not answer, every up warns", async () => {
+    const five = await deployed(withServers(5));
+    const v = withServers(4);
+    v.rollout = { evict: ["dtable-server-5"] };
+    const evicted = afterUp(await runProgram(v, { ...five, unreachable: ["dtable-server-5"] }));
+    const { result: quietRun, logged } = await logsOf(() => runProgram(v, { ...evicted, unreachable: ["dtable-server-5"] }));
+    expect(warnings(logged)).toEqual([
+      `warning: dtable-server-5 (${withServers(5).hosts.servers[4].address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`,
+    ]);
+    expect(proxySteps(quietRun).every((s) => s.ignoreChanges.length > 0)).toBe(true);
+    const back = await runProgram(v, evicted);
+    const fence = back.one(`${P}fence-dtable-server-5`);
+    expect(JSON.stringify(fence.inputs.connection)).toContain(`"host":"${withServers(5).hosts.servers[4].address}"`);
+    expect(fence.inputs.create).toContain("docker kill seatable-server");
+    expect(fence.inputs.create).toContain("docker update --restart=no seatable-server");
+    before(back, `${P}lease`, `${P}fence-dtable-server-5`);
+    // nothing that changes a host comes before it but the lease
+    for (const r of back.resources.filter((x) => (x.type === COMMAND || x.type === CONTAINER) && x.name !== `${P}lease` && x.name !== `${P}fence-dtable-server-5`)) before(back, `${P}fence-dtable-server-5`, r.name);
+    // fenced: no longer on record
+    expect((back.outputs.appliedRouting as { evicted?: unknown }).evicted).toBeUndefined();
+  });
 });

@@ -66,15 +66,16 @@ test("the stages: who goes down and why, what pauses and the largest paused shar
 test("pulumi up's order: proxy steps and containers that change, numbered; a kept container is not listed", () => {
   const { graph, changes } = offlineGraph(five, false, "EDIT");
   const lines = graphSummary(graph, changes);
-  expect(lines.slice(0, 3)).toEqual([
-    "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this stack's",
-    "  2. [dtable-server-5] create the seatable-server container (waits until healthy)",
-    `  3. [dtable-web] stage 1: quarantine 128 bucket(s) and 0 pinned base(s) (503 with Retry-After) for dtable-server (restart: it gives up buckets or pinned bases), dtable-server-2 (restart: it gives up buckets or pinned bases)`,
+  expect(lines.slice(0, 4)).toEqual([
+    "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this program's",
+    "  2. [dtable-db, dtable-server, dtable-server-2, dtable-server-3, dtable-server-4, dtable-server-5] claim each host for this change: every later step on it checks the claim",
+    "  3. [dtable-server-5] create the seatable-server container (waits until healthy)",
+    `  4. [dtable-web] stage 1: quarantine 128 bucket(s) and 0 pinned base(s) (503 with Retry-After) for dtable-server (restart: it gives up buckets or pinned bases), dtable-server-2 (restart: it gives up buckets or pinned bases)`,
   ]);
-  expect(lines).toHaveLength(12);
-  expect(lines[11]).toBe("  12. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease");
+  expect(lines).toHaveLength(13);
+  expect(lines[12]).toBe("  13. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease");
   const replaced = offlineGraph(five, true, "EDIT");
-  expect(graphSummary(replaced.graph, replaced.changes)).toContain("  2. [dtable-web] replace the seatable-server container (waits until healthy)");
+  expect(graphSummary(replaced.graph, replaced.changes)).toContain("  3. [dtable-web] replace the seatable-server container (waits until healthy)");
 });
 
 test("a drained server's target is 0 and the others' targets add up to 100 % without it", () => {

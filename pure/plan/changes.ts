@@ -2,7 +2,7 @@
 // the digests the last verified `up` recorded: the stages need to know which
 // dtable-servers go down before Pulumi replaces anything.
 import type { ClusterConfig, NodeHost, SecretKey } from "../config/schema";
-import type { AppliedContainers, AppliedRouting } from "./applied";
+import type { AppliedContainers } from "./applied";
 import { ContainerSpec, seatableContainer } from "./containers";
 import { sha256 } from "./rollout";
 import type { ContainerChange } from "./stages";
@@ -24,21 +24,22 @@ export type ContainerChanges = {
 };
 
 /**
- * `applied` is the routing the last verified `up` recorded (undefined: nothing
- * was deployed); `recorded` its container digests (undefined for a cluster
+ * `deployed` is what runs now: the servers the proxy may route to (start.ts;
+ * undefined: nothing was deployed); `recorded` the container digests of the
+ * last verified `up` (undefined for a cluster
  * deployed by an earlier version of this program: every existing container
  * then counts as `unknown`, and goes down inside a quarantine in case Pulumi
  * replaces it).
  */
 export function containerChanges(
   config: ClusterConfig,
-  applied: AppliedRouting | undefined,
+  deployed: { readonly servers: readonly { readonly name: string }[] } | undefined,
   recorded: AppliedContainers | undefined,
   secretValues: Readonly<Partial<Record<SecretKey, string>>>,
 ): ContainerChanges {
   const nodes: NodeHost[] = [config.hosts.web, config.hosts.db, ...config.hosts.servers];
   const digests = Object.fromEntries(nodes.map((n) => [n.name, containerDigest(seatableContainer(config, n), secretValues)]));
-  const existed = (n: NodeHost) => applied !== undefined && (n.role !== "dtable-server" || applied.servers.some((s) => s.name === n.name));
+  const existed = (n: NodeHost) => deployed !== undefined && (n.role !== "dtable-server" || deployed.servers.some((s) => s.name === n.name));
   const changes = Object.fromEntries(
     nodes.map((n): [string, ContainerChange] => {
       if (!existed(n)) return [n.name, "create"];

@@ -13,7 +13,7 @@ import type { ClusterConfig, NodeHost } from "../config/schema";
 import { CADDY_IMAGE, caddyContainer } from "./containers";
 import type { ClusterPlan } from "./index";
 import { nodeSteps } from "./node-steps";
-import { containerId, HostStep, LiveProxy, proxyFiles, rolloutSteps, Run, ServerHost, sha256 } from "./rollout";
+import { containerId, HostStep, leaseCheck, LiveProxy, proxyFiles, rolloutSteps, Run, ServerHost, sha256 } from "./rollout";
 import { ContainerChange, planStages, StagePlan } from "./stages";
 
 export const PROXY = "dtable-server-proxy";
@@ -21,8 +21,8 @@ export const PROXY = "dtable-server-proxy";
 export type GraphNode =
   /** docker.RemoteImage on a host: every image is pulled before any container stops */
   | { readonly kind: "pull"; readonly id: string; readonly host: string; readonly image: string }
-  /** remote.Command; `owner` is the component it belongs to: a host name, or the proxy */
-  | { readonly kind: "step"; readonly id: string; readonly owner: string; readonly step: HostStep; readonly after: readonly string[] }
+  /** remote.Command; `owner` is the component it belongs to: a host name, or the proxy; `kept`: left as the last `up` left it (a quiet `up`) */
+  | { readonly kind: "step"; readonly id: string; readonly owner: string; readonly step: HostStep; readonly after: readonly string[]; readonly kept?: true }
   /** remote.CopyToRemote of the license file to a node's host: the Enterprise image does not start without it */
   | { readonly kind: "license"; readonly id: string; readonly host: string; readonly after: readonly string[] }
   /** a node's seatable-server container */
@@ -37,6 +37,8 @@ export type ClusterGraph = {
   readonly quiet: boolean;
   /** the rollout steps' resource names (for the stack's record) */
   readonly rolloutNames: readonly string[];
+  /** each node step's sha256 apart from its lease check (for the stack's record) */
+  readonly nodeSteps: Readonly<Record<string, string>>;
 };
 
 export type GraphInput = {
@@ -49,6 +51,12 @@ export type GraphInput = {
   readonly recorded?: { readonly conf: string; readonly hosts: string };
   readonly run: Run;
   readonly editScript: string;
+  /** dtable-servers evicted as dead by earlier ups (kept on record until fenced) */
+  readonly evicted?: readonly ServerHost[];
+  /** evicted servers that answer again: fenced before anything else */
+  readonly fences?: readonly ServerHost[];
+  /** the node steps' hashes the last verified `up` recorded */
+  readonly recordedNodeSteps?: Readonly<Record<string, string>>;
 };
 
 /** Every image a host runs, to pull before anything stops. */
@@ -61,10 +69,18 @@ export function imagesOf(config: ClusterConfig): { host: string; image: string; 
   ];
 }
 
+/** A node step as it runs apart from its lease check: what decides whether it must run again. */
+const nodeStepHash = (step: HostStep) => sha256([step.host, step.command, step.stdin ?? ""].join("\n"));
+
+const sameRecord = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>) =>
+  a !== undefined && Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
+
 /** Whether the proxy already runs exactly what this `up` would install, and nothing else changes. */
-function isQuiet(input: GraphInput, stages: StagePlan): boolean {
+function isQuiet(input: GraphInput, stages: StagePlan, nodeSteps: Readonly<Record<string, string>>): boolean {
   const { plan, live } = input;
-  if (!plan.previous || !live || live.lease !== undefined) return false;
+  if (!plan.previous || !live || live.lease !== undefined || live.paused !== undefined || (input.fences ?? []).length > 0) return false;
+  // a node step that changed runs, and only inside a change's lease
+  if (!sameRecord(input.recordedNodeSteps, nodeSteps)) return false;
   if (stages.stages.length > 0 || Object.values(input.containers).some((c) => c !== "same")) return false;
   const files = proxyFiles(plan);
   return (
@@ -86,17 +102,34 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     maxRestarting: config.rollout.maxRestarting,
     evict: config.rollout.evict,
   });
-  const quiet = isQuiet(input, stages);
+  const stepsOf = new Map([web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript)] as const));
+  const nodeStepHashes = Object.fromEntries([...stepsOf].flatMap(([host, st]) => [...st.before, ...st.after].map((s) => [`${host}-${s.id}`, nodeStepHash(s)] as const)));
+  const quiet = isQuiet(input, stages, nodeStepHashes);
   const nodes: GraphNode[] = [];
   const pulls = imagesOf(config).map((i) => ({ kind: "pull" as const, id: `${i.host}-image-${i.what}`, host: i.host, image: i.image }));
   nodes.push(...pulls);
 
   const nodesChanging = [web, db, ...servers].some((h) => ["replace", "unknown"].includes(input.containers[h.name]));
-  const rollout = quiet ? [] : rolloutSteps({ plan, stages, previousServers: input.previousServers, recorded: input.recorded, run: input.run, nodesChanging });
+  const rollout = quiet
+    ? []
+    : rolloutSteps({
+        plan,
+        stages,
+        previousServers: input.previousServers,
+        recorded: input.recorded,
+        run: input.run,
+        nodesChanging,
+        evicted: input.evicted ?? [],
+        fences: input.fences ?? [],
+        // every node's own steps change its host too
+        claims: [db, ...servers].map((h) => h.name),
+      });
   const proxyId = (id: string) => `${PROXY}-${id}`;
   const ready = new Map<string, string>();
   let readyAll: string[] = [];
-  const gate = rollout.some((s) => s.id === "backup") ? [proxyId("backup")] : rollout.length > 0 ? [proxyId("lease")] : [];
+  // what opens a change: the lease, fences, the evict check, each host's claim and the backup; nothing changes before them
+  const opening = rollout.filter((s) => s.id === "lease" || s.id === "backup" || s.id === "evict-check" || s.id.startsWith("fence-") || s.id.startsWith("claim-"));
+  const gate = rollout.some((s) => s.id === "backup") ? [proxyId("backup")] : opening.filter((s) => !s.id.startsWith("claim-")).map((s) => proxyId(s.id));
   const stageOf = new Map(stages.stages.flatMap((st) => st.servers.map((s) => [s.name, `stage-${st.index}`] as const)));
 
   const resolve = (a: string): string[] => {
@@ -107,16 +140,19 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     return [proxyId(a)];
   };
   const pushStep = (step: HostStep) => nodes.push({ kind: "step", id: proxyId(step.id), owner: PROXY, step, after: step.after.flatMap(resolve) });
-  // nothing changes before the lease (and the backup)
-  const first = rollout.filter((s) => s.id === "lease" || s.id === "backup");
-  first.forEach(pushStep);
+  opening.forEach(pushStep);
 
   // each node: its steps before the container, the container, its steps after
   const addNode = (host: NodeHost, containerAfter: readonly string[]) => {
-    const steps = nodeSteps(config, host, input.editScript);
+    const planned = stepsOf.get(host.name)!;
+    // in a change, each checks this run's lease (its claim on the host); in a quiet up each stays as the last up left it
+    const checked = (s: HostStep): HostStep => (quiet ? s : { ...s, command: [...leaseCheck(s.host, web.name, input.run, `${host.name}-${s.id}`), s.command].join("\n") });
+    const steps = { before: planned.before.map(checked), after: planned.after.map(checked) };
+    const kept = quiet ? { kept: true as const } : {};
     const named = (s: HostStep) => `${host.name}-${s.id}`;
+    const claim = host.name !== web.name && rollout.length > 0 ? [proxyId(`claim-${host.name}`)] : [];
     const resolve = (s: HostStep, first: readonly string[]) => (s.after.length > 0 ? s.after.map((a) => `${host.name}-${a}`) : first);
-    for (const s of steps.before) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, gate) });
+    for (const s of steps.before) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, [...gate, ...claim]), ...kept });
     const beforeLast = steps.before.length > 0 ? [named(steps.before[steps.before.length - 1])] : [];
     const container = containerId(host.name);
     const waits = [...beforeLast, ...gate, ...pulls.map((p) => p.id), ...containerAfter];
@@ -125,7 +161,7 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     const license = `${host.name}-license`;
     nodes.push({ kind: "license", id: license, host: host.name, after: waits });
     nodes.push({ kind: "container", id: container, host: host.name, after: [...waits, license] });
-    for (const s of steps.after) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, [container]) });
+    for (const s of steps.after) nodes.push({ kind: "step", id: named(s), owner: host.name, step: s, after: resolve(s, [container]), ...kept });
     ready.set(host.name, steps.after.length > 0 ? named(steps.after[steps.after.length - 1]) : container);
   };
   // dtable-web first (it runs the database migrations) and healthy, then dtable-db
@@ -136,11 +172,18 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
   readyAll = [web, db, ...unstaged].map((h) => ready.get(h.name)!);
 
   const staged = servers.filter((s) => stageOf.has(s.name));
-  for (const step of rollout.filter((s) => !first.includes(s))) {
-    // a staged server's container (and conf edits) go in right after its stage's quarantine
-    if (step.id.endsWith("-switch")) {
-      for (const s of staged.filter((x) => `${stageOf.get(x.name)}-switch` === step.id)) addNode(s, [proxyId(`${stageOf.get(s.name)}-quarantine`)]);
-    }
+  const added = new Set<string>();
+  // a staged server's container (and conf edits) go in right after its stage's quarantine, and after its mark where it has one
+  const addStaged = (s: NodeHost) => {
+    if (added.has(s.name)) return;
+    added.add(s.name);
+    const stage = stageOf.get(s.name)!;
+    const mark = rollout.find((r) => r.id === `${stage}-mark-${s.name}`);
+    addNode(s, [proxyId(mark ? mark.id : `${stage}-quarantine`)]);
+  };
+  for (const step of rollout.filter((s) => !opening.includes(s))) {
+    for (const a of step.after) if (a.startsWith("ready-")) staged.filter((x) => `ready-${x.name}` === a).forEach(addStaged);
+    if (step.id.endsWith("-switch")) staged.filter((x) => `${stageOf.get(x.name)}-switch` === step.id).forEach(addStaged);
     if (step.id.endsWith("-verify") || step.id === "verify") {
       const switchId = proxyId(step.id === "verify" ? "switch" : step.id.replace(/-verify$/, "-switch"));
       if (step.after.includes("proxy")) nodes.push({ kind: "proxy", id: PROXY, after: [switchId] });
@@ -149,7 +192,7 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
   }
   // no rollout: the proxy container stays as it is
   if (rollout.length === 0) nodes.push({ kind: "proxy", id: PROXY, after: readyAll });
-  return { nodes, stages, quiet, rolloutNames: rollout.map((s) => proxyId(s.id)) };
+  return { nodes, stages, quiet, rolloutNames: rollout.map((s) => proxyId(s.id)), nodeSteps: nodeStepHashes };
 }
 
 /**

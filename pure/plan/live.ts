@@ -1,44 +1,100 @@
-// What the program reads on dtable-web before it plans (design: "The proxy's
-// live files are the truth on the host"): the hashes of the proxy's config,
-// hosts file and table, and the lease. One command, one parser, both pure.
+// What the program reads on dtable-web before it plans (design: "The plan
+// starts from what the cluster runs"): the proxy's routing table itself, the
+// servers it may route to, whether it runs a quarantine now, the hashes of its
+// files and of those this program installed, and the lease. One command, one
+// parser, both pure; what the plan makes of it is in start.ts.
+import { z } from "zod";
+import { parseRoutingTable } from "../config/routing-file";
+import { formatIssues } from "../config/problems";
 import { PROXY_CONFIG, PROXY_HOSTS } from "./containers";
-import { LiveProxy, PROXY_LEASE, PROXY_ROUTING } from "./rollout";
+import { LiveProxy, PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS } from "./rollout";
 
-const FILES = { conf: PROXY_CONFIG, hosts: PROXY_HOSTS, routing: PROXY_ROUTING } as const;
+const HASHED = { conf: PROXY_CONFIG, hosts: PROXY_HOSTS, routing: PROXY_ROUTING } as const;
+const CONTENTS = { "routing-file": PROXY_ROUTING, "servers-file": PROXY_SERVERS, "quarantine-file": PROXY_QUARANTINE } as const;
+/** A file of the proxy's folder is read up to this size; a larger one is cut off, and its parse then fails. */
+export const LIVE_FILE_LIMIT = 1024 * 1024;
 
 /** The command run on dtable-web: it changes nothing. */
 export const LIVE_READ_COMMAND = [
   "set -eu",
-  ...Object.entries(FILES).map(([key, path]) => `if [ -e ${path} ]; then echo "${key} $(sha256sum < ${path} | cut -c1-64)"; fi`),
-  `if [ -e ${PROXY_LEASE} ]; then printf 'lease %s\\n' "$(head -c 300 ${PROXY_LEASE} | tr -d '\\n')"; fi`,
+  'echo "now $(date +%s)"',
+  ...Object.entries(HASHED).map(([key, path]) => `if [ -e ${path} ]; then echo "${key} $(sha256sum < ${path} | cut -c1-64)"; fi`),
+  ...Object.entries(CONTENTS).map(([key, path]) => `if [ -e ${path} ]; then echo "${key} $(head -c ${LIVE_FILE_LIMIT} ${path} | base64 -w0)"; fi`),
+  `if [ -e ${PROXY_INSTALLED} ]; then head -n 8 ${PROXY_INSTALLED} | sed 's/^/installed /'; fi`,
+  `if [ -e ${PROXY_LEASE} ]; then printf 'lease %s\\n' "$(head -c 300 ${PROXY_LEASE} | tr -d '\\n')"; echo "lease-since $(stat -c %Y ${PROXY_LEASE})"; fi`,
+  `if [ -e ${PROXY_PROGRESS} ]; then printf 'progress %s\\n' "$(head -c 300 ${PROXY_PROGRESS} | tr -d '\\n')"; fi`,
 ].join("\n");
 
-/** Parses the command's output; anything else is an error, never a guess. */
+const uniqueSorted = (a: readonly string[]) => [...new Set(a)].sort();
+const quarantineSchema = z.strictObject({ buckets: z.array(z.string().regex(/^[0-9a-f]{1,3}$/)), pins: z.array(z.string().regex(/^[0-9a-f-]{36}$/)) });
+
+/**
+ * Parses the command's output. Every file is checked as the config's own
+ * values are; anything else is an error that names it, never a guess.
+ */
 export function parseLiveRead(output: string): LiveProxy {
-  const live: { conf?: string; hosts?: string; routing?: string; lease?: string } = {};
+  const where = (path: string) => `dtable-web:${path}`;
+  const problems: string[] = [];
+  const live: {
+    -readonly [K in keyof LiveProxy]: LiveProxy[K];
+  } = {};
+  const installed = { conf: [] as string[], hosts: [] as string[] };
+  let now: number | undefined;
+  let leaseSince: number | undefined;
+  let progress: { step: string; at: number } | undefined;
+  const json = (base64: string, path: string): unknown => {
+    try {
+      return JSON.parse(Buffer.from(base64, "base64").toString("utf8"));
+    } catch {
+      problems.push(`${where(path)}: not JSON (cut off, or not written by this program)`);
+      return undefined;
+    }
+  };
   for (const line of output.split("\n").filter((l) => l.trim() !== "")) {
-    const m = /^(conf|hosts|routing) ([0-9a-f]{64})$/.exec(line) ?? /^(lease) (.*)$/.exec(line);
-    if (!m) throw new Error(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
-    live[m[1] as keyof LiveProxy] = m[2];
+    let m: RegExpExecArray | null;
+    if ((m = /^(conf|hosts|routing) ([0-9a-f]{64})$/.exec(line))) live[m[1] as "conf" | "hosts" | "routing"] = m[2];
+    else if ((m = /^now (\d{1,12})$/.exec(line))) now = Number(m[1]);
+    else if ((m = /^lease-since (\d{1,12})$/.exec(line))) leaseSince = Number(m[1]);
+    else if ((m = /^installed (conf|hosts) ([0-9a-f]{64})$/.exec(line))) installed[m[1] as "conf" | "hosts"].push(m[2]);
+    else if ((m = /^progress ([a-z0-9-]{1,200}) (\d{1,12})$/.exec(line))) progress = { step: m[1], at: Number(m[2]) };
+    else if ((m = /^(routing-file|servers-file|quarantine-file) ([A-Za-z0-9+/=]*)$/.exec(line))) {
+      const path = CONTENTS[m[1] as keyof typeof CONTENTS];
+      const value = json(m[2], path);
+      if (value === undefined) continue;
+      if (m[1] === "routing-file") {
+        const parsed = parseRoutingTable(value, where(path));
+        if (parsed.table) live.table = parsed.table;
+        else problems.push(...parsed.problems);
+      } else if (m[1] === "servers-file") {
+        // checked against the config's rules for addresses and host keys where the plan starts (start.ts)
+        live.servers = value;
+      } else {
+        const parsed = quarantineSchema.safeParse(value, { reportInput: true });
+        if (parsed.success) live.paused = { buckets: uniqueSorted(parsed.data.buckets), pins: uniqueSorted(parsed.data.pins) };
+        else problems.push(...formatIssues(parsed.error.issues, where(path)));
+      }
+    } else if ((m = /^(lease) (.*)$/.exec(line))) live.lease = m[2];
+    else throw new Error(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
   }
+  if (problems.length > 0) throw new Error(`reading the proxy's live files on dtable-web:\n${problems.join("\n")}`);
+  if (installed.conf.length > 0 || installed.hosts.length > 0) live.installed = installed;
+  if (live.lease !== undefined && leaseSince !== undefined && now !== undefined) live.leaseAgeSeconds = Math.max(0, now - leaseSince);
+  if (progress && now !== undefined) live.progress = { step: progress.step, agoSeconds: Math.max(0, now - progress.at) };
   return live;
 }
 
-/** Problems to report before anything runs: another run's lease, and files that differ from what this stack recorded. */
-export function liveFindings(live: LiveProxy, recorded: { conf: string; hosts: string } | undefined, run: { stack: string }): { errors: string[]; warnings: string[] } {
-  const errors: string[] = [];
-  const warnings: string[] = [];
-  if (live.lease !== undefined) {
-    errors.push(
-      `dtable-web: ${PROXY_LEASE} is held (${live.lease}): a change is in progress, or an earlier pulumi up stopped before its verification. ` +
-        `If no pulumi up of ${live.lease.includes(`stack=${run.stack} `) ? "this stack" : "that stack"} is running, check the proxy (npm run plan, pulumi preview), remove the lease on dtable-web (rm ${PROXY_LEASE}) and run pulumi up again.`,
-    );
-  }
-  if (recorded && live.conf !== undefined && live.conf !== recorded.conf) {
-    warnings.push(`dtable-web: the proxy's config (${PROXY_CONFIG}) is not the one this stack recorded: an earlier pulumi up stopped half-way, or it was edited by hand. This up converges it if it is one of its own stages' files, and refuses otherwise.`);
-  }
-  if (recorded && live.hosts !== undefined && live.hosts !== recorded.hosts) {
-    warnings.push(`dtable-web: the proxy's hosts file (${PROXY_HOSTS}) is not the one this stack recorded.`);
-  }
-  return { errors, warnings };
+/** "2 h 5 min", "40 s": how long ago, for a person. */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days`;
+}
+
+/** Who holds the lease, since when, and how far that run got: for the refusal and for `plan`. */
+export function describeLease(live: LiveProxy): string {
+  const age = live.leaseAgeSeconds !== undefined ? `, taken ${duration(live.leaseAgeSeconds)} ago` : "";
+  const last = live.progress ? `; the last step it completed on dtable-web: ${live.progress.step}, ${duration(live.progress.agoSeconds)} ago` : "; it completed no step on dtable-web";
+  return `${live.lease}${age}${last}`;
 }

@@ -8,7 +8,7 @@ import { PORTS, SshTarget } from "../config/schema";
 import { allBuckets, routingJson } from "../config/routing-file";
 import { urlHost } from "../config/values";
 import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableServers, UPSTREAM_HEADER } from "./nginx";
-import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
+import { COMPOSE_DIR, PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
 import { refineTable, RoutingTable } from "./routing";
 import { shellQuote } from "./seatable";
@@ -38,10 +38,24 @@ export function inSequence(steps: readonly Omit<HostStep, "after">[], first: rea
   return steps.map((step, i) => ({ ...step, after: i === 0 ? first : [steps[i - 1].id] }));
 }
 
-/** The routing table the proxy runs, kept beside its config on dtable-web; only a switch writes it. */
+/**
+ * The routing table the proxy runs, kept beside its config on dtable-web; only
+ * a switch writes it, before its config goes live: a server that gave a bucket
+ * away has restarted by then, so the table is never behind what servers hold.
+ */
 export const PROXY_ROUTING = `${PROXY_DIR}/routing.json`;
+/** How to reach every dtable-server the proxy may route to, and those evicted as dead: `{servers, evicted}`. */
+export const PROXY_SERVERS = `${PROXY_DIR}/servers.json`;
+/** Present while the live config is a quarantine: the buckets and pinned bases that answer 503. */
+export const PROXY_QUARANTINE = `${PROXY_DIR}/quarantine.json`;
+/** `conf <sha256>` and `hosts <sha256>` of the files a step of this program installed (both while one replaces the other). */
+export const PROXY_INSTALLED = `${PROXY_DIR}/installed`;
 /** Held by the run that changes the cluster, from its first step until its verification passed. */
 export const PROXY_LEASE = `${PROXY_DIR}/lease`;
+/** `<step> <epoch seconds>`: the last step of the lease's run that completed on dtable-web. */
+export const PROXY_PROGRESS = `${PROXY_DIR}/progress`;
+/** On every other host a change touches: the lease line of the run that claimed the host after taking the lease. */
+export const HOST_LEASE = `${COMPOSE_DIR}/seatable-cluster.lease`;
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -82,8 +96,24 @@ export function proxyFiles(plan: ClusterPlan): { conf: string; hosts: string } {
   return { conf: renderProxyConfig(plan.routing, servers.map((s) => s.name), plan.config.proxy), hosts: renderProxyHosts(servers) };
 }
 
-/** What the proxy on dtable-web runs, read before planning (sha256 of each file; absent when missing). */
-export type LiveProxy = { readonly conf?: string; readonly hosts?: string; readonly routing?: string; readonly lease?: string };
+/** What the proxy on dtable-web runs, read before planning (live.ts); absent where a file is missing. */
+export type LiveProxy = {
+  /** sha256 of the config, hosts file and routing.json */
+  readonly conf?: string;
+  readonly hosts?: string;
+  readonly routing?: string;
+  /** routing.json itself, checked by the config's rules */
+  readonly table?: RoutingTable;
+  /** servers.json as read (checked against the config's rules in start.ts) */
+  readonly servers?: unknown;
+  /** what answers 503 now: the live config is a quarantine */
+  readonly paused?: { readonly buckets: readonly string[]; readonly pins: readonly string[] };
+  /** hashes of the files this program's steps installed */
+  readonly installed?: { readonly conf: readonly string[]; readonly hosts: readonly string[] };
+  readonly lease?: string;
+  readonly leaseAgeSeconds?: number;
+  readonly progress?: { readonly step: string; readonly agoSeconds: number };
+};
 
 /** Who changes the cluster: the stack and this run of the program. */
 export type Run = { readonly stack: string; readonly id: string };
@@ -100,6 +130,12 @@ export type RolloutInput = {
   readonly run: Run;
   /** a container of dtable-web, dtable-db or a dtable-server is replaced in this `up` (the backup runs first) */
   readonly nodesChanging: boolean;
+  /** dtable-servers evicted as dead, kept in servers.json until they are fenced */
+  readonly evicted?: readonly ServerHost[];
+  /** evicted servers that answer again: stopped before anything else changes */
+  readonly fences?: readonly ServerHost[];
+  /** hosts to claim besides those the rollout's own steps change (the nodes' own steps) */
+  readonly claims?: readonly string[];
 };
 
 // ---- shell --------------------------------------------------------------------------
@@ -135,6 +171,7 @@ function proxyShell(run: Run, port: number, webAddress: string): string[] {
     ...PROBE,
     ...PROGRESS,
     // answers URL SERVER UPSTREAM STATUS: the proxy chose SERVER, and UPSTREAM (or "*") answered with STATUS (or "*")
+    `done_step() { printf '%s %s\\n' "$1" "$(date +%s)" > ${PROXY_PROGRESS}; }`,
     `answers() { r=$(probe "$1"); st=\${r%% *}; rest=\${r#* }; sv=\${rest%% *}; up=\${rest#* }; [ "$sv" = "$2" ] && { [ "$3" = "*" ] || [ "$up" = "$3" ]; } && { [ "$4" = "*" ] || [ "$st" = "$4" ]; }; }`,
     `wait_answers() { t0=$(date +%s); until answers "$1" "$2" "$3" "$4"; do if [ $(( $(date +%s) - t0 )) -ge "$5" ]; then echo "the proxy did not answer $1 from $2 ($3, status $4) within $5 s; last answer: $(probe "$1")" >&2; exit 1; fi; progress "$t0" "$1"; sleep 0.2; done; }`,
   ];
@@ -144,29 +181,33 @@ function proxyShell(run: Run, port: number, webAddress: string): string[] {
 const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtableServer}`;
 
 /**
- * The live files must be the ones this stack recorded or one of this run's
- * own: a hand edit, another stack or a stopped `up` of another config would
- * otherwise have the next reload open a base on a second server.
+ * The live files must be ones this program installed (the proxy's own record,
+ * PROXY_INSTALLED), the ones this stack recorded, or one of this run's own: a
+ * hand edit or another tool would otherwise have the next reload open a base
+ * on a second server. start.ts refuses the same before planning; this is the
+ * check on the host, at the moment of the change.
  */
 function liveGuard(allowed: Allowed): string[] {
   const refuse = (file: string, what: string) =>
-    `echo "the proxy's ${what} (${file}) is neither the one this stack recorded nor one this run writes: it was edited by hand, another stack manages this host, or an earlier pulumi up of another config stopped half-way. Nothing was changed. Put back the file this stack wrote (pulumi stack output appliedRouting has its hash), or undo the config change since that up, and run pulumi up again." >&2; exit 1`;
+    `echo "the proxy's ${what} (${file}) is not one this program installed (${PROXY_INSTALLED}), nor the one this stack recorded, nor one this run writes: it was edited by hand or another tool or stack manages this host. Nothing was changed. Undo the edit (routing.json says what the installed config routes), restart every dtable-server the edited file sent a base to that routing.json gives to another server, and run pulumi up again." >&2; exit 1`;
   // a stack recorded by an earlier version of this program has no file hashes: its table decides
   const otherwise = (file: string, what: string) => (allowed.routing ? `routing_recorded || { ${refuse(file, what)}; }` : refuse(file, what));
-  const check = (file: string, hashes: readonly string[], what: string) => [
+  const check = (file: string, key: "conf" | "hosts", hashes: readonly string[], what: string) => [
     `if [ -e ${file} ]; then`,
-    `  case "$(sha256sum < ${file} | cut -c1-64)" in`,
+    `  h=$(sha256sum < ${file} | cut -c1-64)`,
+    `  case "$h" in`,
     `    ${[...new Set(hashes)].join("|")}) ;;`,
-    `    *) ${otherwise(file, what)} ;;`,
+    `    *) installed ${key} "$h" || ${otherwise(file, what)} ;;`,
     "  esac",
     "fi",
   ];
   return [
+    `installed() { [ -e ${PROXY_INSTALLED} ] && grep -qx "$1 $2" ${PROXY_INSTALLED}; }`,
     ...(allowed.routing
       ? [`routing_recorded() { [ -e ${PROXY_ROUTING} ] && case "$(sha256sum < ${PROXY_ROUTING} | cut -c1-64)" in ${[...new Set(allowed.routing)].join("|")}) true ;; *) false ;; esac; }`]
       : []),
-    ...check(PROXY_CONFIG, allowed.conf, "config"),
-    ...check(PROXY_HOSTS, allowed.hosts, "hosts file"),
+    ...check(PROXY_CONFIG, "conf", allowed.conf, "config"),
+    ...check(PROXY_HOSTS, "hosts", allowed.hosts, "hosts file"),
   ];
 }
 
@@ -174,36 +215,72 @@ const holdsLease = (what: string) => [
   `if [ "$(cat ${PROXY_LEASE} 2>/dev/null)" != "$LEASE" ]; then echo "${what}: this run does not hold the lease ${PROXY_LEASE} (it holds: $(cat ${PROXY_LEASE} 2>/dev/null || echo nothing)); another run took over or the lease was removed by hand. Nothing was changed." >&2; exit 1; fi`,
 ];
 
+/**
+ * On a host other than dtable-web: the claim this run wrote there after it
+ * took the lease. A run that lost the lease (removed by hand, another run took
+ * over and claimed the host) changes nothing more on it.
+ */
+export function holdsClaim(run: Run, what: string): string[] {
+  return [
+    `LEASE=${shellQuote(leaseLine(run))}`,
+    `if [ "$(cat ${HOST_LEASE} 2>/dev/null)" != "$LEASE" ]; then echo "${what}: this run does not hold the lease on this host (${HOST_LEASE} holds: $(cat ${HOST_LEASE} 2>/dev/null || echo nothing)); another run took over. Nothing was changed." >&2; exit 1; fi`,
+  ];
+}
+
+/** The lines that stop a step on `host` unless this run holds the lease (dtable-web) or its claim (any other host). */
+export function leaseCheck(host: string, web: string, run: Run, what: string): string[] {
+  return host === web ? [`LEASE=${shellQuote(leaseLine(run))}`, ...holdsLease(what)] : holdsClaim(run, what);
+}
+
 /** The first step of a change: take the lease, after checking the live files. */
 function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed): Omit<HostStep, "after"> {
   const { config } = input.plan;
   return {
     id: "lease",
     host: web,
-    title: `take the lease on dtable-web for this change (stack ${run.stack}); refuse if another run holds it or the proxy's live files are not this stack's`,
+    title: `take the lease on dtable-web for this change (stack ${run.stack}); refuse if another run holds it or the proxy's live files are not this program's`,
     command: [
       ...proxyShell(run, config.proxy.port, config.hosts.web.address),
       `[ -d "$D" ] || install -d -m 755 "$D"`,
       // checked before the lease is taken: a refusal leaves the host as it was
       ...liveGuard(allowed),
       `if ! ( set -C; printf '%s\\n' "$LEASE" > ${PROXY_LEASE} ) 2>/dev/null && [ "$(cat ${PROXY_LEASE})" != "$LEASE" ]; then`,
-      `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, its change is unfinished: check the proxy with npm run plan and pulumi preview, then remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again." >&2`,
+      `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again: it starts from what the proxy runs." >&2`,
       "  exit 1",
       "fi",
+      "done_step lease",
       `echo "lease taken: $LEASE"`,
     ].join("\n"),
+  };
+}
+
+/** On a host other than dtable-web, right after the lease: this run's claim, which every later step there checks. */
+function claimStep(host: string, run: Run): Omit<HostStep, "after"> {
+  return {
+    id: `claim-${host}`,
+    host,
+    title: `claim ${host} for this change (the lease on dtable-web is this run's): every later step on it checks the claim`,
+    command: ["set -eu", `install -d -m 755 ${COMPOSE_DIR}`, `printf '%s\\n' ${shellQuote(leaseLine(run))} > ${HOST_LEASE}.next`, `mv -f ${HOST_LEASE}.next ${HOST_LEASE}`, `echo "claimed ${host}: ${leaseLine(run)}"`].join("\n"),
   };
 }
 
 /** Hashes of the files the guard lets a step replace; `routing`: tables that vouch for any file (no hashes recorded). */
 type Allowed = { conf: string[]; hosts: string[]; routing?: string[] };
 
+/** What a proxy step writes beside the config: servers.json, and a switch's table or a quarantine's paused set. */
+type ProxyRecords = { readonly servers: readonly ServerHost[]; readonly evicted: readonly ServerHost[]; readonly paused?: { readonly buckets: readonly string[]; readonly pins: readonly string[] } };
+
+export const serversJson = (servers: readonly ServerHost[], evicted: readonly ServerHost[]) => `${JSON.stringify({ servers, evicted })}\n`;
+
 /**
  * Writes the proxy's next files into a private folder, checks them against
  * their hashes (a cut-off upload never goes live) and with `nginx -t` in the
  * proxy's image, installs them, and reloads the proxy when they changed. Only a
- * switch (`files.routing`) installs a table. A marker survives a failed reload,
- * so that running the step again reloads.
+ * switch (`files.routing`) installs a table, and it does so before its config
+ * goes live; a quarantine leaves quarantine.json, which its switch removes.
+ * PROXY_INSTALLED names both the old and the new files until the new ones
+ * answer. A marker survives a failed reload, so that running the step again
+ * reloads.
  */
 function proxyStep(
   id: string,
@@ -212,11 +289,14 @@ function proxyStep(
   input: RolloutInput,
   allowed: Allowed,
   files: ProxyFiles,
+  records: ProxyRecords,
   expect: readonly { uuid: string; server: string; upstream?: string }[],
 ): Omit<HostStep, "after"> {
   const { config } = input.plan;
   const image = config.proxy.image;
   const routing = files.routing ? routingJson(files.routing) : undefined;
+  const conf = sha256(files.conf);
+  const hosts = sha256(files.hosts);
   return {
     id,
     host: web,
@@ -229,16 +309,23 @@ function proxyStep(
       "trap 'rm -rf \"$T\"' EXIT",
       `cat > "$T/nginx-proxy.conf"`,
       `printf %s ${shellQuote(files.hosts)} > "$T/hosts"`,
+      `printf %s ${shellQuote(serversJson(records.servers, records.evicted))} > "$T/servers.json"`,
       ...(routing ? [`printf %s ${shellQuote(routing)} > "$T/routing.json"`] : []),
-      `[ "$(sha256sum < "$T/nginx-proxy.conf" | cut -c1-64)" = ${sha256(files.conf)} ] || { echo "the uploaded config is not the one this step rendered (cut off?); nothing changed" >&2; exit 1; }`,
-      `[ "$(sha256sum < "$T/hosts" | cut -c1-64)" = ${sha256(files.hosts)} ] || { echo "the hosts file is not the one this step rendered; nothing changed" >&2; exit 1; }`,
+      ...(records.paused ? [`printf '%s\\n' ${shellQuote(JSON.stringify(records.paused))} > "$T/quarantine.json"`] : []),
+      `[ "$(sha256sum < "$T/nginx-proxy.conf" | cut -c1-64)" = ${conf} ] || { echo "the uploaded config is not the one this step rendered (cut off?); nothing changed" >&2; exit 1; }`,
+      `[ "$(sha256sum < "$T/hosts" | cut -c1-64)" = ${hosts} ] || { echo "the hosts file is not the one this step rendered; nothing changed" >&2; exit 1; }`,
       // a failed test leaves the running proxy alone and fails with nginx's message
       `docker run --rm --network none -v "$T":${PROXY_DIR_IN_CONTAINER}:ro -v "$T/hosts":/etc/hosts:ro ${shellQuote(image)} nginx -t -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`,
       `if ! cmp -s "$T/nginx-proxy.conf" ${PROXY_CONFIG} || ! cmp -s "$T/hosts" ${PROXY_HOSTS}; then touch "$D/reload-pending"; fi`,
+      // the files about to go live, beside those live now: a step cut off in between leaves both known
+      `{ for f in ${PROXY_CONFIG}:conf ${PROXY_HOSTS}:hosts; do [ -e "\${f%:*}" ] && echo "\${f#*:} $(sha256sum < "\${f%:*}" | cut -c1-64)"; done; echo "conf ${conf}"; echo "hosts ${hosts}"; } > "$T/installed"`,
+      `mv -f "$T/installed" ${PROXY_INSTALLED}`,
+      `mv -f "$T/servers.json" ${PROXY_SERVERS}`,
+      ...(routing ? [`mv -f "$T/routing.json" ${PROXY_ROUTING}`] : []),
+      ...(records.paused ? [`mv -f "$T/quarantine.json" ${PROXY_QUARANTINE}`] : []),
       // in place: the container mounts this one file
       `cat "$T/hosts" > ${PROXY_HOSTS}`,
       `mv -f "$T/nginx-proxy.conf" ${PROXY_CONFIG}`,
-      ...(routing ? [`mv -f "$T/routing.json" ${PROXY_ROUTING}`] : []),
       `if [ -e "$D/reload-pending" ] && [ "$(docker inspect -f '{{.State.Running}}' ${PROXY_CONTAINER} 2>/dev/null)" = true ]; then`,
       `  docker exec ${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`,
       ...expect.map((e) =>
@@ -248,11 +335,26 @@ function proxyStep(
       ),
       "fi",
       'rm -f "$D/reload-pending"',
-      `echo "the proxy runs ${id}: config ${sha256(files.conf).slice(0, 12)}, hosts ${sha256(files.hosts).slice(0, 12)}"`,
+      ...(records.paused ? [] : [`rm -f ${PROXY_QUARANTINE}`]),
+      `printf 'conf %s\\nhosts %s\\n' ${conf} ${hosts} > "$D/.installed.next" && mv -f "$D/.installed.next" ${PROXY_INSTALLED}`,
+      `done_step ${id}`,
+      `echo "the proxy runs ${id}: config ${conf.slice(0, 12)}, hosts ${hosts.slice(0, 12)}"`,
     ].join("\n"),
     stdin: files.conf,
   };
 }
+
+/** Waits until the host's dtable-server answers /ping/ again (after a restart). */
+const waitPing = (server: string) => [
+  "t0=$(date +%s)",
+  `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${PORTS.dtableServer}/ping/ >/dev/null 2>&1; do`,
+  `  if [ $(( $(date +%s) - t0 )) -ge 600 ]; then echo "${server} did not answer /ping/ within 600 s of its restart" >&2; exit 1; fi`,
+  `  progress "$t0" "${server} to answer /ping/"; sleep 2`,
+  "done",
+  `echo "${server} answers /ping/ again"`,
+];
+
+const exists = `docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER} >/dev/null 2>&1`;
 
 /** `docker restart` (or stop) of a dtable-server, then wait for its /ping/; no claim that a stop saves. */
 function downStep(id: string, server: string, stop: boolean, stopTimeout: number, run: Run): Omit<HostStep, "after"> {
@@ -264,21 +366,110 @@ function downStep(id: string, server: string, stop: boolean, stopTimeout: number
       : `restart ${server} so that it drops every base it holds (its buckets answer 503 meanwhile), and wait for /ping/`,
     command: [
       "set -eu",
-      `# rollout ${leaseLine(run)}`,
+      ...holdsClaim(run, id),
       ...PROGRESS,
       // SIGTERM, SIGKILL after the timeout. Whether dtable-server saves on SIGTERM is not
       // documented; what it has not saved is replayed from the operation log on the next load.
-      `docker ${stop ? "stop" : "restart"} -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null`,
       ...(stop
-        ? [`echo "stopped ${server}"`]
-        : [
-            "t0=$(date +%s)",
-            `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${PORTS.dtableServer}/ping/ >/dev/null 2>&1; do`,
-            `  if [ $(( $(date +%s) - t0 )) -ge 600 ]; then echo "${server} did not answer /ping/ within 600 s of its restart" >&2; exit 1; fi`,
-            `  progress "$t0" "${server} to answer /ping/"; sleep 2`,
-            "done",
-            `echo "${server} answers /ping/ again"`,
-          ]),
+        ? [
+            // a server added by an up that stopped before its container was made has none
+            `if ${exists}; then docker stop -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null; echo "stopped ${server}"; else echo "${server} has no ${SEATABLE_CONTAINER} container: nothing to stop"; fi`,
+          ]
+        : [`docker restart -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null`, ...waitPing(server)]),
+    ].join("\n"),
+  };
+}
+
+/** Where a staged server's host keeps its container's identity from before its stage went live. */
+export const BEFORE_STAGE = `${COMPOSE_DIR}/seatable-cluster.before-stage`;
+const identity = `docker inspect -f '{{.Id}} {{.State.StartedAt}}' ${SEATABLE_CONTAINER}`;
+
+/**
+ * Once its stage's quarantine is live, before Pulumi touches its container:
+ * which container runs on the server, and since when.
+ */
+function markStep(id: string, server: string, run: Run): Omit<HostStep, "after"> {
+  return {
+    id,
+    host: server,
+    title: `note which ${SEATABLE_CONTAINER} runs on ${server} now that its stage's quarantine is live`,
+    command: [
+      "set -eu",
+      ...holdsClaim(run, id),
+      // no container yet: whatever runs later started after the quarantine
+      `${identity} > ${BEFORE_STAGE}.next 2>/dev/null || : > ${BEFORE_STAGE}.next`,
+      `mv -f ${BEFORE_STAGE}.next ${BEFORE_STAGE}`,
+      `echo "${server} before its stage: $(cat ${BEFORE_STAGE})"`,
+    ].join("\n"),
+  };
+}
+
+/**
+ * After Pulumi's step for the container: the server must have started since
+ * the mark, whether Pulumi replaced the container, updated it in place or
+ * found nothing to change. If it did not, it is restarted here, inside the
+ * quarantine, so that it holds no base it is about to give away.
+ */
+function restartedStep(id: string, server: string, stopTimeout: number, run: Run): Omit<HostStep, "after"> {
+  return {
+    id,
+    host: server,
+    title: `check on ${server} that ${SEATABLE_CONTAINER} started after its stage's quarantine went live; restart it if not`,
+    command: [
+      "set -eu",
+      ...holdsClaim(run, id),
+      ...PROGRESS,
+      `now=$(${identity})`,
+      `if [ -s ${BEFORE_STAGE} ] && [ "$now" = "$(cat ${BEFORE_STAGE})" ]; then`,
+      `  echo "${SEATABLE_CONTAINER} on ${server} has run since before its stage's quarantine (Pulumi did not replace it): restarting it inside the quarantine"`,
+      `  docker restart -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null`,
+      "else",
+      `  echo "${SEATABLE_CONTAINER} on ${server} started after its stage's quarantine went live"`,
+      "fi",
+      ...waitPing(server),
+    ].join("\n"),
+  };
+}
+
+/**
+ * From dtable-web, the proxy's own vantage: an evicted server's port 5000 must
+ * not answer, or it is not dead and may hold bases.
+ */
+function evictCheckStep(input: RolloutInput, evicted: readonly ServerHost[]): Omit<HostStep, "after"> {
+  const { config } = input.plan;
+  return {
+    id: "evict-check",
+    host: config.hosts.web.name,
+    title: `check from dtable-web that ${evicted.map((s) => s.name).join(", ")} (rollout.evict) do not answer on port ${PORTS.dtableServer} before their buckets move`,
+    command: [
+      ...proxyShell(input.run, config.proxy.port, config.hosts.web.address),
+      ...holdsLease("evict-check"),
+      `connects() { python3 -c 'import socket, sys; a = sys.argv[1]; s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(3); sys.exit(0 if s.connect_ex((a, int(sys.argv[2]))) == 0 else 1)' "$1" "$2"; }`,
+      "failed=0",
+      ...evicted.map(
+        (s) =>
+          `if connects ${shellQuote(s.address)} ${PORTS.dtableServer}; then echo "${s.name} (${s.address}) answers on port ${PORTS.dtableServer} from dtable-web: it runs and may hold bases, so it cannot be evicted. Nothing moved. Remove it from rollout.evict: pulumi up then stops it before its buckets move." >&2; failed=1; else echo "${s.name} (${s.address}) does not answer on port ${PORTS.dtableServer} from dtable-web"; fi`,
+      ),
+      '[ "$failed" = 0 ]',
+      "done_step evict-check",
+    ].join("\n"),
+  };
+}
+
+/**
+ * An evicted server whose host answers again may still hold bases that live
+ * elsewhere now: killed before anything else changes (SIGKILL: a save of its
+ * stale copies would overwrite newer ones), and kept from starting again.
+ */
+function fenceStep(server: string, run: Run): Omit<HostStep, "after"> {
+  return {
+    id: `fence-${server}`,
+    host: server,
+    title: `fence ${server}: it was evicted as dead and answers again; kill its ${SEATABLE_CONTAINER} without a save and keep it from starting`,
+    command: [
+      ...claimStep(server, run).command.split("\n"),
+      `if [ "$(docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER} 2>/dev/null)" = true ]; then docker kill ${SEATABLE_CONTAINER} >/dev/null; echo "killed ${SEATABLE_CONTAINER} on ${server}"; fi`,
+      `if ${exists}; then docker update --restart=no ${SEATABLE_CONTAINER} >/dev/null; echo "${SEATABLE_CONTAINER} on ${server} stays stopped (restart policy no)"; else echo "${server} has no ${SEATABLE_CONTAINER} container"; fi`,
     ].join("\n"),
   };
 }
@@ -311,7 +502,9 @@ function verifyStep(id: string, input: RolloutInput, table: RoutingTable, conf: 
       `check() { if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1 (got '$2', expected '$3')" >&2; failed=1; fi; }`,
       ...checks,
       '[ "$failed" = 0 ]',
-      ...(release ? [`rm -f ${PROXY_LEASE}`, 'echo "verified; lease released"'] : []),
+      `done_step ${id}`,
+      // only this run's own lease: checked again right before it goes
+      ...(release ? [...holdsLease(id), `rm -f ${PROXY_LEASE}`, 'echo "verified; lease released"'] : []),
     ].join("\n"),
   };
 }
@@ -327,12 +520,18 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   const { plan, stages: { stages }, run } = input;
   const { config } = plan;
   const web = config.hosts.web.name;
-  const current = config.hosts.servers;
-  const leaving = input.previousServers.filter((s) => !current.some((c) => c.name === s.name));
+  const reach = (s: ServerHost): ServerHost => ({ name: s.name, address: s.address, ssh: { ...s.ssh } });
+  const current = config.hosts.servers.map(reach);
+  const leaving = input.previousServers.filter((s) => !current.some((c) => c.name === s.name)).map(reach);
   const addresses = new Map([...leaving, ...current].map((s) => [s.name, s.address]));
   const final = proxyFiles(plan);
   const allNames = [...current.map((s) => s.name), ...leaving.map((s) => s.name)];
   const hostsDuring = renderProxyHosts([...current, ...leaving]);
+  const evictedHere = stages.flatMap((st) => st.servers.filter((s) => s.action === "evict")).map((s) => leaving.find((l) => l.name === s.name)!);
+  const fenced = new Set((input.fences ?? []).map((f) => f.name));
+  // kept in servers.json until fenced: a host that comes back is stopped first
+  const evicted = [...(input.evicted ?? []).filter((e) => !fenced.has(e.name) && !evictedHere.some((h) => h.name === e.name)), ...evictedHere].map(reach);
+  const during = { servers: [...current, ...leaving.filter((l) => !evictedHere.includes(l))], evicted };
 
   // every config and hosts file this run installs, for the guard
   const quarantines = stages.map((stage) => renderProxyConfig(stage.before, allNames, config.proxy, stage.paused));
@@ -348,40 +547,58 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   const probesOf = (table: RoutingTable) => serverProbes(table).map((p) => ({ uuid: p.uuid, server: p.server, upstream: upstreamOf(addresses.get(p.server) ?? "") }));
 
   const steps: HostStep[] = [{ ...leaseStep(web, run, input, allowed), after: [] }];
-  let gate = "lease";
-  if (config.rollout.backup && (stages.length > 0 || input.nodesChanging)) {
-    const b = config.rollout.backup;
+  // an evicted server that answers again is stopped before anything else changes
+  const fences = (input.fences ?? []).map((f) => ({ ...fenceStep(f.name, run), after: ["lease"] }));
+  steps.push(...fences);
+  const first = ["lease", ...fences.map((f) => f.id)];
+  if (evictedHere.length > 0) {
+    steps.push({ ...evictCheckStep(input, evictedHere), after: [...first] });
+    first.push("evict-check");
+  }
+  // every other host a rollout step changes is claimed first, so that a run that lost the lease stops there too
+  const backupHost = config.rollout.backup && (stages.length > 0 || input.nodesChanging) ? config.rollout.backup.host : undefined;
+  const touched = [...new Set([...(input.claims ?? []), ...(backupHost ? [backupHost] : []), ...stages.flatMap((st) => st.servers.filter((s) => s.action !== "evict").map((s) => s.name))])].filter(
+    (h) => h !== web && !fenced.has(h),
+  );
+  for (const h of touched) steps.push({ ...claimStep(h, run), after: [...first] });
+  const claimOf = (host: string) => (host === web || fenced.has(host) ? first : [`claim-${host}`]);
+  let gate = first;
+  if (backupHost && config.rollout.backup) {
     steps.push({
       id: "backup",
-      host: b.host,
-      title: `back up before the first container stops (rollout.backup on ${b.host}); a failure stops the change`,
-      command: ["set -eu", `# rollout ${leaseLine(run)}`, b.command].join("\n"),
-      after: ["lease", "pulled"],
+      host: backupHost,
+      title: `back up before the first container stops (rollout.backup on ${backupHost}); a failure stops the change`,
+      command: ["set -eu", ...leaseCheck(backupHost, web, run, "backup"), config.rollout.backup.command].join("\n"),
+      after: [...new Set([...first, ...claimOf(backupHost), "pulled"])],
     });
-    gate = "backup";
-  }
+    gate = ["backup"];
+  } else if (touched.length > 0) gate = [...first, ...touched.map((h) => `claim-${h}`)];
   let previousStep = "ready-all";
   stages.forEach((stage, i) => {
     const k = `stage-${stage.index}`;
     const last = i === stages.length - 1;
     const quarantineProbe = stage.paused.buckets[0] !== undefined ? probeUuid(stage.before, stage.paused.buckets[0]) : stage.paused.pins[0];
     steps.push({
-      ...proxyStep(`${k}-quarantine`, web, stageTitle(stage), input, allowed, { conf: quarantines[i], hosts: hostsDuring }, quarantineProbe ? [{ uuid: quarantineProbe, server: QUARANTINE }] : []),
-      after: [previousStep, gate],
+      ...proxyStep(`${k}-quarantine`, web, stageTitle(stage), input, allowed, { conf: quarantines[i], hosts: hostsDuring }, { ...during, paused: stage.paused }, quarantineProbe ? [{ uuid: quarantineProbe, server: QUARANTINE }] : []),
+      after: [previousStep, ...gate],
     });
     const downs: string[] = [];
     for (const s of stage.servers) {
       if (s.action === "restart" || s.action === "stop") {
         const id = `${k}-${s.action}-${s.name}`;
-        steps.push({ ...downStep(id, s.name, s.action === "stop", config.stopTimeoutSeconds, run), after: [`${k}-quarantine`] });
+        steps.push({ ...downStep(id, s.name, s.action === "stop", config.stopTimeoutSeconds, run), after: [`${k}-quarantine`, ...claimOf(s.name)] });
         downs.push(id);
       } else if (s.action === "replace") {
-        downs.push(`ready-${s.name}`);
+        // whatever Pulumi decides for the container, the server is shown to have started inside the quarantine
+        steps.push({ ...markStep(`${k}-mark-${s.name}`, s.name, run), after: [`${k}-quarantine`, ...claimOf(s.name)] });
+        steps.push({ ...restartedStep(`${k}-restarted-${s.name}`, s.name, config.stopTimeoutSeconds, run), after: [`ready-${s.name}`] });
+        downs.push(`${k}-restarted-${s.name}`);
       }
     }
     const files: ProxyFiles = last ? { ...final, routing: plan.routing } : { conf: switches[i], hosts: hostsDuring, routing: stage.after };
+    const records = last ? { servers: current, evicted } : during;
     steps.push({
-      ...proxyStep(`${k}-switch`, web, `stage ${stage.index}: reload the proxy with the table after this stage${last ? " (the new table)" : ""}`, input, allowed, files, probesOf(stage.after)),
+      ...proxyStep(`${k}-switch`, web, `stage ${stage.index}: reload the proxy with the table after this stage${last ? " (the new table)" : ""}`, input, allowed, files, records, probesOf(stage.after)),
       after: [`${k}-quarantine`, ...downs],
     });
     steps.push({ ...verifyStep(`${k}-verify`, input, stage.after, files.conf, addresses, last), after: [`${k}-switch`, ...(last ? ["proxy"] : [])] });
@@ -389,12 +606,19 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   });
   if (stages.length === 0) {
     steps.push({
-      ...proxyStep("switch", web, "put the proxy's config, hosts file and table in place (reload only if they changed)", input, allowed, { ...final, routing: plan.routing }, probesOf(plan.routing)),
-      after: ["ready-all", gate],
+      ...proxyStep("switch", web, "put the proxy's config, hosts file and table in place (reload only if they changed)", input, allowed, { ...final, routing: plan.routing }, { servers: current, evicted }, probesOf(plan.routing)),
+      after: ["ready-all", ...gate],
     });
     steps.push({ ...verifyStep("verify", input, plan.routing, final.conf, addresses, true), after: ["switch", "proxy"] });
   }
   return steps;
+}
+
+/** The dtable-servers a verified `up` leaves evicted (recorded until fenced): for the stack's record. */
+export function evictedAfter(input: Pick<RolloutInput, "stages" | "previousServers" | "evicted" | "fences">): ServerHost[] {
+  const fenced = new Set((input.fences ?? []).map((f) => f.name));
+  const here = input.stages.stages.flatMap((st) => st.servers.filter((s) => s.action === "evict")).flatMap((s) => input.previousServers.filter((p) => p.name === s.name));
+  return [...(input.evicted ?? []).filter((e) => !fenced.has(e.name) && !here.some((h) => h.name === e.name)), ...here].map((s) => ({ name: s.name, address: s.address, ssh: { ...s.ssh } }));
 }
 
 function stageTitle(stage: Stage): string {

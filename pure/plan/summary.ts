@@ -76,9 +76,13 @@ export function stageNotes(plan: StagePlan): string[] {
 /** `pulumi up`'s order, as `plan` prints it: containers and rollout steps, without pulls and a node's own steps. */
 export function graphSummary(graph: ClusterGraph, changes: Readonly<Record<string, ContainerChange>>): string[] {
   const lines: string[] = [];
+  // one line for the claims, side by side right after the lease
+  const claimed = graph.nodes.flatMap((n) => (n.kind === "step" && n.owner === PROXY && n.step.id.startsWith("claim-") ? [n.step.host] : []));
   for (const n of graph.nodes) {
     if (n.kind === "container" && changes[n.host] !== "same") lines.push(`[${n.host}] ${changes[n.host] === "create" ? "create" : "replace"} the seatable-server container (waits until healthy)`);
-    if (n.kind === "step" && n.owner === PROXY) lines.push(`[${n.step.host}] ${n.step.title}`);
+    if (n.kind !== "step" || n.owner !== PROXY) continue;
+    if (!n.step.id.startsWith("claim-")) lines.push(`[${n.step.host}] ${n.step.title}`);
+    else if (n.step.host === claimed[0]) lines.push(`[${claimed.join(", ")}] claim each host for this change: every later step on it checks the claim`);
   }
   return lines.map((l, i) => `  ${i + 1}. ${l}`);
 }

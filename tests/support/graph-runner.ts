@@ -17,14 +17,15 @@
 import { copyFileSync, readFileSync } from "fs";
 import * as path from "path";
 import type { ClusterConfig } from "../../pure/config/schema";
-import { AppliedContainers, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
+import { AppliedContainers, appliedContext, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
 import { containerChanges, containerDigest } from "../../pure/plan/changes";
 import { LICENSE_PATH, SEATABLE_DIR, seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
 import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
 import { buildPlan, ClusterPlan } from "../../pure/plan/index";
-import { LIVE_READ_COMMAND, liveFindings, parseLiveRead } from "../../pure/plan/live";
+import { LIVE_READ_COMMAND, parseLiveRead } from "../../pure/plan/live";
 import { confEdits } from "../../pure/plan/seatable";
-import { proxyFiles, Run, sha256 } from "../../pure/plan/rollout";
+import { evictedAfter, proxyFiles, Run, ServerHost, sha256 } from "../../pure/plan/rollout";
+import { startingPoint } from "../../pure/plan/start";
 import type { FakeDocker } from "./fake-docker";
 import { ROOT } from "./stacks";
 
@@ -85,6 +86,8 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
       await world.waitHealthy(node.host, healthTimeoutMs);
       return current === undefined ? "created" : "replaced";
     }
+    // a quiet up leaves the last up's steps as they are: Pulumi does not run them
+    if (node.kept) return "kept";
     const r = await world.runStep(node.step, options.stepTimeoutMs);
     if (r.code !== 0) failed ??= { id: node.id, code: r.code, stdout: r.stdout, stderr: r.stderr };
     return r.code === 0 ? "ran" : "failed";
@@ -115,7 +118,8 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
   // at the end of an up, Pulumi deletes what the program no longer declares: a server that left
   if (!failed && !interrupted) {
     const declared = new Set(nodes.flatMap((x) => (x.kind === "container" ? [x.host] : [])));
-    for (const host of world.containerHosts().filter((h) => !declared.has(h))) await world.deleteContainer(host, config.stopTimeoutSeconds);
+    // a dead host's resources were removed from the state by hand (README): Pulumi does not reach it
+    for (const host of world.containerHosts().filter((h) => !declared.has(h) && world.reachable(h))) await world.deleteContainer(host, config.stopTimeoutSeconds);
   }
   return { ...(failed ? { failed } : {}), interrupted, done: [...done], timings };
 }
@@ -128,37 +132,55 @@ export type PreparedUp = {
   readonly run: Run;
   readonly plan: ClusterPlan;
   readonly graph: ClusterGraph;
-  /** the up stops here: another run's lease (liveFindings' errors) */
+  /** the up stops here: the starting point's errors (another run's lease, a foreign file, an evicted server that answers) */
   readonly refused?: string;
+  /** what index.ts logs as warnings */
+  readonly warnings: readonly string[];
   /** writes the stack outputs, as a verified up does */
   record(): void;
 };
 
 let runs = 0;
 
-/** Reads the live files on dtable-web and builds this up's graph from `state` (the stack's outputs). */
+/** The world's hosts are on loopback: the config's rules for addresses are the test's to relax, as loopback-cluster.ts does for the config. */
+const loopback = (config: ClusterConfig) => ({ ...appliedContext(config), acceptAddress: (a: string) => a.startsWith("127.") });
+
+/**
+ * Reads the live files on dtable-web, starts from what the proxy runs (the
+ * record in `state` only as a cross-check) and builds this up's graph, as index.ts does.
+ */
 export async function prepareUp(world: FakeDocker, state: StackState, config: ClusterConfig, run: Run = { stack: "organization/seatable-cluster/load", id: `run-${++runs}` }): Promise<PreparedUp> {
-  const plan = buildPlan(config, state.applied?.table);
   const read = await world.runStep({ host: config.hosts.web.name, command: LIVE_READ_COMMAND });
   if (read.code !== 0) throw new Error(`reading the live files failed: ${read.stderr}`);
   const live = parseLiveRead(read.stdout);
-  const findings = liveFindings(live, state.applied?.proxy, run);
-  const containers = containerChanges(config, state.applied, state.containers, {});
+  const start = startingPoint(config, live, state.applied, run, loopback(config));
+  const plan = buildPlan(config, start.previous);
+  const errors = [...start.errors];
+  const warnings = [...start.warnings];
+  const evicting = start.previousServers.filter((s) => config.rollout.evict.includes(s.name) && !config.hosts.servers.some((c) => c.name === s.name));
+  for (const s of evicting) if (world.reachable(s.name)) errors.push(`rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed.`);
+  const fences: ServerHost[] = [];
+  for (const e of start.evicted) if (world.reachable(e.name)) fences.push(e);
+  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, state.containers, {});
   const graph = clusterGraph({
     plan,
-    previousServers: state.applied?.servers ?? [],
+    previousServers: start.previousServers,
     containers: containers.changes,
     live,
     ...(state.applied?.proxy ? { recorded: state.applied.proxy } : {}),
     run,
     editScript: EDIT_SCRIPT,
+    evicted: start.evicted,
+    fences,
+    ...(state.applied?.nodeSteps ? { recordedNodeSteps: state.applied.nodeSteps } : {}),
   });
   const record = () => {
     const files = proxyFiles(plan);
-    state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames);
+    const evicted = evictedAfter({ stages: graph.stages, previousServers: start.previousServers, evicted: start.evicted, fences });
+    state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames, evicted, graph.nodeSteps);
     state.containers = containers.digests;
   };
-  return { run, plan, graph, record, ...(findings.errors.length > 0 ? { refused: findings.errors.join("\n") } : {}) };
+  return { run, plan, graph, record, warnings, ...(errors.length > 0 ? { refused: errors.join("\n") } : {}) };
 }
 
 export type UpResult = GraphRun & { readonly prepared: PreparedUp };

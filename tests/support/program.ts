@@ -197,7 +197,15 @@ export function afterUp(run: ProgramRun): Pick<RunOptions, "applied" | "appliedC
   return {
     applied,
     appliedContainers: run.outputs.appliedContainers as Record<string, string>,
-    live: { conf: applied.proxy!.conf, hosts: applied.proxy!.hosts, routing: sha256(routingJson(applied.table)) },
+    // what the proxy's steps left on dtable-web: its table, its servers and the files they installed
+    live: {
+      conf: applied.proxy!.conf,
+      hosts: applied.proxy!.hosts,
+      routing: sha256(routingJson(applied.table)),
+      table: applied.table,
+      servers: { servers: applied.servers, evicted: applied.evicted ?? [] },
+      installed: { conf: [applied.proxy!.conf], hosts: [applied.proxy!.hosts] },
+    },
   };
 }
 
