@@ -16,6 +16,8 @@ export default part("plan", {
     "tests/config.test.ts",
     "tests/role-environment.test.ts",
     "tests/config-inputs.test.ts",
+    "tests/applied.test.ts",
+    "tests/start.test.ts",
     "tests/graph.test.ts",
     "tests/live.test.ts",
     "tests/stages.test.ts",
