@@ -67,13 +67,9 @@ export = async () => {
   const web = config.hosts.web;
   const live = await hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
   const start = startingPoint(config, live, applied, run, context);
-  if (start.errors.length > 0) throw new pulumi.RunError(start.errors.join("\n"));
+  const refusals = [...(start.lease ? [start.lease] : []), ...start.errors];
+  if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));
   for (const warning of start.warnings) pulumi.log.warn(warning);
-  if (start.previous && start.previous.bucketHexDigits > config.routing.bucketHexDigits) {
-    throw new pulumi.RunError(
-      `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${start.previous.bucketHexDigits} of the table the proxy runs; fewer digits would merge buckets that live on different servers`,
-    );
-  }
   const plan = buildPlan(config, start.previous, validated.startTable);
 
   const pulumiConfig = new pulumi.Config();

@@ -1,11 +1,14 @@
-// `npm run plan`: the plan layer offline. No Pulumi CLI, no hosts, no secrets.
+// `npm run plan`: the plan layer. No Pulumi CLI and no secrets; offline unless
+// --live, which reads what the proxy on dtable-web runs over SSH (as `pulumi up`
+// starts from it) and changes nothing there.
 //   npm run plan -- --stack dev
-//   npm run plan -- --stack-file path/to/Pulumi.x.yaml [--previous routing.json] [--out DIR]
-//   npm run plan -- --stack dev [--previous routing.json] --where <base uuid>
+//   npm run plan -- --stack-file path/to/Pulumi.x.yaml [--live | --previous routing.json] [--out DIR]
+//   npm run plan -- --stack dev [--live | --previous routing.json] --where <base uuid>
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { validateStackFile } from "../pure/config/stack-file";
+import type { Validated } from "../pure/config/validate";
 import { parseRoutingTable, RoutingTable, routingJson } from "../pure/config/routing-file";
 import { buildPlan } from "../pure/plan";
 import { changeSummary, graphSummary, routingSummary, stageNotes } from "../pure/plan/summary";
@@ -13,8 +16,16 @@ import { renderedFiles } from "../pure/plan/files";
 import { offlineGraph } from "../pure/plan/graph";
 import { versionNotes } from "../pure/plan/seatable";
 import { parseBaseUuid, whereLines } from "../pure/plan/where";
+import type { ClusterConfig } from "../pure/config/schema";
+import type { LiveProxy } from "../pure/plan/rollout";
+import { appliedContext } from "../pure/plan/applied";
+import { describeLease } from "../pure/plan/live";
+import { sshOptions } from "../pure/plan/ssh";
+import { startingPoint } from "../pure/plan/start";
+import { hostAccess } from "../io/hosts";
 
-const USAGE = "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
+const USAGE =
+  "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
 
 /** What a run of the command printed, and its exit status. */
 export type PlanRun = { readonly code: number; readonly stdout: string; readonly stderr: string };
@@ -33,11 +44,35 @@ function fail(lines: string[], code = 1): never {
   throw new Exit(lines, code);
 }
 
-/** The command, in-process: its tests call it as the entry point below does. */
-export function plan(argv: string[]): PlanRun {
+const OPTIONS = {
+  stack: { type: "string" },
+  "stack-file": { type: "string" },
+  live: { type: "boolean" },
+  previous: { type: "string" },
+  "replace-containers": { type: "boolean" },
+  out: { type: "string" },
+  where: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+type Args = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>["values"];
+
+/** A run whose usage and stack file are valid: what it plans from is still to be read. */
+type Ready =
+  | { readonly help: true }
+  | {
+      readonly help?: false;
+      readonly args: Args;
+      readonly stackFile: string;
+      readonly validated: Extract<Validated, { ok: true }>;
+      readonly base?: { readonly uuid: string };
+    };
+
+/** Runs `body`; an Exit it throws becomes the exit status, its lines after what `body` wrote to stderr. */
+function capture(body: (stderr: string[]) => string): PlanRun {
   const stderr: string[] = [];
   try {
-    const stdout = run(argv, stderr);
+    const stdout = body(stderr);
     return { code: 0, stdout, stderr: stderr.join("") };
   } catch (e) {
     if (!(e instanceof Exit)) throw e;
@@ -45,28 +80,53 @@ export function plan(argv: string[]): PlanRun {
   }
 }
 
-/** Returns what goes to stdout; writes warnings and notes to `stderr`. */
-function run(argv: string[], stderr: string[]): string {
-  let args;
+/**
+ * The command, in-process: its tests call it as the entry point below does.
+ * With --live, `live` is what the proxy on dtable-web runs, as planCommand
+ * reads it (the tests hand in their own).
+ */
+export function plan(argv: string[], live?: LiveProxy): PlanRun {
+  return capture((stderr) => run(setUp(argv), live, stderr));
+}
+
+/** The command as the entry point runs it: with --live, it first reads what the proxy on dtable-web runs. */
+export async function planCommand(argv: string[]): Promise<PlanRun> {
+  let ready: Ready;
   try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string" },
-        "stack-file": { type: "string" },
-        previous: { type: "string" },
-        "replace-containers": { type: "boolean" },
-        out: { type: "string" },
-        where: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
+    ready = setUp(argv);
+  } catch (e) {
+    return capture(() => {
+      throw e;
+    });
+  }
+  if (ready.help || ready.args.live !== true) return capture((stderr) => run(ready, undefined, stderr));
+  let live: LiveProxy;
+  try {
+    live = await readLive(ready.validated.config);
+  } catch (e) {
+    // the host could not be read (SSH, or files there that are not this program's): nothing to plan from
+    return { code: 2, stdout: "", stderr: `${(e as Error).message}\n` };
+  }
+  return capture((stderr) => run(ready, live, stderr));
+}
+
+/** What the proxy on dtable-web runs, read as `pulumi up` reads it (index.ts): over SSH with the stack's own settings. */
+function readLive(config: ClusterConfig): Promise<LiveProxy> {
+  const web = config.hosts.web;
+  return hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
+}
+
+/** Usage and the stack file, checked before anything is read; throws Exit. */
+function setUp(argv: string[]): Ready {
+  let args: Args;
+  try {
+    args = parseArgs({ args: argv, options: OPTIONS, strict: true }).values;
   } catch (e) {
     fail([(e as Error).message, USAGE], 2);
   }
-  if (args.help) return `${USAGE}\n`;
+  if (args.help) return { help: true };
   if ((args.stack === undefined) === (args["stack-file"] === undefined)) fail(["give exactly one of --stack and --stack-file", USAGE], 2);
+  if (args.live && args.previous !== undefined) fail(["give --live or --previous, not both: --live plans from the table the proxy on dtable-web runs, --previous from a file", USAGE], 2);
   if (args.where !== undefined && args.out !== undefined) fail(["--where prints where one base is and writes nothing; give it without --out", USAGE], 2);
   const stackFile = args["stack-file"] ?? resolve(__dirname, "..", `Pulumi.${args.stack}.yaml`);
   const base = args.where === undefined ? undefined : parseBaseUuid(args.where);
@@ -74,10 +134,42 @@ function run(argv: string[], stderr: string[]): string {
 
   const validated = validateStackFile(stackFile);
   if (!validated.ok) fail([...validated.problems]);
+  return { args, stackFile, validated, ...(base ? { base } : {}) };
+}
+
+// startingPoint names the run only in its refusal of a held lease, which plan reports as a warning of its own
+const PLAN_RUN = { stack: "(this stack)", id: "(this plan)" };
+
+/**
+ * Where `pulumi up` would start from what the proxy runs (start.ts), for a
+ * command that changes nothing: the starting point's errors end the run as
+ * config problems do and its warnings are printed; a held lease, which `up`
+ * refuses, is only a warning here.
+ */
+function fromLive(config: ClusterConfig, live: LiveProxy, stderr: string[]): RoutingTable | undefined {
+  const web = config.hosts.web;
+  const start = startingPoint(config, live, undefined, PLAN_RUN, appliedContext(config));
+  if (live.lease !== undefined) stderr.push(`warning: ${web.name}: a change holds the lease: ${describeLease(live)}; pulumi up refuses to start while it is held\n`);
+  for (const warning of start.warnings) stderr.push(`warning: ${warning}\n`);
+  if (start.errors.length > 0) fail([...start.errors]);
+  if (!start.previous) stderr.push(`note: ${web.name} (${web.address}): the proxy runs no routing.json yet, so the plan starts as a first deployment does\n`);
+  return start.previous;
+}
+
+/** Returns what goes to stdout; writes warnings and notes to `stderr`. */
+function run(ready: Ready, live: LiveProxy | undefined, stderr: string[]): string {
+  if (ready.help) return `${USAGE}\n`;
+  const { args, stackFile, validated, base } = ready;
   const { config } = validated;
+  const web = config.hosts.web;
 
   let applied: RoutingTable | undefined;
-  if (args.previous !== undefined) {
+  let appliedLabel = "";
+  if (args.live) {
+    if (!live) throw new Error("internal: --live plans from what the proxy runs; planCommand reads it, plan(argv, live) is handed it");
+    applied = fromLive(config, live, stderr);
+    appliedLabel = `the proxy's routing.json on ${web.name} (${web.address})`;
+  } else if (args.previous !== undefined) {
     let json: unknown;
     try {
       json = JSON.parse(readFileSync(args.previous, "utf8"));
@@ -90,6 +182,7 @@ function run(argv: string[], stderr: string[]): string {
       fail([`--previous(${args.previous}).bucketHexDigits: ${read.table.bucketHexDigits} is more than routing.bucketHexDigits (${config.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`]);
     }
     applied = read.table;
+    appliedLabel = `--previous ${args.previous}`;
   }
 
   const plan = buildPlan(config, applied, validated.startTable);
@@ -98,7 +191,7 @@ function run(argv: string[], stderr: string[]): string {
 
   if (base) {
     const lines = applied
-      ? whereLines(base.uuid, applied, `--previous ${args.previous}`, plan.routing)
+      ? whereLines(base.uuid, applied, appliedLabel, plan.routing)
       : whereLines(base.uuid, plan.routing, `the stack's table (${args["stack-file"] ?? `Pulumi.${args.stack}.yaml`})`);
     return `${lines.join("\n")}\n`;
   }
@@ -111,7 +204,7 @@ function run(argv: string[], stderr: string[]): string {
     "",
   ];
   if (plan.previous) {
-    const label = applied ? `--previous ${args.previous}` : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
+    const label = applied ? appliedLabel : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
     out.push(...changeSummary(plan.change, label), "");
   } else {
     out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
@@ -141,9 +234,11 @@ function run(argv: string[], stderr: string[]): string {
 
 // Stryker disable all: runs only in a child process (the "as a process" tests), which per-test coverage does not see
 if (require.main === module) {
-  const result = plan(process.argv.slice(2));
-  process.stdout.write(result.stdout);
-  process.stderr.write(result.stderr);
-  process.exitCode = result.code;
+  void planCommand(process.argv.slice(2)).then((result) => {
+    // the warnings (a held lease, a quarantine) before the summary they qualify
+    process.stderr.write(result.stderr);
+    process.stdout.write(result.stdout);
+    process.exitCode = result.code;
+  });
 }
 // Stryker restore all

@@ -561,7 +561,7 @@ test("the program refuses fewer bucket digits than the table applied last, befor
   const applied = appliedRouting(c, table, { conf: "a".repeat(64), hosts: "b".repeat(64) }, ["dtable-server-proxy-verify"]);
   const failure = await runProgram(stackValues(), { applied }).catch((e: ProgramFailure) => e);
   expect((failure as ProgramFailure).message).toBe(
-    "routing.bucketHexDigits: 2 is fewer than the 3 of the table the proxy runs; fewer digits would merge buckets that live on different servers",
+    "routing.bucketHexDigits: 2 is fewer than the 3 of the table the stack recorded; fewer digits would merge buckets that live on different servers",
   );
   expect((failure as ProgramFailure).registered).toEqual([]);
   // the same number of digits is no refusal

@@ -4,8 +4,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { plan as planCommand } from "../cli/plan";
-import { allBuckets, parseRoutingTable, routingJson } from "../pure/config/routing-file";
+import { plan as planCommand, planCommand as planWithHosts } from "../cli/plan";
+import { setHostAccess } from "../io/hosts";
+import { allBuckets, parseRoutingTable, RoutingTable, routingJson } from "../pure/config/routing-file";
+import { PROXY_CONFIG } from "../pure/plan/containers";
+import type { LiveProxy } from "../pure/plan/rollout";
 import { ROOT, stackValues, writeStackFile } from "./support/stacks";
 
 const run = promisify(execFile);
@@ -69,13 +72,14 @@ test("the whole of what a first plan prints, and the files it writes", () => {
       "First deployment: no table applied before, so nothing moves and nothing is quarantined.",
       "",
       "Order of `pulumi up` (after every image is pulled on every host):",
-      "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this stack's",
-      "  2. [dtable-web] create the seatable-server container (waits until healthy)",
-      "  3. [dtable-db] create the seatable-server container (waits until healthy)",
-      "  4. [dtable-server] create the seatable-server container (waits until healthy)",
-      "  5. [dtable-server-2] create the seatable-server container (waits until healthy)",
-      "  6. [dtable-web] put the proxy's config, hosts file and table in place (reload only if they changed)",
-      "  7. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease",
+      "  1. [dtable-web] take the lease on dtable-web for this change (stack (this stack)); refuse if another run holds it or the proxy's live files are not this program's",
+      "  2. [dtable-db, dtable-server, dtable-server-2] claim each host for this change: every later step on it checks the claim",
+      "  3. [dtable-web] create the seatable-server container (waits until healthy)",
+      "  4. [dtable-db] create the seatable-server container (waits until healthy)",
+      "  5. [dtable-server] create the seatable-server container (waits until healthy)",
+      "  6. [dtable-server-2] create the seatable-server container (waits until healthy)",
+      "  7. [dtable-web] put the proxy's config, hosts file and table in place (reload only if they changed)",
+      "  8. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease",
       "",
       `wrote ${join(out, "routing.json")}`,
       `wrote ${join(proxy, "nginx-proxy.conf")}`,
@@ -101,7 +105,7 @@ test("against its own table: the comparison and the (empty) stages, each section
     "",
     "Order of `pulumi up` (after every image is pulled on every host):",
   ]);
-  expect(lines.slice(-3)).toEqual([expect.stringMatching(/^ {2}3\. \[dtable-web\] verify: /), "", ""]);
+  expect(lines.slice(-3)).toEqual([expect.stringMatching(/^ {2}4\. \[dtable-web\] verify: /), "", ""]);
 });
 
 test("routing.start.file: the moves away from the starting table", () => {
@@ -157,6 +161,7 @@ test("--previous shows the buckets that move, from and to where, and which serve
   const steps = r.stdout.slice(r.stdout.indexOf("Order of `pulumi up`")).split("\n").filter((l) => /^\s+\d+\. /.test(l));
   expect(steps.map((l) => l.replace(/^\s+\d+\. /, "").split(" ").slice(0, 4).join(" "))).toEqual([
     "[dtable-web] take the lease",
+    "[dtable-db, dtable-server, dtable-server-2, dtable-server-3]",
     "[dtable-server-3] create the seatable-server",
     "[dtable-web] stage 1: quarantine",
     "[dtable-server] restart dtable-server so",
@@ -339,4 +344,179 @@ test("a table of fewer hex digits than the config is restated: nothing moves", (
   // the one warning: the shipped dev stack names a license beside it that the repository does not have
   expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^warning: licenseFile: cannot read "seatable-license\.txt"[^\n]*\n$/)]);
   expect(r.stdout).toContain(`Against --previous ${join(dir, "routing.json")}: no bucket or pinned base changes server; nothing restarts.`);
+});
+
+describe("--live: plans from what the proxy on dtable-web runs, as `pulumi up` starts", () => {
+  const SHA = (c: string) => c.repeat(64);
+  /** 2 hex digits: `low` on dtable-server-2 (the seed's side), the rest on dtable-server */
+  const tableWith = (onSecond: (bucket: string) => boolean): RoutingTable => ({
+    bucketHexDigits: 2,
+    default: "dtable-server",
+    buckets: Object.fromEntries(allBuckets(2).map((b) => [b, onSecond(b) ? "dtable-server-2" : "dtable-server"])),
+    pins: {},
+  });
+  // servers.json as the proxy's steps write it: how to reach each dtable-server
+  const servers = {
+    servers: stackValues("dev").hosts.servers.map((s: { name: string; address: string; ssh: { hostKey: string } }) => ({ name: s.name, address: s.address, ssh: { user: "root", port: 22, hostKey: s.ssh.hostKey } })),
+    evicted: [],
+  };
+  /** the dev stack (its license found), started from the manual's seed: 00-9f on dtable-server-2, a0-ff on dtable-server */
+  const seedStack = () => {
+    const v = stackValues("dev");
+    v.routing.start = "seed";
+    return writeStack(v);
+  };
+  const LABEL = "the proxy's routing.json on dtable-web (192.0.2.10)";
+  // an up from the seed that stopped half-way: 80-8f moved to dtable-server already, 90-9f not yet
+  const halfWay = () => tableWith((b) => b < "80" || (b >= "90" && b < "a0"));
+  const live = (more: Partial<LiveProxy> = {}): LiveProxy => ({ conf: SHA("a"), hosts: SHA("b"), installed: { conf: [SHA("a")], hosts: [SHA("b")] }, servers, ...more });
+
+  afterEach(() => setHostAccess(undefined));
+
+  test("a table ahead of the config's start: the moves from the proxy's table, not from the seed", () => {
+    const stack = seedStack();
+    expect(plan("--stack-file", stack).stdout).toContain("Against the seed's hand-built table (routing.start: seed): 32 bucket(s) and 0 pinned base(s) change server.");
+    const r = planCommand(["--stack-file", stack, "--live"], live({ table: halfWay() }));
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toContain(`Against ${LABEL}: 16 bucket(s) and 0 pinned base(s) change server.\n  dtable-server-2 -> dtable-server: 16 bucket(s): 90-9f\n`);
+    expect(r.stdout).not.toContain("seed");
+    // the same table as --previous: the same plan, under the proxy's name
+    const previous = join(dir, "live.json");
+    writeFileSync(previous, routingJson(halfWay()));
+    expect(r.stdout).toBe(plan("--stack-file", stack, "--previous", previous).stdout.replace(`--previous ${previous}`, LABEL));
+  });
+
+  test("a held lease: a warning with whose it is, its age and the last step its run completed; the plan still runs", () => {
+    const r = planCommand(
+      ["--stack-file", seedStack(), "--live"],
+      live({ table: halfWay(), lease: "stack=acme/seatable-cluster/prod run=2026-11-25T10:00:00.000Z-abc123", leaseAgeSeconds: 600, progress: { step: "stage-1-switch", agoSeconds: 125 } }),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      "warning: dtable-web: a change holds the lease: stack=acme/seatable-cluster/prod run=2026-11-25T10:00:00.000Z-abc123, taken 10 min ago; " +
+        "the last step it completed on dtable-web: stage-1-switch, 2 min ago; pulumi up refuses to start while it is held\n",
+    );
+    expect(r.stdout).toContain(`Against ${LABEL}: 16 bucket(s)`);
+  });
+
+  test("a held lease beside an error: the lease stays a warning, the error ends the run", () => {
+    const r = planCommand(["--stack-file", seedStack(), "--live"], live({ table: halfWay(), conf: SHA("c"), lease: "stack=acme/seatable-cluster/prod run=r1", leaseAgeSeconds: 30 }));
+    expect([r.code, r.stdout]).toEqual([1, ""]);
+    expect(r.stderr.trimEnd().split("\n")).toEqual([
+      "warning: dtable-web: a change holds the lease: stack=acme/seatable-cluster/prod run=r1, taken 30 s ago; it completed no step on dtable-web; pulumi up refuses to start while it is held",
+      expect.stringMatching(/^dtable-web: the proxy's config \(\S+\) is not one this program installed/),
+    ]);
+  });
+
+  test("the starting point's warnings: a quarantine the proxy runs now", () => {
+    const r = planCommand(["--stack-file", seedStack(), "--live"], live({ table: tableWith((b) => b < "a0"), paused: { buckets: ["80", "81"], pins: [] } }));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^warning: the proxy runs a quarantine now: 2 bucket\(s\) and 0 pinned base\(s\) answer 503 .*ends the quarantine\.\n$/);
+  });
+
+  test.each([
+    ["a config this program did not install", live({ table: tableWith((b) => b < "a0"), conf: SHA("c") }), new RegExp(`^dtable-web: the proxy's config \\(${PROXY_CONFIG}\\) is not one this program installed`)],
+    [
+      "a server the proxy routes to that neither the config nor servers.json says how to reach",
+      live({ table: { ...tableWith((b) => b < "a0"), buckets: { ...tableWith((b) => b < "a0").buckets, ff: "dtable-server-3" } } }),
+      /^dtable-web: the proxy sends bases to "dtable-server-3", which is not in hosts\.servers, and neither the proxy's \S+servers\.json nor the stack says how to reach it/,
+    ],
+    ["a server that moved to another address", live({ table: tableWith((b) => b < "a0"), servers: { servers: [{ ...servers.servers[0], address: "192.0.2.99" }, servers.servers[1]], evicted: [] } }), /^hosts\.servers\[0\]\.address: dtable-server runs at 192\.0\.2\.99 \(as the proxy and the stack know it\), not 192\.0\.2\.21; /],
+  ])("%s: exit 1 with the error, as a config problem, and nothing on stdout", (_, given, error) => {
+    const r = planCommand(["--stack-file", seedStack(), "--live", "--out", join(dir, "out")], given);
+    expect([r.code, r.stdout]).toEqual([1, ""]);
+    expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(error)]);
+    expect(existsSync(join(dir, "out"))).toBe(false);
+  });
+});
+
+describe("--live: usage, --where, and what is read", () => {
+  const SEED_SPLIT = (b: string) => (b < "a0" ? "dtable-server-2" : "dtable-server");
+  const seedTable: RoutingTable = { bucketHexDigits: 2, default: "dtable-server", buckets: Object.fromEntries(allBuckets(2).map((b) => [b, SEED_SPLIT(b)])), pins: {} };
+  const devStack = () => writeStack(stackValues("dev"));
+  const unused: LiveProxy = {};
+
+  afterEach(() => setHostAccess(undefined));
+
+  test("with --previous: bad usage, exit 2, nothing read", () => {
+    const r = planCommand(["--stack", "dev", "--live", "--previous", "live.json"], unused);
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toBe(`give --live or --previous, not both: --live plans from the table the proxy on dtable-web runs, --previous from a file\n${r.stderr.split("\n")[1]}\n`);
+    expect(r.stderr.split("\n")[1]).toBe(
+      "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]",
+    );
+  });
+
+  test("--where answers from the proxy's table, and says where `pulumi up` puts the base", () => {
+    const r = planCommand(["--stack-file", devStack(), "--live", "--where", "90000000-0000-0000-0000-000000000001"], { table: seedTable });
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe(
+      "90000000-0000-0000-0000-000000000001: dtable-server-2 (bucket 90), in the proxy's routing.json on dtable-web (192.0.2.10)\nafter `pulumi up`: moves to dtable-server (bucket 90)\n",
+    );
+  });
+
+  test("a dtable-web without the proxy's files: a first deployment, and a note that says why", () => {
+    const r = planCommand(["--stack-file", devStack(), "--live"], {});
+    expect([r.code, r.stderr]).toEqual([0, "note: dtable-web (192.0.2.10): the proxy runs no routing.json yet, so the plan starts as a first deployment does\n"]);
+    expect(r.stdout).toContain("First deployment: no table applied before");
+  });
+
+  test("a proxy's table of more hex digits than the config: exit 1", () => {
+    const three: RoutingTable = { bucketHexDigits: 3, default: "dtable-server", buckets: Object.fromEntries(allBuckets(3).map((b) => [b, "dtable-server"])), pins: {} };
+    const r = planCommand(["--stack-file", devStack(), "--live"], { table: three });
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "routing.bucketHexDigits: 2 is fewer than the 3 of the table the proxy on dtable-web runs; fewer digits would merge buckets that live on different servers\n",
+    });
+  });
+
+  test("planCommand without --live reads no host: the same run as plan", async () => {
+    setHostAccess({ readLive: () => Promise.reject(new Error("read a host")), reachable: () => Promise.reject(new Error("probed a host")) });
+    expect(await planWithHosts(["--stack", "dev"])).toEqual(plan("--stack", "dev"));
+    expect(await planWithHosts(["--stack", "dev", "--colour"])).toEqual(plan("--stack", "dev", "--colour"));
+    expect(await planWithHosts(["--help"])).toEqual(plan("--help"));
+  });
+
+  test("planCommand --live reads dtable-web once, with the stack's own SSH settings (its pinned key, ssh.privateKeyPath), as `pulumi up` does", async () => {
+    const v = stackValues("dev");
+    v.ssh.privateKeyPath = "/keys/deploy";
+    const calls: unknown[] = [];
+    setHostAccess({
+      readLive: (web, options) => (calls.push({ web, options }), Promise.resolve({ table: seedTable })),
+      reachable: () => Promise.reject(new Error("probed a host")),
+    });
+    const r = await planWithHosts(["--stack-file", writeStack(v), "--live"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toContain("Against the proxy's routing.json on dtable-web (192.0.2.10): 32 bucket(s)");
+    expect(calls).toEqual([
+      {
+        web: expect.objectContaining({ name: "dtable-web", address: "192.0.2.10", ssh: expect.objectContaining({ user: "root", port: 22, hostKey: v.hosts.web.ssh.hostKey }) }),
+        options: [
+          "-F", "/dev/null",
+          "-o", "BatchMode=yes",
+          "-o", "StrictHostKeyChecking=yes",
+          "-o", `KnownHostsCommand=/bin/echo %H ${v.hosts.web.ssh.hostKey}`,
+          "-o", "UserKnownHostsFile=/dev/null",
+          "-o", "GlobalKnownHostsFile=/dev/null",
+          "-o", "UpdateHostKeys=no",
+          "-i", "/keys/deploy",
+          "-o", "IdentitiesOnly=yes",
+          "-o", "ConnectTimeout=10",
+        ],
+      },
+    ]);
+  });
+
+  test("planCommand --live: a read that fails exits 2 with its own words; an invalid stack is not read at all", async () => {
+    const failure = "reading the proxy's live files on dtable-web (192.0.2.10) over SSH failed: ssh: connect to host 192.0.2.10 port 22: Connection timed out";
+    let reads = 0;
+    setHostAccess({ readLive: () => (reads++, Promise.reject(new Error(failure))), reachable: () => Promise.reject(new Error("probed a host")) });
+    expect(await planWithHosts(["--stack-file", devStack(), "--live"])).toEqual({ code: 2, stdout: "", stderr: `${failure}\n` });
+    const v = stackValues("dev");
+    v.hosts.web.address = "10.0.0";
+    expect(await planWithHosts(["--stack-file", writeStack(v), "--live"])).toEqual({ code: 1, stdout: "", stderr: 'hosts.web.address: "10.0.0" is not an IPv4 or IPv6 address\n' });
+    expect(await planWithHosts(["--stack", "dev", "--live", "--previous", "x.json"])).toEqual(expect.objectContaining({ code: 2 }));
+    expect(reads).toBe(1);
+  });
 });

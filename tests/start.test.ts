@@ -55,12 +55,25 @@ describe("what stops an up before it plans", () => {
 
   test("a lease: whose, how old, how far its run got, and to run up again after removing it (no file to put back)", () => {
     const start = startingPoint(four, { table: t4, servers, lease: `stack=${RUN.stack} run=run-1`, leaseAgeSeconds: 400, progress: { step: "stage-2-switch", agoSeconds: 300 } }, undefined, RUN, context);
-    expect(start.errors).toEqual([
+    // apart from the errors: `plan` only reports it
+    expect(start.errors).toEqual([]);
+    expect([start.lease]).toEqual([
       `dtable-web: /opt/seatable-compose/dtable-server-proxy/lease is held (stack=${RUN.stack} run=run-1, taken 6 min ago; the last step it completed on dtable-web: stage-2-switch, 5 min ago): ` +
         "a change is in progress, or an earlier pulumi up stopped before its verification. If no pulumi up of this stack is running, remove the lease on dtable-web " +
         "(rm /opt/seatable-compose/dtable-server-proxy/lease) and run pulumi up again: it starts from what the proxy runs, whichever step the stopped one reached.",
     ]);
-    expect(start.errors.join()).not.toMatch(/put back/i);
+    expect(start.lease).not.toMatch(/put back/i);
+    expect(startingPoint(four, { table: t4, servers, lease: "stack=other run=x" }, undefined, RUN, context).lease).toContain("If no pulumi up of that stack is running");
+  });
+
+  test("fewer bucket digits than the table the proxy runs (or the record, where the proxy has none): refused, naming which", () => {
+    const v = withServers(4);
+    v.routing = { bucketHexDigits: 3 };
+    const t3 = tableOf(configOf(v));
+    expect(startingPoint(four, { table: t3, servers }, undefined, RUN, context).errors).toEqual([
+      "routing.bucketHexDigits: 2 is fewer than the 3 of the table the proxy on dtable-web runs; fewer digits would merge buckets that live on different servers",
+    ]);
+    expect(startingPoint(configOf(v), { table: t4, servers }, undefined, RUN, context).errors).toEqual([]);
   });
 
   test("a live config or hosts file this program did not install is refused; one it installed or the stack recorded is not", () => {

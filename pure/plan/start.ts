@@ -22,6 +22,9 @@ export type StartingPoint = {
   readonly previousServers: readonly ServerHost[];
   /** dtable-servers evicted as dead: fenced (stopped first) when they answer again */
   readonly evicted: readonly ServerHost[];
+  /** a change holds the lease: `up` refuses with this; `plan` only reports it */
+  readonly lease?: string;
+  /** what stops an `up` (and `plan --live`) before anything is planned */
   readonly errors: readonly string[];
   readonly warnings: readonly string[];
 };
@@ -69,12 +72,13 @@ function difference(a: RoutingTable, b: RoutingTable): { buckets: number; pins: 
 export function startingPoint(config: ClusterConfig, live: LiveProxy, record: AppliedRouting | undefined, run: Run, context: AppliedContext): StartingPoint {
   const errors: string[] = [];
   const warnings: string[] = [];
+  let lease: string | undefined;
   if (live.lease !== undefined) {
     const ours = live.lease.includes(`stack=${run.stack} `);
-    errors.push(
+    lease = (
       `dtable-web: ${PROXY_LEASE} is held (${describeLease(live)}): a change is in progress, or an earlier pulumi up stopped before its verification. ` +
         `If no pulumi up of ${ours ? "this stack" : "that stack"} is running, remove the lease on dtable-web (rm ${PROXY_LEASE}) and run pulumi up again: ` +
-        "it starts from what the proxy runs, whichever step the stopped one reached.",
+        "it starts from what the proxy runs, whichever step the stopped one reached."
     );
   }
   const foreign = foreignFiles(live, record);
@@ -87,6 +91,11 @@ export function startingPoint(config: ClusterConfig, live: LiveProxy, record: Ap
 
   const previous = live.table ?? record?.table;
   const from = live.table ? "proxy" : record ? "record" : "config";
+  if (previous && previous.bucketHexDigits > config.routing.bucketHexDigits) {
+    errors.push(
+      `routing.bucketHexDigits: ${config.routing.bucketHexDigits} is fewer than the ${previous.bucketHexDigits} of the table ${from === "proxy" ? "the proxy on dtable-web runs" : "the stack recorded"}; fewer digits would merge buckets that live on different servers`,
+    );
+  }
   // a proxy deployed by a program before this one has no servers.json: the record knows the servers
   const previousServers = fromLive.servers ?? record?.servers ?? [];
   const evicted = byName([fromLive.evicted ?? [], record?.evicted ?? []]).filter((e) => !config.hosts.servers.some((s) => s.name === e.name));
@@ -134,5 +143,5 @@ export function startingPoint(config: ClusterConfig, live: LiveProxy, record: Ap
       break;
     }
   });
-  return { ...(previous ? { previous } : {}), from, previousServers, evicted, errors, warnings };
+  return { ...(previous ? { previous } : {}), from, previousServers, evicted, ...(lease ? { lease } : {}), errors, warnings };
 }

@@ -155,7 +155,7 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
   const live = parseLiveRead(read.stdout);
   const start = startingPoint(config, live, state.applied, run, loopback(config));
   const plan = buildPlan(config, start.previous);
-  const errors = [...start.errors];
+  const errors = [...(start.lease ? [start.lease] : []), ...start.errors];
   const warnings = [...start.warnings];
   const evicting = start.previousServers.filter((s) => config.rollout.evict.includes(s.name) && !config.hosts.servers.some((c) => c.name === s.name));
   for (const s of evicting) if (world.reachable(s.name)) errors.push(`rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed.`);
