@@ -201,3 +201,14 @@ describe("npm run plan's graph (no stack state)", () => {
     expect(first.changes).toEqual(all(four, "create"));
   });
 });
+
+test("the live quarantine's servers lead the stages: a scale-out cut short in its last stage resumes there", () => {
+  const four = planOf(withServers(4));
+  const five = planOf(withServers(5), four);
+  const plain = graphOf(five, { live: liveOf(four) });
+  const last = plain.stages.stages[plain.stages.stages.length - 1];
+  const paused = { buckets: [...last.paused.buckets], pins: [...last.paused.pins] };
+  const resumed = graphOf(five, { live: { ...liveOf(four), paused } });
+  expect(resumed.stages.stages[0].servers.map((s) => s.name)).toEqual(last.servers.map((s) => s.name));
+  expect(resumed.stages.stages).toHaveLength(plain.stages.stages.length);
+});

@@ -131,3 +131,28 @@ describe("a stack recorded by an earlier version of the program (no file hashes)
     expect(existsSync(file("lease"))).toBe(false);
   });
 });
+
+describe("a live config known only from the proxy's own record of what the program installed (an up stopped half-way)", () => {
+  test("is accepted: the lease is taken", () => {
+    const { lease, old, appliedTable } = scaleOut(true);
+    deployed(old, appliedTable);
+    // the config a stopped up's switch installed: neither recorded by the stack nor one of this run's
+    const stopped = old.conf.replace("events {", "events {\n  # a stage of an earlier run");
+    writeFileSync(file("nginx-proxy.conf"), stopped);
+    writeFileSync(file("installed"), `conf ${sha256(stopped)}\nhosts ${sha256(old.hosts)}\n`);
+    expect(runStep(lease)).toEqual({ status: 0, stdout: `lease taken: stack=${RUN.stack} run=${RUN.id}\n`, stderr: "" });
+  });
+
+  test("is refused with its message when the record does not list it, and nothing on the host changes", () => {
+    const { lease, old, appliedTable } = scaleOut(true);
+    deployed(old, appliedTable);
+    const edited = old.conf.replace("events {", "events {\n  # a hand edit");
+    writeFileSync(file("nginx-proxy.conf"), edited);
+    writeFileSync(file("installed"), `conf ${sha256(old.conf)}\nhosts ${sha256(old.hosts)}\n`);
+    const before = snapshot();
+    const r = runStep(lease);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is not one this program installed .*Undo the edit/);
+    expect(snapshot()).toEqual(before);
+  });
+});

@@ -179,3 +179,29 @@ describe("routesAlike: the check that the stages end on the target table", () =>
     expect(routesAlike(redundant, table)).toBe(true);
   });
 });
+
+describe("a stage an earlier up stopped in (the live config pauses its servers' buckets)", () => {
+  test("comes first: its server leads the stages, whatever its place in the config", () => {
+    const plain = stagesOf(scaleOut);
+    const last = plain.stages[plain.stages.length - 1].servers[0].name;
+    const resumed = stagesOf(scaleOut, { resume: [last] });
+    expect(resumed.stages.map((st) => names(st.servers))).toEqual([[last], ...plain.stages.filter((st) => st.servers[0].name !== last).map((st) => names(st.servers))]);
+    // and the table still ends on the target
+    expect(routesAlike(resumed.stages[resumed.stages.length - 1].after, scaleOut.routing)).toBe(true);
+  });
+
+  test("a server the new plan would leave alone (the change abandoned) is restarted first all the same: it may be down, and its buckets answer only once it is up", () => {
+    const same4 = planOf(withServers(4), four);
+    expect(stagesOf(same4).stages).toEqual([]);
+    const resumed = stagesOf(same4, { resume: ["dtable-server-3"] });
+    expect(resumed.stages.map((st) => st.servers)).toEqual([
+      [{ name: "dtable-server-3", action: "restart", why: "an earlier up stopped inside its stage: its buckets stay paused until it has restarted" }],
+    ]);
+    expect(resumed.stages[0].paused.buckets).toEqual(heldBy(four.routing, "dtable-server-3"));
+  });
+
+  test("an evicted server or one nobody knows is not resumed", () => {
+    const same4 = planOf(withServers(4), four);
+    expect(stagesOf(same4, { resume: ["dtable-server-9"] }).stages).toEqual([]);
+  });
+});

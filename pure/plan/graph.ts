@@ -59,6 +59,17 @@ export type GraphInput = {
   readonly recordedNodeSteps?: Readonly<Record<string, string>>;
 };
 
+/** The servers whose buckets or pinned bases the live quarantine pauses, in the table the plan starts from. */
+function pausedOwners(plan: ClusterPlan, live: LiveProxy | undefined): string[] {
+  const previous = plan.previous;
+  if (!previous || !live?.paused) return [];
+  const owners = [
+    ...live.paused.buckets.flatMap((b) => (previous.buckets[b] !== undefined ? [previous.buckets[b]] : [])),
+    ...live.paused.pins.map((u) => previous.pins[u] ?? previous.buckets[u.slice(0, previous.bucketHexDigits)]),
+  ];
+  return [...new Set(owners)];
+}
+
 /** Every image a host runs, to pull before anything stops. */
 export function imagesOf(config: ClusterConfig): { host: string; image: string; what: string }[] {
   const { web, db, servers } = config.hosts;
@@ -101,6 +112,7 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     containers: input.containers,
     maxRestarting: config.rollout.maxRestarting,
     evict: config.rollout.evict,
+    resume: pausedOwners(plan, input.live),
   });
   const stepsOf = new Map([web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript)] as const));
   const nodeStepHashes = Object.fromEntries([...stepsOf].flatMap(([host, st]) => [...st.before, ...st.after].map((s) => [`${host}-${s.id}`, nodeStepHash(s)] as const)));

@@ -197,7 +197,7 @@ function liveGuard(allowed: Allowed): string[] {
     `  h=$(sha256sum < ${file} | cut -c1-64)`,
     `  case "$h" in`,
     `    ${[...new Set(hashes)].join("|")}) ;;`,
-    `    *) installed ${key} "$h" || ${otherwise(file, what)} ;;`,
+    `    *) installed ${key} "$h" || { ${otherwise(file, what)}; } ;;`,
     "  esac",
     "fi",
   ];

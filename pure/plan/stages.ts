@@ -52,6 +52,12 @@ export type StageInput = {
   readonly maxRestarting: number;
   /** dtable-servers that left the config and are not to be touched (dead host) */
   readonly evict: readonly string[];
+  /**
+   * dtable-servers whose buckets the live config pauses now (an earlier up
+   * stopped inside their stage): they may be down, so their stage is resumed
+   * first, and each restarts before its buckets answer again.
+   */
+  readonly resume?: readonly string[];
 };
 
 const apply = (table: RoutingTable, bucketMoves: readonly BucketMove[], pinMoves: readonly PinMove[], target: RoutingTable): RoutingTable => {
@@ -98,6 +104,13 @@ export function planStages(input: StageInput): StagePlan {
     else if (change === "replace" || change === "unknown")
       down.push({ name, action: "replace", why: change === "replace" ? "its container changes (image or environment)" : "no container spec was recorded for it: it may be replaced" });
     else if (losing.has(name)) down.push({ name, action: "restart", why: "it gives up buckets or pinned bases" });
+  }
+  // a stage an earlier up stopped in comes first: its servers may be down, their buckets paused
+  const resumed = (input.resume ?? []).filter((name) => !evicted.has(name) && (current.includes(name) || leaving.includes(name)));
+  for (const name of [...resumed].reverse()) {
+    const at = down.findIndex((d) => d.name === name);
+    const planned = at >= 0 ? down.splice(at, 1)[0] : { name, action: "restart" as const, why: "an earlier up stopped inside its stage: its buckets stay paused until it has restarted" };
+    down.unshift(planned);
   }
   // an evicted server is down already: its buckets move in stage 1, taking no restart slot
   const evictedHere: StageServer[] = leaving.filter((s) => evicted.has(s)).map((name) => ({ name, action: "evict", why: "rollout.evict: its host is dead; its unsaved work is lost" }));
