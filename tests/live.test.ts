@@ -24,6 +24,12 @@ describe("the live read", () => {
       progress: { step: "stage-2-switch", agoSeconds: 30 },
     });
     expect(parseLiveRead(`\nhosts ${B}\n  \n`)).toEqual({ hosts: B });
+    // an age needs the lease and both clocks; a record of one kind of file is a record
+    expect(parseLiveRead("now 1000\nlease-since 900\nprogress lease 990")).toEqual({ progress: { step: "lease", agoSeconds: 10 } });
+    expect(parseLiveRead("lease x\nlease-since 900\nprogress lease 990")).toEqual({ lease: "x" });
+    expect(parseLiveRead("now 1000\nlease x")).toEqual({ lease: "x" });
+    expect(parseLiveRead(`installed hosts ${B}`)).toEqual({ installed: { conf: [], hosts: [B] } });
+    expect(parseLiveRead(`installed conf ${A}`)).toEqual({ installed: { conf: [A], hosts: [] } });
     expect(parseLiveRead("")).toEqual({});
   });
 
@@ -41,10 +47,26 @@ describe("the live read", () => {
     expect(() => parseLiveRead(`routing-file ${b64('{"bucketHexDigits": 2, "default": "dtable-server", "buckets": {}}')}`)).toThrow(
       "reading the proxy's live files on dtable-web:\ndtable-web:/opt/seatable-compose/dtable-server-proxy/routing.json.buckets: does not cover every bucket; missing 00, 01, 02, 03, 04, 05, 06, 07, … (256 in all)",
     );
-    expect(() => parseLiveRead(`servers-file ${b64("{cut off")}\nquarantine-file ${b64('{"buckets":["xyz"],"pins":[]}')}`)).toThrow(
-      /servers\.json: not JSON \(cut off, or not written by this program\)\ndtable-web:\/opt\/seatable-compose\/dtable-server-proxy\/quarantine\.json\.buckets\[0\]: /,
+    // each damaged file once, nothing else
+    let message = "";
+    try {
+      parseLiveRead(`routing-file ${b64("{cut off")}\nservers-file ${b64("{cut off")}\nquarantine-file ${b64('{"buckets":["xyz"],"pins":[]}')}`);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message.split("\n")).toEqual([
+      "reading the proxy's live files on dtable-web:",
+      "dtable-web:/opt/seatable-compose/dtable-server-proxy/routing.json: not JSON (cut off, or not written by this program)",
+      "dtable-web:/opt/seatable-compose/dtable-server-proxy/servers.json: not JSON (cut off, or not written by this program)",
+      "dtable-web:/opt/seatable-compose/dtable-server-proxy/quarantine.json.buckets[0]: expected a bucket: 1 to 3 lower-case hex digits",
+    ]);
+    expect(() => parseLiveRead(`quarantine-file ${b64('{"buckets":[],"pins":["FF84E1A1-66E2-4C2D-9B1E-0A7D5E3C2F10"]}')}`)).toThrow(
+      "dtable-web:/opt/seatable-compose/dtable-server-proxy/quarantine.json.pins[0]: expected a base UUID, lower case and dashed",
     );
-    for (const line of [`conf ${A.slice(1)}`, `conf ${A}0`, `conf ${A.toUpperCase()}`, `config ${A}`, `xconf ${A}`, "lease", `Conf ${A}`, "installed conf x", "progress Stage 1", "routing-file not base64!"]) {
+    const known = ["now 5", "lease-since 5", `installed conf ${A}`, "progress stage-1-switch 5", `routing-file ${b64("{}")}`];
+    // each known line with anything before or after it
+    const padded = known.flatMap((l) => [`x${l}`, `${l}!`, `${l} `]);
+    for (const line of [...padded, `conf ${A.slice(1)}`, `conf ${A}0`, `conf ${A.toUpperCase()}`, `config ${A}`, `xconf ${A}`, "lease", `Conf ${A}`, "installed conf x", "progress Stage 1", "routing-file not base64!"]) {
       expect(() => parseLiveRead(`hosts ${B}\n${line}`)).toThrow(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line)}`);
     }
     expect(() => parseLiveRead(`x${"y".repeat(100)}`)).toThrow(`unexpected line ${JSON.stringify(`x${"y".repeat(79)}`)}`);

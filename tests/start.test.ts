@@ -137,3 +137,38 @@ describe("what stops an up before it plans", () => {
     expect(startingPoint(back, { table: t4, servers: { servers: reach(four), evicted: [gone] } }, undefined, RUN, context).evicted).toEqual([]);
   });
 });
+
+describe("the details an admin reads", () => {
+  const t4 = tableOf(four);
+  const servers = { servers: reach(four), evicted: [] };
+  const record = appliedRouting(four, t4, { conf: A, hosts: B }, []);
+
+  test("servers.json that is not an object with its two lists is refused, naming the file", () => {
+    for (const value of [[], null, "x", 3]) {
+      expect([value, startingPoint(four, { table: t4, servers: value }, undefined, RUN, context).errors]).toEqual([
+        value,
+        ['dtable-web:/opt/seatable-compose/dtable-server-proxy/servers.json: expected an object with "servers" and "evicted"'],
+      ]);
+    }
+    // no evicted list: none
+    expect(startingPoint(four, { table: t4, servers: { servers: reach(four) } }, undefined, RUN, context).errors).toEqual([]);
+  });
+
+  test("a live config that differs from the record is called a stopped up only when the program installed it and it is there", () => {
+    const C = "c".repeat(64);
+    const converge = /is not the one this stack recorded, but one this program installed/;
+    expect(startingPoint(four, { conf: C, hosts: B, table: t4, servers, installed: { conf: [C], hosts: [B] } }, record, RUN, context).warnings).toEqual([expect.stringMatching(converge)]);
+    expect(startingPoint(four, { hosts: B, table: t4, servers, installed: { conf: [C], hosts: [B] } }, record, RUN, context).warnings).toEqual([]);
+    expect(startingPoint(four, { conf: A, hosts: B, table: t4, servers }, record, RUN, context).warnings).toEqual([]);
+    // a foreign file is an error, not a stopped up
+    const foreign = startingPoint(four, { conf: C, hosts: B, table: t4, servers, installed: { conf: [A], hosts: [B] } }, record, RUN, context);
+    expect([foreign.errors.length, foreign.warnings]).toEqual([1, []]);
+  });
+
+  test("a record that differs only in a pin or the default server is reported, saying which", () => {
+    const pinned = { ...t4, pins: { "ff84e1a1-66e2-4c2d-9b1e-0a7d5e3c2f10": "dtable-server-2" } };
+    expect(startingPoint(four, { table: pinned, servers }, record, RUN, context).warnings).toEqual([expect.stringMatching(/^the stack's record of the routing differs from what the proxy runs \(0 bucket\(s\), 1 pinned base\(s\) on another server\)/)]);
+    const otherDefault = { ...t4, default: "dtable-server-3" };
+    expect(startingPoint(four, { table: otherDefault, servers }, record, RUN, context).warnings).toEqual([expect.stringMatching(/\(0 bucket\(s\), 0 pinned base\(s\), the default server on another server\)/)]);
+  });
+});

@@ -26,7 +26,10 @@ export const LIVE_READ_COMMAND = [
 ].join("\n");
 
 const uniqueSorted = (a: readonly string[]) => [...new Set(a)].sort();
-const quarantineSchema = z.strictObject({ buckets: z.array(z.string().regex(/^[0-9a-f]{1,3}$/)), pins: z.array(z.string().regex(/^[0-9a-f-]{36}$/)) });
+const quarantineSchema = z.strictObject({
+  buckets: z.array(z.string().regex(/^[0-9a-f]{1,3}$/, "expected a bucket: 1 to 3 lower-case hex digits")),
+  pins: z.array(z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "expected a base UUID, lower case and dashed")),
+});
 
 /**
  * Parses the command's output. Every file is checked as the config's own
@@ -69,7 +72,7 @@ export function parseLiveRead(output: string): LiveProxy {
         // checked against the config's rules for addresses and host keys where the plan starts (start.ts)
         live.servers = value;
       } else {
-        const parsed = quarantineSchema.safeParse(value, { reportInput: true });
+        const parsed = quarantineSchema.safeParse(value);
         if (parsed.success) live.paused = { buckets: uniqueSorted(parsed.data.buckets), pins: uniqueSorted(parsed.data.pins) };
         else problems.push(...formatIssues(parsed.error.issues, where(path)));
       }
