@@ -12,7 +12,7 @@ import { serverShares } from "./pure/plan/summary";
 import { appliedContext, appliedRouting, parseAppliedContainers, parseAppliedRouting } from "./pure/plan/applied";
 import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
-import { evictedAfter, proxyFiles, sha256 } from "./pure/plan/rollout";
+import { evictedAfter, leaseLine, proxyFiles, sha256 } from "./pure/plan/rollout";
 import { startingPoint } from "./pure/plan/start";
 import { stageNotes } from "./pure/plan/summary";
 import { sshOptions } from "./pure/plan/ssh";
@@ -97,7 +97,7 @@ export = async () => {
     if (await hostAccess().reachable(e)) fences.push(e);
     else pulumi.log.warn(`${e.name} (${e.address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`);
   }
-  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, appliedContainers, secretValues());
+  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretValues());
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,
@@ -139,7 +139,12 @@ export = async () => {
 
   const files = proxyFiles(plan);
   const evicted = evictedAfter({ stages: graph.stages, previousServers: start.previousServers, evicted: start.evicted, fences });
-  const record = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (applied?.rolloutSteps ?? []) : graph.rolloutNames, evicted, graph.nodeSteps);
+  const record = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (applied?.rolloutSteps ?? []) : graph.rolloutNames, {
+      evicted,
+      nodeSteps: graph.nodeSteps,
+      // a quiet up verifies nothing: the proxy still names the run that did
+      ...(graph.quiet ? (applied?.verifiedBy ? { verifiedBy: applied.verifiedBy } : {}) : { verifiedBy: leaseLine(run) }),
+    });
   return {
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
     proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,

@@ -26,7 +26,7 @@ const TABLE: RoutingTable = {
 const dead = (name = "dtable-server-3", address = "192.0.2.23"): ServerHost => ({ name, address, ssh: { user: "root", port: 22, hostKey: KEY } });
 
 /** The dev stack's record as the stack keeps it (plain JSON), to damage. */
-const record = (evicted: readonly ServerHost[] = []): Record<string, any> => JSON.parse(JSON.stringify(appliedRouting(configOf(), TABLE, PROXY, STEPS, evicted)));
+const record = (evicted: readonly ServerHost[] = []): Record<string, any> => JSON.parse(JSON.stringify(appliedRouting(configOf(), TABLE, PROXY, STEPS, { evicted })));
 
 /** The problem lines of reading `value` back ([] when it is read). */
 function problems(value: unknown, context: AppliedContext = appliedContext(configOf())): string[] {
@@ -165,7 +165,7 @@ describe("what the config allows, the record may hold", () => {
     v.allowPublicAddresses = true;
     v.hosts.servers[1].address = "2a00:1450::22";
     const config = configOf(v);
-    const written = JSON.parse(JSON.stringify(appliedRouting(config, TABLE, PROXY, STEPS, [dead("dtable-server-3", "8.8.8.8")])));
+    const written = JSON.parse(JSON.stringify(appliedRouting(config, TABLE, PROXY, STEPS, { evicted: [dead("dtable-server-3", "8.8.8.8")] })));
     expect(parseAppliedRouting(written, appliedContext(config))).toEqual(written);
     expect(problems(written)).toEqual([`appliedRouting.servers[1].address: "2a00:1450::22" ${PUBLIC}`, `appliedRouting.evicted[0].address: "8.8.8.8" ${PUBLIC}`]);
   });
@@ -204,7 +204,7 @@ describe("what the config allows, the record may hold", () => {
 
 describe("the evicted servers of the record", () => {
   test("written and read back unchanged; evicted servers need not be in the table", () => {
-    const written = appliedRouting(configOf(), TABLE, PROXY, STEPS, [dead(), dead("dtable-server-4", "fd00::24")]);
+    const written = appliedRouting(configOf(), TABLE, PROXY, STEPS, { evicted: [dead(), dead("dtable-server-4", "fd00::24")] });
     expect(written.evicted).toEqual([dead(), dead("dtable-server-4", "fd00::24")]);
     const stored = JSON.parse(JSON.stringify(written));
     expect(parseAppliedRouting(stored, appliedContext(configOf()))).toEqual(written);
@@ -212,13 +212,13 @@ describe("the evicted servers of the record", () => {
 
   test("none: no key, written or read back", () => {
     expect("evicted" in appliedRouting(configOf(), TABLE, PROXY, STEPS)).toBe(false);
-    expect("evicted" in appliedRouting(configOf(), TABLE, PROXY, STEPS, [])).toBe(false);
+    expect("evicted" in appliedRouting(configOf(), TABLE, PROXY, STEPS, { evicted: [] })).toBe(false);
     const read = parseAppliedRouting({ ...record(), evicted: [] }, appliedContext(configOf()));
     expect(read && "evicted" in read).toBe(false);
   });
 
   test("one the config deploys again, by name or on its host, is no longer evicted", () => {
-    const written = appliedRouting(configOf(), TABLE, PROXY, STEPS, [dead("dtable-server-2", "192.0.2.32"), dead("dtable-server-5", "192.0.2.21"), dead()]);
+    const written = appliedRouting(configOf(), TABLE, PROXY, STEPS, { evicted: [dead("dtable-server-2", "192.0.2.32"), dead("dtable-server-5", "192.0.2.21"), dead()] });
     expect(written.evicted).toEqual([dead()]);
     expect(parseAppliedRouting(JSON.parse(JSON.stringify(written)), appliedContext(configOf()))).toEqual(written);
   });

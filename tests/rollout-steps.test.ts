@@ -83,8 +83,10 @@ describe("scale-out 4 → 5", () => {
         ];
       }),
     ]);
-    // only the last verify releases the lease
+    // only the last verify releases the lease, and names its run as the last verified one; the lease step removes that name
     expect(steps.filter((s) => s.command.includes('echo "verified; lease released"')).map((s) => s.id)).toEqual(["stage-4-verify"]);
+    expect(steps.filter((s) => s.command.includes("> /opt/seatable-compose/dtable-server-proxy/verified")).map((s) => s.id)).toEqual(["stage-4-verify"]);
+    expect(steps.filter((s) => s.command.includes("rm -f /opt/seatable-compose/dtable-server-proxy/verified")).map((s) => s.id)).toEqual(["lease"]);
   });
 
   test("a restart waits up to stopTimeoutSeconds for the save, then for /ping/, and names this run (a new run gives a new command)", () => {

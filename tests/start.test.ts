@@ -128,7 +128,7 @@ describe("what stops an up before it plans", () => {
     const ssh = { ...four.hosts.servers[0].ssh };
     const gone = { name: "dtable-server-9", address: "10.0.1.99", ssh };
     const also = { name: "dtable-server-8", address: "10.0.1.98", ssh };
-    const record = appliedRouting(four, t4, { conf: A, hosts: B }, [], [also]);
+    const record = appliedRouting(four, t4, { conf: A, hosts: B }, [], { evicted: [also] });
     const start = startingPoint(four, { table: t4, servers: { servers: reach(four), evicted: [gone] } }, record, RUN, context);
     expect(start.errors).toEqual([]);
     expect(start.evicted.map((e) => e.name)).toEqual(["dtable-server-9", "dtable-server-8"]);
@@ -170,5 +170,25 @@ describe("the details an admin reads", () => {
     expect(startingPoint(four, { table: pinned, servers }, record, RUN, context).warnings).toEqual([expect.stringMatching(/^the stack's record of the routing differs from what the proxy runs \(0 bucket\(s\), 1 pinned base\(s\) on another server\)/)]);
     const otherDefault = { ...t4, default: "dtable-server-3" };
     expect(startingPoint(four, { table: otherDefault, servers }, record, RUN, context).warnings).toEqual([expect.stringMatching(/\(0 bucket\(s\), 0 pinned base\(s\), the default server on another server\)/)]);
+  });
+});
+
+describe("whether the record's container digests describe the hosts", () => {
+  const t4 = tableOf(four);
+  const servers = { servers: reach(four), evicted: [] };
+  const line = `stack=${RUN.stack} run=run-1`;
+  const record = appliedRouting(four, t4, { conf: A, hosts: B }, [], { verifiedBy: line });
+
+  test("only while the proxy's last verified run is the one that wrote the record, and no run holds the lease", () => {
+    const live = { conf: A, hosts: B, table: t4, servers, verified: line };
+    expect(startingPoint(four, live, record, RUN, context).recordCurrent).toBe(true);
+    // a run took the lease since (and stopped, or still runs): the hosts may differ from the record
+    expect(startingPoint(four, { ...live, verified: undefined }, record, RUN, context).recordCurrent).toBe(false);
+    expect(startingPoint(four, { ...live, lease: "stack=x run=y" }, record, RUN, context).recordCurrent).toBe(false);
+    // a later run verified, but the state is older (restored, or the engine died before saving it)
+    expect(startingPoint(four, { ...live, verified: `stack=${RUN.stack} run=run-9` }, record, RUN, context).recordCurrent).toBe(false);
+    // a record of an earlier version of this program names no run
+    expect(startingPoint(four, live, appliedRouting(four, t4, { conf: A, hosts: B }, []), RUN, context).recordCurrent).toBe(false);
+    expect(startingPoint(four, live, undefined, RUN, context).recordCurrent).toBe(false);
   });
 });

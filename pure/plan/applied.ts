@@ -6,7 +6,7 @@ import { parseRoutingTable, RoutingTable } from "../config/routing-file";
 import { address, hostName, loginName, port, sshHostKey, type ClusterConfig } from "../config/schema";
 import { describe, formatIssues, keyPath, quote } from "../config/problems";
 import { addressProblem, canonicalAddress } from "../config/values";
-import type { ServerHost } from "./rollout";
+import { LEASE_LINE, type ServerHost } from "./rollout";
 
 export type AppliedRouting = {
   readonly table: RoutingTable;
@@ -25,6 +25,12 @@ export type AppliedRouting = {
    * an `up` keeps them as they are only while none changed.
    */
   readonly nodeSteps?: Readonly<Record<string, string>>;
+  /**
+   * The run whose final verification wrote this record (its lease line). The
+   * proxy keeps the same in `verified` until the next run takes the lease, so
+   * the container digests here describe the hosts only while both name it.
+   */
+  readonly verifiedBy?: string;
 };
 
 /**
@@ -57,6 +63,7 @@ const recordExtras = z.object({
   proxy: z.object({ conf: sha, hosts: sha }).optional(),
   rolloutSteps: z.array(z.string().regex(/^[a-z0-9-]{1,200}$/)).optional(),
   nodeSteps: z.record(z.string().regex(/^[a-z0-9-]{1,200}$/), sha).optional(),
+  verifiedBy: z.string().regex(LEASE_LINE).optional(),
 });
 
 /** Each node's container spec as last verified (sha256 over spec and secret values): kept as a secret output. */
@@ -249,6 +256,7 @@ export function parseAppliedRouting(value: unknown, context: AppliedContext): Ap
     ...(extras.data.rolloutSteps ? { rolloutSteps: extras.data.rolloutSteps } : {}),
     ...(servers.evicted.length > 0 ? { evicted: servers.evicted } : {}),
     ...(extras.data.nodeSteps ? { nodeSteps: extras.data.nodeSteps } : {}),
+    ...(extras.data.verifiedBy ? { verifiedBy: extras.data.verifiedBy } : {}),
   };
 }
 
@@ -264,11 +272,10 @@ export function appliedRouting(
   table: RoutingTable,
   proxy: { conf: string; hosts: string },
   rolloutSteps: readonly string[],
-  evicted: readonly ServerHost[] = [],
-  nodeSteps?: Readonly<Record<string, string>>,
+  { evicted = [], nodeSteps, verifiedBy }: { evicted?: readonly ServerHost[]; nodeSteps?: Readonly<Record<string, string>>; verifiedBy?: string } = {},
 ): AppliedRouting {
   const servers = config.hosts.servers.map(copy);
   const deployed = (e: ServerHost) => servers.some((s) => s.name === e.name || canonicalAddress(s.address) === canonicalAddress(e.address));
   const stillEvicted = evicted.filter((e) => !deployed(e)).map(copy);
-  return { table, servers, proxy, rolloutSteps: [...rolloutSteps], ...(stillEvicted.length > 0 ? { evicted: stillEvicted } : {}), ...(nodeSteps ? { nodeSteps: { ...nodeSteps } } : {}) };
+  return { table, servers, proxy, rolloutSteps: [...rolloutSteps], ...(stillEvicted.length > 0 ? { evicted: stillEvicted } : {}), ...(nodeSteps ? { nodeSteps: { ...nodeSteps } } : {}), ...(verifiedBy ? { verifiedBy } : {}) };
 }

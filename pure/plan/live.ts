@@ -7,7 +7,7 @@ import { z } from "zod";
 import { parseRoutingTable } from "../config/routing-file";
 import { formatIssues } from "../config/problems";
 import { PROXY_CONFIG, PROXY_HOSTS } from "./containers";
-import { LiveProxy, PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS } from "./rollout";
+import { LiveProxy, PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS, PROXY_VERIFIED } from "./rollout";
 
 const HASHED = { conf: PROXY_CONFIG, hosts: PROXY_HOSTS, routing: PROXY_ROUTING } as const;
 const CONTENTS = { "routing-file": PROXY_ROUTING, "servers-file": PROXY_SERVERS, "quarantine-file": PROXY_QUARANTINE } as const;
@@ -23,6 +23,7 @@ export const LIVE_READ_COMMAND = [
   `if [ -e ${PROXY_INSTALLED} ]; then head -n 8 ${PROXY_INSTALLED} | sed 's/^/installed /'; fi`,
   `if [ -e ${PROXY_LEASE} ]; then printf 'lease %s\\n' "$(head -c 300 ${PROXY_LEASE} | tr -d '\\n')"; echo "lease-since $(stat -c %Y ${PROXY_LEASE})"; fi`,
   `if [ -e ${PROXY_PROGRESS} ]; then printf 'progress %s\\n' "$(head -c 300 ${PROXY_PROGRESS} | tr -d '\\n')"; fi`,
+  `if [ -e ${PROXY_VERIFIED} ]; then printf 'verified %s\\n' "$(head -c 300 ${PROXY_VERIFIED} | tr -d '\\n')"; fi`,
 ].join("\n");
 
 const uniqueSorted = (a: readonly string[]) => [...new Set(a)].sort();
@@ -77,6 +78,7 @@ export function parseLiveRead(output: string): LiveProxy {
         else problems.push(...formatIssues(parsed.error.issues, where(path)));
       }
     } else if ((m = /^(lease) (.*)$/.exec(line))) live.lease = m[2];
+    else if ((m = /^verified (.*)$/.exec(line))) live.verified = m[1];
     else throw new Error(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
   }
   if (problems.length > 0) throw new Error(`reading the proxy's live files on dtable-web:\n${problems.join("\n")}`);

@@ -52,6 +52,12 @@ export const PROXY_QUARANTINE = `${PROXY_DIR}/quarantine.json`;
 export const PROXY_INSTALLED = `${PROXY_DIR}/installed`;
 /** Held by the run that changes the cluster, from its first step until its verification passed. */
 export const PROXY_LEASE = `${PROXY_DIR}/lease`;
+/**
+ * The lease line of the run whose final verification passed; the next run's
+ * lease step removes it. While it names the run the stack's record names, the
+ * record's container digests describe the hosts (start.ts).
+ */
+export const PROXY_VERIFIED = `${PROXY_DIR}/verified`;
 /** `<step> <epoch seconds>`: the last step of the lease's run that completed on dtable-web. */
 export const PROXY_PROGRESS = `${PROXY_DIR}/progress`;
 /** On every other host a change touches: the lease line of the run that claimed the host after taking the lease. */
@@ -112,13 +118,17 @@ export type LiveProxy = {
   readonly installed?: { readonly conf: readonly string[]; readonly hosts: readonly string[] };
   readonly lease?: string;
   readonly leaseAgeSeconds?: number;
+  /** the lease line of the run whose final verification passed, until the next run takes the lease */
+  readonly verified?: string;
   readonly progress?: { readonly step: string; readonly agoSeconds: number };
 };
 
 /** Who changes the cluster: the stack and this run of the program. */
 export type Run = { readonly stack: string; readonly id: string };
 
-const leaseLine = (run: Run) => `stack=${run.stack} run=${run.id}`;
+export const leaseLine = (run: Run) => `stack=${run.stack} run=${run.id}`;
+/** What a lease line looks like, for reading one back. */
+export const LEASE_LINE = /^stack=\S{1,200} run=\S{1,100}$/;
 
 export type RolloutInput = {
   readonly plan: ClusterPlan;
@@ -248,6 +258,8 @@ function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed)
       `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again: it starts from what the proxy runs." >&2`,
       "  exit 1",
       "fi",
+      // from here until this run's final verification, the hosts may differ from any record
+      `rm -f ${PROXY_VERIFIED}`,
       "done_step lease",
       `echo "lease taken: $LEASE"`,
     ].join("\n"),
@@ -504,7 +516,7 @@ function verifyStep(id: string, input: RolloutInput, table: RoutingTable, conf: 
       '[ "$failed" = 0 ]',
       `done_step ${id}`,
       // only this run's own lease: checked again right before it goes
-      ...(release ? [...holdsLease(id), `rm -f ${PROXY_LEASE}`, 'echo "verified; lease released"'] : []),
+      ...(release ? [...holdsLease(id), `printf '%s\\n' "$LEASE" > ${PROXY_VERIFIED}`, `rm -f ${PROXY_LEASE}`, 'echo "verified; lease released"'] : []),
     ].join("\n"),
   };
 }

@@ -22,6 +22,13 @@ export type StartingPoint = {
   readonly previousServers: readonly ServerHost[];
   /** dtable-servers evicted as dead: fenced (stopped first) when they answer again */
   readonly evicted: readonly ServerHost[];
+  /**
+   * The record's container digests describe the hosts: the proxy's last
+   * verified run is the one that wrote the record, and no run started since.
+   * Otherwise (an up stopped half-way, state older than the cluster, a proxy
+   * set up by an earlier version) every existing container counts as unknown.
+   */
+  readonly recordCurrent: boolean;
   /** a change holds the lease: `up` refuses with this; `plan` only reports it */
   readonly lease?: string;
   /** what stops an `up` (and `plan --live`) before anything is planned */
@@ -143,5 +150,6 @@ export function startingPoint(config: ClusterConfig, live: LiveProxy, record: Ap
       break;
     }
   });
-  return { ...(previous ? { previous } : {}), from, previousServers, evicted, ...(lease ? { lease } : {}), errors, warnings };
+  const recordCurrent = record?.verifiedBy !== undefined && live.verified === record.verifiedBy && live.lease === undefined;
+  return { ...(previous ? { previous } : {}), from, previousServers, evicted, recordCurrent, ...(lease ? { lease } : {}), errors, warnings };
 }

@@ -24,7 +24,7 @@ import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
 import { buildPlan, ClusterPlan } from "../../pure/plan/index";
 import { LIVE_READ_COMMAND, parseLiveRead } from "../../pure/plan/live";
 import { confEdits } from "../../pure/plan/seatable";
-import { evictedAfter, proxyFiles, Run, ServerHost, sha256 } from "../../pure/plan/rollout";
+import { evictedAfter, leaseLine, proxyFiles, Run, ServerHost, sha256 } from "../../pure/plan/rollout";
 import { startingPoint } from "../../pure/plan/start";
 import type { FakeDocker } from "./fake-docker";
 import { ROOT } from "./stacks";
@@ -161,7 +161,7 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
   for (const s of evicting) if (world.reachable(s.name)) errors.push(`rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed.`);
   const fences: ServerHost[] = [];
   for (const e of start.evicted) if (world.reachable(e.name)) fences.push(e);
-  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, state.containers, {});
+  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? state.containers : undefined, {});
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,
@@ -177,7 +177,12 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
   const record = () => {
     const files = proxyFiles(plan);
     const evicted = evictedAfter({ stages: graph.stages, previousServers: start.previousServers, evicted: start.evicted, fences });
-    state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames, evicted, graph.nodeSteps);
+    state.applied = appliedRouting(config, plan.routing, { conf: sha256(files.conf), hosts: sha256(files.hosts) }, graph.quiet ? (state.applied?.rolloutSteps ?? []) : graph.rolloutNames, {
+      evicted,
+      nodeSteps: graph.nodeSteps,
+      // a quiet up verifies nothing: the proxy still names the run that did
+      ...(graph.quiet ? (state.applied?.verifiedBy ? { verifiedBy: state.applied.verifiedBy } : {}) : { verifiedBy: leaseLine(run) }),
+    });
     state.containers = containers.digests;
   };
   return { run, plan, graph, record, warnings, ...(errors.length > 0 ? { refused: errors.join("\n") } : {}) };

@@ -205,6 +205,8 @@ export function afterUp(run: ProgramRun): Pick<RunOptions, "applied" | "appliedC
       table: applied.table,
       servers: { servers: applied.servers, evicted: applied.evicted ?? [] },
       installed: { conf: [applied.proxy!.conf], hosts: [applied.proxy!.hosts] },
+      // the final verification names its run until the next run takes the lease
+      ...(applied.verifiedBy ? { verified: applied.verifiedBy } : {}),
     },
   };
 }
