@@ -14,238 +14,47 @@
 //
 // Figures go to docs/rollout-load-test.md when asked:
 //   ROLLOUT_FIGURES=1 npx jest tests/rollout.load.test.ts
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as os from "os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { allBuckets } from "../pure/config/routing-file";
 import type { ClusterConfig } from "../pure/config/schema";
 import { ClusterGraph, GraphNode } from "../pure/plan/graph";
 import { HostStep, PROXY_LEASE, sha256 } from "../pure/plan/rollout";
-import { bucketOf } from "../pure/plan/routing";
 import type { StagePlan } from "../pure/plan/stages";
-import { compileStandin, DoubleHold, doubleHolds, durableContents, readEvents, StandinModel } from "./support/dtable-standin";
+import { DoubleHold, doubleHolds, readEvents, StandinModel } from "./support/dtable-standin";
 import { FakeDocker } from "./support/fake-docker";
-import { firstStartConfFiles, GraphRun, NodeTiming, prepareUp, runGraph, StackState, up } from "./support/graph-runner";
-import { freePort } from "./support/nginx";
-import { addressesOf, clusterConfig, Shape } from "./support/loopback-cluster";
-import { ROOT } from "./support/stacks";
+import { NodeTiming, prepareUp, runGraph, up } from "./support/graph-runner";
+import {
+  BASES,
+  Counts,
+  deployed,
+  expectDone,
+  KILL_AFTER_MS,
+  LOAD_SECTION,
+  LostWrite,
+  MODELS,
+  NEW_IMAGE,
+  OPTIONS,
+  outcome,
+  P,
+  RETRY_MS,
+  SAVE_INTERVAL_MS,
+  sleep,
+  stopWorlds,
+  World,
+  Writers,
+  WRITERS,
+  writeReportSection,
+  zero,
+} from "./support/load";
 
 jest.setTimeout(240_000);
 
-const BASES = 256; // one per bucket (2 hex digits)
-const WRITERS = 8; // writes in flight at once
-// Each writer waits this long after a write: about 500 writes a second in all, a write to each
-// base every half second, and CPU left on 2 cores for the steps' own processes.
-const PACE_MS = 15;
-// SAVE_INTERVAL: 300 000 ms in dtable-server, far longer than the seconds between two writes
-// to a base in use. Scaled down with the write rate here (a base gets a write about every 0.5 s),
-// so that, as there, a server holds unsaved writes most of the time.
-const SAVE_INTERVAL_MS = 2_000;
-// `docker stop -t 300` (stopTimeoutSeconds) waits up to 300 s before SIGKILL; here 1 s.
-const KILL_AFTER_MS = 1_000;
 const WARMUP_MS = 1_500; // load before the first change (every base loaded, saves under way)
 const SETTLE_MS = 1_000; // load between and after the changes
-const RETRY_MS = 50; // a write answered 503/502 is tried again this much later
-const REQUEST_TIMEOUT_MS = 5_000;
-const STEP_TIMEOUT_MS = 60_000;
-const OPTIONS = { stepTimeoutMs: STEP_TIMEOUT_MS };
-const REPORT = path.join(ROOT, "docs", "rollout-load-test.md");
-// The stand-ins save hundreds of small files a second: tmpfs keeps that cheap.
-const TMPFS = existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const NEW_IMAGE = "seatable/seatable-enterprise:6.1.9";
-const P = "dtable-server-proxy-";
-
-const MODELS: readonly StandinModel[] = ["saves-on-sigterm", "crash-only"];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---- the world -------------------------------------------------------------------------
-
-const worlds: FakeDocker[] = [];
-const temps: string[] = [];
-
-type World = { world: FakeDocker; state: StackState; config: (shape: Shape) => ClusterConfig; proxyPort: number };
-
-/** A world of `model`, with a first deployment of `servers` dtable-servers done by the program's own up. */
-async function deployed(n: number, model: StandinModel, servers: number): Promise<World> {
-  const root = mkdtempSync(path.join(TMPFS, `rollout-load-`));
-  chmodSync(root, 0o755);
-  temps.push(root);
-  const a = addressesOf(n);
-  const proxyPort = await freePort();
-  const config = (shape: Shape) => clusterConfig(shape, a, proxyPort);
-  const confOf = config({ servers: 5 });
-  const world = new FakeDocker({
-    root,
-    web: a.web,
-    db: a.db,
-    proxyPort,
-    servers: a.servers,
-    standinScript: compileStandin(path.join(root, "standin")),
-    saveIntervalMs: SAVE_INTERVAL_MS,
-    model,
-    killAfterMs: KILL_AFTER_MS,
-    confFiles: (host) => firstStartConfFiles(confOf, host),
-  });
-  worlds.push(world);
-  await world.start();
-  const state: StackState = {};
-  const first = await up(world, state, config({ servers }), OPTIONS);
-  expectDone(first);
-  return { world, state, config, proxyPort };
-}
-
-function expectDone(r: GraphRun & { prepared?: { refused?: string } }): void {
-  if (r.failed || r.interrupted || r.prepared?.refused) {
-    throw new Error(`the up did not finish: ${r.prepared?.refused ?? ""}${r.failed ? `${r.failed.id} failed (exit ${r.failed.code}):\n${r.failed.stderr}\n${r.failed.stdout}` : ""}`);
-  }
-}
-
-// ---- the writers ---------------------------------------------------------------------
-
-type Counts = { sent: number; acked: number; quarantined503: number; restarting502: number; other: number };
-const zero = (): Counts => ({ sent: 0, acked: 0, quarantined503: 0, restarting502: 0, other: 0 });
-
-type LoadBase = { uuid: string; bucket: string; busy: boolean; retryAt: number; acked: string[]; seen: { t: number; status: number }[] };
-
-function baseUuids(): string[] {
-  const hex = (n: number) => Math.floor(Math.random() * 16 ** n).toString(16).padStart(n, "0");
-  return Array.from({ length: BASES }, (_, i) => {
-    const h = i.toString(16).padStart(2, "0") + hex(6) + hex(8) + hex(8) + hex(8);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-  });
-}
-
-class Writers {
-  readonly bases: LoadBase[];
-  readonly counts = new Map<string, Counts>();
-  phase = "warm-up";
-  private stopping = false;
-  private running: Promise<void>[] = [];
-  private cursor = 0;
-  private seq = 0;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: WRITERS });
-
-  constructor(
-    private readonly port: number,
-    private readonly tag: string,
-  ) {
-    this.bases = baseUuids().map((uuid) => ({ uuid, bucket: bucketOf(uuid, 2), busy: false, retryAt: 0, acked: [], seen: [] }));
-  }
-
-  private count(key: keyof Counts) {
-    const c = this.counts.get(this.phase) ?? zero();
-    c[key] += 1;
-    this.counts.set(this.phase, c);
-  }
-
-  private pick(): LoadBase | undefined {
-    const now = performance.now();
-    for (let k = 0; k < this.bases.length; k++) {
-      const b = this.bases[(this.cursor + k) % this.bases.length];
-      if (!b.busy && b.retryAt <= now) {
-        this.cursor = (this.cursor + k + 1) % this.bases.length;
-        return b;
-      }
-    }
-    return undefined;
-  }
-
-  private post(uuid: string, id: string): Promise<number> {
-    const body = JSON.stringify({ id });
-    return new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: "127.0.0.1",
-          port: this.port,
-          method: "POST",
-          path: `/api/v1/dtables/${uuid}/rows/`,
-          agent: this.agent,
-          headers: { authorization: "Token load-test", "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-          res.on("error", () => resolve(-1));
-        },
-      );
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error("timeout")));
-      req.on("error", () => resolve(-1));
-      req.end(body);
-    });
-  }
-
-  private async worker(): Promise<void> {
-    while (!this.stopping) {
-      const b = this.pick();
-      if (!b) {
-        await sleep(5);
-        continue;
-      }
-      b.busy = true;
-      const id = `${this.tag}${++this.seq}`;
-      this.count("sent");
-      const status = await this.post(b.uuid, id);
-      b.busy = false;
-      await sleep(PACE_MS);
-      b.seen.push({ t: performance.now(), status });
-      if (status === 200) {
-        // acknowledged: a load must find it at the end
-        b.acked.push(id);
-        this.count("acked");
-      } else {
-        b.retryAt = performance.now() + RETRY_MS;
-        this.count(status === 503 ? "quarantined503" : status === 502 ? "restarting502" : "other");
-      }
-    }
-  }
-
-  start(): void {
-    this.running = Array.from({ length: WRITERS }, () => this.worker());
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await Promise.all(this.running);
-    this.agent.destroy();
-  }
-
-  total(): Counts {
-    const t = zero();
-    for (const c of this.counts.values()) for (const k of Object.keys(t) as (keyof Counts)[]) t[k] += c[k];
-    return t;
-  }
-
-  /**
-   * The largest share of buckets answering 503 at one moment between `from` and
-   * `to`, as the writers saw it: a bucket is paused from the first to the last
-   * 503 of a run of 503s (no 200 between them).
-   */
-  largestPausedShare(from: number, to: number): number {
-    const edges: { t: number; d: number }[] = [];
-    for (const b of this.bases) {
-      let first: number | undefined;
-      let last = 0;
-      const seen = b.seen.filter((s) => s.t >= from && s.t <= to);
-      for (const s of [...seen, { t: Infinity, status: 200 }]) {
-        if (s.status === 503) {
-          first ??= s.t;
-          last = s.t;
-        } else if (s.status === 200 && first !== undefined) {
-          edges.push({ t: first, d: 1 }, { t: last, d: -1 });
-          first = undefined;
-        }
-      }
-    }
-    // at equal times an opening counts before a closing: a single 503 is a moment paused
-    edges.sort((x, y) => x.t - y.t || y.d - x.d);
-    let now = 0;
-    let most = 0;
-    for (const e of edges) most = Math.max(most, (now += e.d));
-    return most / BASES;
-  }
-}
 
 // ---- measuring a change ---------------------------------------------------------------
 
@@ -307,22 +116,10 @@ type RunFigure = {
   maxRestarting: number;
   changes: ChangeFigure[];
   total: Counts;
-  lost: { base: string; id: string }[];
+  lost: LostWrite[];
   doubleHeld: DoubleHold[];
   ms: number;
 };
-
-/** After the writers stopped: stop every container (as its model stops), then compare what a load finds with every acknowledged write. */
-async function outcome(world: FakeDocker, writers: Writers): Promise<{ lost: { base: string; id: string }[]; doubleHeld: DoubleHold[] }> {
-  await world.stop();
-  const stored = durableContents(world.storage, world.opLog);
-  const lost: { base: string; id: string }[] = [];
-  for (const b of writers.bases) {
-    const have = new Set(stored.get(b.uuid) ?? []);
-    for (const id of b.acked) if (!have.has(id)) lost.push({ base: b.uuid, id });
-  }
-  return { lost, doubleHeld: doubleHolds(readEvents(world.eventLog)) };
-}
 
 /** 4 servers deployed; under load: an image change on the 4, then a scale-out 4 → 5; then the checks. */
 async function scenario(n: number, model: StandinModel, maxRestarting: number): Promise<RunFigure> {
@@ -411,7 +208,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 function describeRun(f: RunFigure): string[] {
   return [
-    `### ${f.title}`,
+    `#### ${f.title}`,
     "",
     `- writes acknowledged: ${f.total.acked} of ${f.total.sent} sent; answered 503 (paused): ${f.total.quarantined503}; 502: ${f.total.restarting502}; other failures (connection closed by a reloading nginx, time-outs): ${f.total.other}`,
     `- acknowledged writes a load does not find at the end: **${f.lost.length}** (in ${new Set(f.lost.map((l) => l.base)).size} bases)`,
@@ -434,7 +231,7 @@ function writeReport(): void {
   if (!process.env.ROLLOUT_FIGURES || figures.length === 0) return;
   const steps = figures.find((f) => f.model === "crash-only" && f.maxRestarting === 1);
   const text = [
-    "# Rollout load test: figures",
+    "## The staged rollout under load",
     "",
     "Generated by `tests/rollout.load.test.ts`; rerun with",
     "",
@@ -443,10 +240,10 @@ function writeReport(): void {
     "```",
     "",
     "(as root: it runs nginx and every step in private mount namespaces; Debian's nginx-light, python3).",
-    "Each run overwrites this file. The figures vary from run to run; they are from one run on",
+    "Each run rewrites this section. The figures vary from run to run; they are from one run on",
     `${os.cpus().length} core(s), ${new Date().toISOString().slice(0, 10)}.`,
     "",
-    "## What runs",
+    "### What runs",
     "",
     "- Every `pulumi up` is the program's own graph (`clusterGraph`, built as `index.ts` builds it:",
     "  the proxy's live files read on dtable-web, the containers' digests, the applied routing),",
@@ -483,12 +280,12 @@ function writeReport(): void {
     "  from the writers' observations: a bucket counts as paused from the first to the last 503 of",
     "  a run of 503s, and the figure is the most buckets paused at one moment during the change.",
     "",
-    "## Figures",
+    "### Figures",
     "",
     ...figures.flatMap(describeRun),
     ...(steps
       ? [
-          `## Time each node took (${steps.title})`,
+          `### Time each node took (${steps.title})`,
           "",
           "| change | node | kind | what happened | took |",
           "| --- | --- | --- | --- | --- |",
@@ -496,15 +293,13 @@ function writeReport(): void {
           "",
         ]
       : []),
-  ].join("\n");
-  mkdirSync(path.dirname(REPORT), { recursive: true });
-  writeFileSync(REPORT, text);
+  ];
+  writeReportSection(LOAD_SECTION, text);
 }
 
 afterAll(async () => {
   writeReport();
-  await Promise.allSettled(worlds.map((w) => w.stop()));
-  for (const t of temps) rmSync(t, { recursive: true, force: true });
+  await stopWorlds();
 });
 
 // ---- the staged rollout under load ------------------------------------------------------
