@@ -2,8 +2,8 @@
 // step sees: `sh -c` with the fake `docker` first on PATH (world.runStep), as the
 // program's host steps run. These are the parts other tests lean on without
 // looking at them: docker inspect's Id and StartedAt, docker kill (SIGKILL, no
-// save), docker update --restart, a frozen (SIGSTOPped) server and an
-// unreachable host.
+// save), docker update --restart, a frozen (SIGSTOPped) server, an
+// unreachable host and a network partition.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { tmpdir } from "node:os";
@@ -52,8 +52,9 @@ afterAll(async () => {
 // a failed test leaves nothing frozen or cut off for the next
 afterEach(async () => {
   for (const h of [a.web, a.db, S0, S1, S2]) {
-    world.setReachable(h.name, true);
     await world.thaw(h.name);
+    if (h !== a.web && h !== a.db) await world.heal(h.name);
+    world.setReachable(h.name, true);
   }
 });
 
@@ -71,11 +72,11 @@ async function inspect(host: string): Promise<{ id: string; startedAt: string }>
 const running = async (host: string) => (await run(host, "docker inspect -f '{{.State.Running}}' seatable-server")).stdout;
 
 /** A write to `host`'s stand-in, as the load test sends it: acknowledged once in the server's memory. */
-function write(host: { address: string }, uuid: string, id: string, timeoutMs = 5_000): Promise<number> {
+function write(host: { address: string }, uuid: string, id: string, timeoutMs = 5_000, agent: http.Agent | false = false): Promise<number> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ id });
     const req = http.request(
-      { host: host.address, port: 5000, method: "POST", path: `/api/v1/dtables/${uuid}/rows/`, headers: { authorization: "Token t", "content-type": "application/json", "content-length": Buffer.byteLength(body) }, agent: false },
+      { host: host.address, port: 5000, method: "POST", path: `/api/v1/dtables/${uuid}/rows/`, headers: { authorization: "Token t", "content-type": "application/json", "content-length": Buffer.byteLength(body) }, agent },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
@@ -110,7 +111,7 @@ const lastCallMs = () => world.calls.at(-1)!.ms;
 
 const ping = (host: string, timeoutS = 0.5) => run(host, `docker exec seatable-server curl -fsS -m ${timeoutS} http://127.0.0.1:5000/ping/`);
 
-test("docker inspect prints Id and StartedAt as Docker does: a restart keeps the Id and changes StartedAt, a stop keeps both, a new container has a new Id", async () => {
+test("docker inspect prints Id and StartedAt as Docker does: a restart keeps the Id and changes StartedAt, a stop keeps both, a start runs it again, a new container has a new Id", async () => {
   const first = await inspect(S0.name);
   // a start of this run, in UTC
   expect(Math.abs(Date.parse(first.startedAt) - Date.now())).toBeLessThan(20_000);
@@ -125,9 +126,17 @@ test("docker inspect prints Id and StartedAt as Docker does: a restart keeps the
   expect(await inspect(S0.name)).toEqual(restarted);
   expect(await running(S0.name)).toBe("false\n");
 
+  // docker start: the same container runs again from a new start time; started once more, it is left as it is
+  expect(await run(S0.name, "docker start seatable-server")).toMatchObject({ code: 0, stdout: "seatable-server\n" });
+  const started = await inspect(S0.name);
+  expect([started.id, started.startedAt !== restarted.startedAt, await running(S0.name)]).toEqual([first.id, true, "true\n"]);
+  expect(await run(S0.name, "docker start seatable-server")).toMatchObject({ code: 0, stdout: "seatable-server\n" });
+  expect(await inspect(S0.name)).toEqual(started);
+
   // Pulumi's replace: delete, then create
   await world.deleteContainer(S0.name, 1);
   expect(await run(S0.name, INSPECT)).toMatchObject({ code: 1, stdout: "", stderr: "Error: No such object: seatable-server\n" });
+  expect(await run(S0.name, "docker start seatable-server")).toMatchObject({ code: 1, stderr: "Error response from daemon: No such container: seatable-server\nError: failed to start containers: seatable-server\n" });
   await world.createContainer(S0.name, "v2");
   const created = await inspect(S0.name);
   expect(created.id).not.toBe(first.id);
@@ -266,4 +275,57 @@ test("an unreachable host fails every step as ssh does, and runs them again once
 
   world.setReachable(S0.name, true);
   expect(await run(S0.name, "echo ok")).toMatchObject({ code: 0, stdout: "ok\n" });
+});
+
+test("a partitioned server lives on unreached: SSH and port 5000 do not answer, a request on an open connection is dropped, nothing is saved; healed, it answers again", async () => {
+  const uuid = "0a000000-0000-4000-8000-000000000004";
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    // a connection opened before the partition (as the proxy's upstream keepalive keeps one)
+    expect(await write(S0, uuid, "before", 5_000, agent)).toBe(200);
+    const { pid } = lastStandin(S0.name);
+    await world.partition(S0.name);
+    expect([world.isPartitioned(S0.name), world.reachable(S0.name)]).toEqual([true, false]);
+    expect(await run(S0.name, "true")).toMatchObject({ code: 255, stderr: `ssh: connect to host ${S0.address} port 22: Connection timed out\n` });
+    // the process lives, and Docker on the host calls it running
+    expect(world.running(S0.name)).toBe(true);
+    expect(procState(pid)).not.toBe("T");
+    await expect(write(S0, uuid, "refused")).rejects.toThrow(/ECONNREFUSED/);
+    // what comes on the open connection never arrives: no answer, not applied
+    await expect(write(S0, uuid, "dropped", 500, agent)).rejects.toThrow(/no answer within 500 ms/);
+    // the other hosts still answer
+    expect(await run(S1.name, "echo ok")).toMatchObject({ code: 0, stdout: "ok\n" });
+
+    await world.heal(S0.name);
+    expect([world.isPartitioned(S0.name), world.reachable(S0.name)]).toEqual([false, true]);
+    expect(await write(S0, uuid, "after")).toBe(200);
+    expect(await ping(S0.name)).toMatchObject({ code: 0, stdout: "pong\n" });
+    // the same process all along; since its cut-off it logs each answer (not the dropped write)
+    expect(lastStandin(S0.name)).toEqual({ pid, events: ["start", "load", "cut-off", "reconnected", "answer", "answer"] });
+    expect(durable(uuid)).toEqual([]);
+    // a stop saves what it held: its write from before the partition and the one after, not the dropped one
+    expect((await run(S0.name, "docker stop -t 1 seatable-server")).code).toBe(0);
+    expect(durable(uuid)).toEqual(["before", "after"]);
+
+    // cut off, a SIGTERM saves nothing; a container started while cut off starts cut off;
+    // Pulumi's delete is remembered as Docker showed it
+    expect((await run(S0.name, "docker restart -t 1 seatable-server")).code).toBe(0);
+    expect(await write(S0, uuid, "unsaved")).toBe(200);
+    await world.partition(S0.name);
+    await world.deleteContainer(S0.name, 1);
+    expect(lastStandin(S0.name).events).toEqual(["start", "load", "cut-off", "exit"]);
+    expect(durable(uuid)).toEqual(["before", "after"]);
+    expect(world.deletedContainer(S0.name)).toMatchObject({ restartPolicy: "unless-stopped", running: true });
+    await world.createContainer(S0.name, "v1");
+    expect(lastStandin(S0.name).events).toEqual(["start", "cut-off"]);
+    await expect(write(S0, uuid, "refused")).rejects.toThrow(/ECONNREFUSED/);
+    // a frozen server cannot take the heal's signal
+    await world.freeze(S0.name);
+    await expect(world.heal(S0.name)).rejects.toThrow(/frozen/);
+    await world.thaw(S0.name);
+    await world.heal(S0.name);
+    expect(await write(S0, uuid, "again")).toBe(200);
+  } finally {
+    agent.destroy();
+  }
 });

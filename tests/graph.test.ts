@@ -118,7 +118,7 @@ describe("an up with nothing to change", () => {
     expect(g.rolloutNames).toEqual([]);
     expect(g.nodes.filter((n) => n.kind === "step" && n.owner === "dtable-server-proxy")).toEqual([]);
     const proxy = g.nodes.find((n) => n.kind === "proxy")!;
-    expect(proxy).toEqual({ kind: "proxy", id: "dtable-server-proxy", after: ["dtable-web-conf-edits", "dtable-db-conf-edits", ...again.config.hosts.servers.map((s) => `${s.name}-conf-edits`)] });
+    expect(proxy).toEqual({ kind: "proxy", id: "dtable-server-proxy", after: ["dtable-web-conf-edits", "dtable-db-conf-edits", ...again.config.hosts.servers.map((s) => `${s.name}-running`)] });
     // nothing before a node's first step: no lease to wait for
     expect((g.nodes.find((n) => n.id === "dtable-web-prepare") as { after: readonly string[] }).after).toEqual([]);
   });
@@ -211,4 +211,18 @@ test("the live quarantine's servers lead the stages: a scale-out cut short in it
   const resumed = graphOf(five, { live: { ...liveOf(four), paused } });
   expect(resumed.stages.stages[0].servers.map((s) => s.name)).toEqual(last.servers.map((s) => s.name));
   expect(resumed.stages.stages).toHaveLength(plain.stages.stages.length);
+});
+
+test("every dtable-server is shown running before any stage: a container Pulumi leaves stopped (its spec unchanged) is started, and the first quarantine waits for it", () => {
+  const four = planOf(withServers(4));
+  const five = planOf(withServers(5), four);
+  const g = graphOf(five);
+  for (const s of five.config.hosts.servers) {
+    const n = g.nodes.find((x) => x.id === `${s.name}-running`);
+    expect([s.name, n?.kind === "step" && n.step.command.includes("docker start seatable-server")]).toEqual([s.name, true]);
+    expect(before(g, `container-${s.name}`, `${s.name}-running`)).toBe(true);
+  }
+  // servers outside the stages: before the first quarantine
+  const staged = new Set(g.stages.stages.flatMap((st) => st.servers.map((x) => x.name)));
+  for (const s of five.config.hosts.servers.filter((x) => !staged.has(x.name))) expect(before(g, `${s.name}-running`, "dtable-server-proxy-stage-1-quarantine")).toBe(true);
 });

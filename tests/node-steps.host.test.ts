@@ -90,3 +90,35 @@ test("dtable-web's conf edits restart seatable-server once when a file changed, 
   expect(existsSync(marker)).toBe(false);
   expect(restarts().map((c) => c.code)).toEqual([0, 1, 0]);
 });
+
+test("a dtable-server's container that Pulumi left stopped is started and waited for; a running one is left alone", async () => {
+  root = mkdtempSync(join(tmpdir(), "node-steps-host-"));
+  chmodSync(root, 0o755);
+  const a = addressesOf(WORLD);
+  const config = clusterConfig({ servers: 1 }, a, await freePort());
+  const w = new FakeDocker({
+    root,
+    web: a.web,
+    db: a.db,
+    proxyPort: config.proxy.port,
+    servers: a.servers.slice(0, 1),
+    standinScript: compileStandin(join(root, "standin")),
+    saveIntervalMs: 60_000,
+    model: "saves-on-sigterm",
+    killAfterMs: 1_000,
+    confFiles: () => [],
+  });
+  world = w;
+  await w.start();
+  const server = config.hosts.servers[0];
+  await w.createContainer(server.name, "running");
+  const step = nodeSteps(config, server, EDIT_SCRIPT).after.find((s) => s.id === "running") as HostStep;
+  const starts = () => w.calls.filter((c) => c.host === server.name && c.args[0] === "start");
+  expect(await w.runStep(step, STEP_TIMEOUT_MS)).toMatchObject({ code: 0, stdout: `${server.name} answers /ping/ again\n`, stderr: "" });
+  expect(starts()).toEqual([]);
+  // stopped (an up that stopped after its stop step), its spec unchanged
+  expect((await w.runStep({ host: server.name, command: "docker stop -t 1 seatable-server" })).code).toBe(0);
+  expect(w.running(server.name)).toBe(false);
+  expect(await w.runStep(step, STEP_TIMEOUT_MS)).toMatchObject({ code: 0, stdout: `started seatable-server on ${server.name}: it was not running\n${server.name} answers /ping/ again\n`, stderr: "" });
+  expect([starts().length, w.running(server.name)]).toEqual([1, true]);
+});

@@ -238,11 +238,11 @@ describe.each(cases)("%s", (_label, values) => {
     );
     expect(container.dependencies).toContain(sw.urn);
     expect(verify.dependencies).toEqual(expect.arrayContaining([sw.urn, container.urn]));
-    // every node is ready: its container, and its conf edits where it has some
+    // every node is ready: its container, its conf edits where it has some, and a dtable-server shown running
     for (const c of run.byType(CONTAINER).filter((c) => c.inputs.name === "seatable-server")) {
       const host = parentName(c)!;
-      const edits = run.resources.find((r) => r.name === `${host}-conf-edits`);
-      expect([host, sw.dependencies.includes((edits ?? c).urn)]).toEqual([host, true]);
+      const last = run.resources.find((r) => r.name === `${host}-running`) ?? run.resources.find((r) => r.name === `${host}-conf-edits`);
+      expect([host, sw.dependencies.includes((last ?? c).urn)]).toEqual([host, true]);
     }
     // all of it on dtable-web, over SSH with the host key pinned
     for (const r of [sw, verify]) {

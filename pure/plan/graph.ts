@@ -139,8 +139,8 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
   const proxyId = (id: string) => `${PROXY}-${id}`;
   const ready = new Map<string, string>();
   let readyAll: string[] = [];
-  // what opens a change: the lease, fences, the evict check, each host's claim and the backup; nothing changes before them
-  const opening = rollout.filter((s) => s.id === "lease" || s.id === "backup" || s.id === "evict-check" || s.id.startsWith("fence-") || s.id.startsWith("claim-"));
+  // what opens a change: the lease, fences, each host's claim and the backup; nothing changes before them
+  const opening = rollout.filter((s) => s.id === "lease" || s.id === "backup" || s.id.startsWith("fence-") || s.id.startsWith("claim-"));
   const gate = rollout.some((s) => s.id === "backup") ? [proxyId("backup")] : opening.filter((s) => !s.id.startsWith("claim-")).map((s) => proxyId(s.id));
   const stageOf = new Map(stages.stages.flatMap((st) => st.servers.map((s) => [s.name, `stage-${st.index}`] as const)));
 

@@ -3,7 +3,7 @@
 // then). Same HostStep shape as the rollout.
 import type { ClusterConfig, NodeHost } from "../config/schema";
 import { COMPOSE_DIR, containerRunning, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
-import { HostStep, inSequence } from "./rollout";
+import { HostStep, inSequence, PROGRESS, waitPing } from "./rollout";
 import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editCommand, shellQuote, versionStyle } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
 import { ensureDir } from "./shell";
@@ -111,6 +111,22 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
         `if [ -e "$M" ]; then docker restart -t ${config.stopTimeoutSeconds} ${SEATABLE_CONTAINER} >/dev/null; rm -f "$M"; echo "restarted ${SEATABLE_CONTAINER}"; fi`,
       ].join("\n"),
       stdin,
+    });
+  }
+  if (host.role === "dtable-server") {
+    // Pulumi leaves an existing container it finds unchanged as it is, also when it is stopped (a
+    // server stopped by an up that stopped half-way, then kept by the config): bases may only move
+    // to a dtable-server that runs, so it is started here, before any stage
+    after.push({
+      id: "running",
+      host: host.name,
+      title: `start ${SEATABLE_CONTAINER} on ${host.name} if it is not running, and wait until it answers /ping/`,
+      command: [
+        "set -eu",
+        ...PROGRESS,
+        `if ! ${running}; then docker start ${SEATABLE_CONTAINER} >/dev/null; echo "started ${SEATABLE_CONTAINER} on ${host.name}: it was not running"; fi`,
+        ...waitPing(host.name),
+      ].join("\n"),
     });
   }
   return { before: inSequence(before), after: inSequence(after) };

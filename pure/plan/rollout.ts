@@ -242,18 +242,37 @@ export function leaseCheck(host: string, web: string, run: Run, what: string): s
   return host === web ? [`LEASE=${shellQuote(leaseLine(run))}`, ...holdsLease(what)] : holdsClaim(run, what);
 }
 
-/** The first step of a change: take the lease, after checking the live files. */
-function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed): Omit<HostStep, "after"> {
+/**
+ * From dtable-web, the proxy's own vantage: an evicted server's port 5000 must
+ * not answer, or it is not dead and may hold bases.
+ */
+function evictCheck(evicted: readonly ServerHost[]): string[] {
+  if (evicted.length === 0) return [];
+  return [
+    `connects() { python3 -c 'import socket, sys; a = sys.argv[1]; s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(3); sys.exit(0 if s.connect_ex((a, int(sys.argv[2]))) == 0 else 1)' "$1" "$2"; }`,
+    ...evicted.map(
+      (s) =>
+        `if connects ${shellQuote(s.address)} ${PORTS.dtableServer}; then echo "${s.name} (${s.address}) answers on port ${PORTS.dtableServer} from dtable-web: it runs and may hold bases, so it cannot be evicted. Nothing was changed. Remove it from rollout.evict: pulumi up then stops it before its buckets move." >&2; exit 1; fi`,
+    ),
+    `echo "${evicted.map((s) => s.name).join(", ")} (rollout.evict): no answer on port ${PORTS.dtableServer} from dtable-web"`,
+  ];
+}
+
+/** The first step of a change: take the lease, after checking the live files and that evicted servers are down. */
+function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed, evicted: readonly ServerHost[]): Omit<HostStep, "after"> {
   const { config } = input.plan;
   return {
     id: "lease",
     host: web,
-    title: `take the lease on dtable-web for this change (stack ${run.stack}); refuse if another run holds it or the proxy's live files are not this program's`,
+    title:
+      `take the lease on dtable-web for this change (stack ${run.stack}); refuse if another run holds it or the proxy's live files are not this program's` +
+      (evicted.length > 0 ? `, or if ${evicted.map((s) => s.name).join(", ")} (rollout.evict) answer on port ${PORTS.dtableServer} from dtable-web` : ""),
     command: [
       ...proxyShell(run, config.proxy.port, config.hosts.web.address),
       `[ -d "$D" ] || install -d -m 755 "$D"`,
       // checked before the lease is taken: a refusal leaves the host as it was
       ...liveGuard(allowed),
+      ...evictCheck(evicted),
       `if ! ( set -C; printf '%s\\n' "$LEASE" > ${PROXY_LEASE} ) 2>/dev/null && [ "$(cat ${PROXY_LEASE})" != "$LEASE" ]; then`,
       `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again: it starts from what the proxy runs." >&2`,
       "  exit 1",
@@ -356,8 +375,8 @@ function proxyStep(
   };
 }
 
-/** Waits until the host's dtable-server answers /ping/ again (after a restart). */
-const waitPing = (server: string) => [
+/** Waits until the host's dtable-server answers /ping/ again (after a restart or a start). */
+export const waitPing = (server: string) => [
   "t0=$(date +%s)",
   `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${PORTS.dtableServer}/ping/ >/dev/null 2>&1; do`,
   `  if [ $(( $(date +%s) - t0 )) -ge 600 ]; then echo "${server} did not answer /ping/ within 600 s of its restart" >&2; exit 1; fi`,
@@ -439,31 +458,6 @@ function restartedStep(id: string, server: string, stopTimeout: number, run: Run
       `  echo "${SEATABLE_CONTAINER} on ${server} started after its stage's quarantine went live"`,
       "fi",
       ...waitPing(server),
-    ].join("\n"),
-  };
-}
-
-/**
- * From dtable-web, the proxy's own vantage: an evicted server's port 5000 must
- * not answer, or it is not dead and may hold bases.
- */
-function evictCheckStep(input: RolloutInput, evicted: readonly ServerHost[]): Omit<HostStep, "after"> {
-  const { config } = input.plan;
-  return {
-    id: "evict-check",
-    host: config.hosts.web.name,
-    title: `check from dtable-web that ${evicted.map((s) => s.name).join(", ")} (rollout.evict) do not answer on port ${PORTS.dtableServer} before their buckets move`,
-    command: [
-      ...proxyShell(input.run, config.proxy.port, config.hosts.web.address),
-      ...holdsLease("evict-check"),
-      `connects() { python3 -c 'import socket, sys; a = sys.argv[1]; s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(3); sys.exit(0 if s.connect_ex((a, int(sys.argv[2]))) == 0 else 1)' "$1" "$2"; }`,
-      "failed=0",
-      ...evicted.map(
-        (s) =>
-          `if connects ${shellQuote(s.address)} ${PORTS.dtableServer}; then echo "${s.name} (${s.address}) answers on port ${PORTS.dtableServer} from dtable-web: it runs and may hold bases, so it cannot be evicted. Nothing moved. Remove it from rollout.evict: pulumi up then stops it before its buckets move." >&2; failed=1; else echo "${s.name} (${s.address}) does not answer on port ${PORTS.dtableServer} from dtable-web"; fi`,
-      ),
-      '[ "$failed" = 0 ]',
-      "done_step evict-check",
     ].join("\n"),
   };
 }
@@ -558,15 +552,11 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   };
   const probesOf = (table: RoutingTable) => serverProbes(table).map((p) => ({ uuid: p.uuid, server: p.server, upstream: upstreamOf(addresses.get(p.server) ?? "") }));
 
-  const steps: HostStep[] = [{ ...leaseStep(web, run, input, allowed), after: [] }];
+  const steps: HostStep[] = [{ ...leaseStep(web, run, input, allowed, evictedHere), after: [] }];
   // an evicted server that answers again is stopped before anything else changes
   const fences = (input.fences ?? []).map((f) => ({ ...fenceStep(f.name, run), after: ["lease"] }));
   steps.push(...fences);
   const first = ["lease", ...fences.map((f) => f.id)];
-  if (evictedHere.length > 0) {
-    steps.push({ ...evictCheckStep(input, evictedHere), after: [...first] });
-    first.push("evict-check");
-  }
   // every other host a rollout step changes is claimed first, so that a run that lost the lease stops there too
   const backupHost = config.rollout.backup && (stages.length > 0 || input.nodesChanging) ? config.rollout.backup.host : undefined;
   const touched = [...new Set([...(input.claims ?? []), ...(backupHost ? [backupHost] : []), ...stages.flatMap((st) => st.servers.filter((s) => s.action !== "evict").map((s) => s.name))])].filter(

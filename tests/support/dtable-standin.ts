@@ -29,9 +29,28 @@
 // (name and pid) loaded or released which base, and when (CLOCK_MONOTONIC, the
 // same clock in every process on the machine), so the test can tell whether a
 // base was ever held by two servers at once.
+//
+// A network partition (FakeDocker.partition/heal, see fake-docker.ts) reaches
+// the process as two signals:
+// - SIGUSR1, cut off: it closes its listening socket (a connect to its port is
+//   refused), and a request that still comes on a connection opened before is
+//   neither applied nor answered (in a partition it never arrives; the
+//   connection hangs until the client gives up). Its saves cannot reach the
+//   storage (S3, and the operation log's database on dtable-db, are across the
+//   partition): it keeps its bases, dirty, and saves nothing; a SIGTERM then
+//   saves nothing either. The process lives and holds what it held.
+// - SIGUSR2, reconnected: it listens again, answers again, and its next save
+//   (of every base still dirty: its copies from before the partition) comes a
+//   full save interval later, so that a test can freeze it first.
+// Each is acknowledged on stdout ("cut off", "listening"). From its first cut-off
+// on, the process also logs every answer it gives (`answer <base or ->`) and
+// every save tick that wrote a base (`saved`), so that a test can tell whether
+// it answered or saved after it was cut off; before that it logs neither (the
+// other load tests' logs stay as they were).
 import { ChildProcess, spawn } from "child_process";
 import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync } from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as path from "path";
 
 export type StandinOptions = {
@@ -228,12 +247,19 @@ export function runDtableStandin(o: StandinOptions): void {
     res.end(body);
   };
 
-  const server = http.createServer((req, res) => {
+  // a partition (SIGUSR1 until SIGUSR2): nothing arrives, nothing is saved
+  let cutOff = false;
+  // once cut off, every answer and save is logged
+  let watched = false;
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = req.url ?? "/";
     const pathname = url.split("?")[0];
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      // on a connection from before the partition: dropped, neither applied nor answered
+      if (cutOff) return;
+      if (watched) log("answer", ANY_BASE.exec(url)?.[0].toLowerCase());
       if (pathname === "/ping/") return reply(res, 200, "pong\n");
       const write = WRITE_PATH.exec(pathname);
       if (!ANY_BASE.test(url)) return reply(res, 404, "not found\n");
@@ -255,13 +281,51 @@ export function runDtableStandin(o: StandinOptions): void {
       base.dirty = true;
       reply(res, 200, `{"server":"${o.name}"}`);
     });
-  });
-  // longer than nginx's upstream keepalive_timeout (4 s), as Node's default 5 s is
-  server.keepAliveTimeout = 5_000;
+  };
+  const newServer = () => {
+    const s = http.createServer(handler);
+    // longer than nginx's upstream keepalive_timeout (4 s), as Node's default 5 s is
+    s.keepAliveTimeout = 5_000;
+    return s;
+  };
+  let server = newServer();
 
-  const timer = setInterval(() => {
-    for (const [uuid, base] of bases) if (base.dirty) save(uuid, base);
-  }, o.saveIntervalMs);
+  const saveDirty = () => {
+    // cut off: the storage does not answer; the bases stay dirty
+    if (cutOff) return;
+    let saved = 0;
+    for (const [uuid, base] of bases) {
+      if (!base.dirty) continue;
+      save(uuid, base);
+      saved += 1;
+    }
+    if (watched && saved > 0) log("saved");
+  };
+  let timer = setInterval(saveDirty, o.saveIntervalMs);
+
+  process.on("SIGUSR1", () => {
+    if (!cutOff) {
+      cutOff = true;
+      watched = true;
+      // no new connection is accepted; those open stay (and hang: see the handler). http's
+      // close() would also close the idle ones, which no partition does: only the listener
+      net.Server.prototype.close.call(server);
+      log("cut-off");
+    }
+    process.stdout.write("cut off\n");
+  });
+  process.on("SIGUSR2", () => {
+    if (!cutOff) return void process.stdout.write("listening\n");
+    server = newServer();
+    server.listen(o.port, o.address, () => {
+      cutOff = false;
+      // the first save after the partition a whole interval from now
+      clearInterval(timer);
+      timer = setInterval(saveDirty, o.saveIntervalMs);
+      log("reconnected");
+      process.stdout.write("listening\n");
+    });
+  });
 
   if (crashOnly) {
     // trapped, not forwarded: `docker stop` waits for its timeout, then SIGKILL
@@ -271,8 +335,9 @@ export function runDtableStandin(o: StandinOptions): void {
     process.once("SIGTERM", () => {
       clearInterval(timer);
       server.close();
-      for (const [uuid, base] of bases) save(uuid, base);
-      for (const uuid of bases.keys()) log("release", uuid);
+      // cut off, the save cannot reach the storage: it exits with nothing saved
+      if (!cutOff) for (const [uuid, base] of bases) save(uuid, base);
+      if (!cutOff) for (const uuid of bases.keys()) log("release", uuid);
       log("exit");
       process.exit(0);
     });
@@ -294,7 +359,13 @@ export type StandinProcess = {
   readonly running: boolean;
   /** As `docker stop -t`: SIGTERM, wait up to `graceMs` for the exit, else SIGKILL. */
   stop(graceMs: number): Promise<void>;
+  /** SIGUSR1: cut off by a partition (see the top of this file); resolves once it no longer listens. */
+  cutOff(): Promise<void>;
+  /** SIGUSR2: the partition healed; resolves once it listens again. */
+  reconnect(): Promise<void>;
 };
+
+const SIGNAL_TIMEOUT_MS = 5_000;
 
 const START_TIMEOUT_MS = 10_000;
 
@@ -337,12 +408,31 @@ export async function spawnDtableStandin(script: string, o: StandinOptions, outp
 
   // kept in `outputFile` while its folder exists (a SIGKILL at the end may come after the test removed it)
   child.stderr?.on("data", (d: Buffer) => existsSync(path.dirname(outputFile)) && appendFileSync(outputFile, `[${o.name} ${pid}] ${d.toString()}`));
-  const listening = new Promise<void>((resolve, reject) => {
-    let seen = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes("listening\n")) resolve();
+  // the lines it printed, and who waits for the next of a kind
+  let seen = "";
+  const waiting: { line: string; count: number; resolve: () => void }[] = [];
+  const count = (line: string) => seen.split("\n").filter((l) => l === line).length;
+  child.stdout?.on("data", (d: Buffer) => {
+    seen += d.toString();
+    for (const w of waiting.splice(0)) {
+      if (count(w.line) > w.count) w.resolve();
+      else waiting.push(w);
+    }
+  });
+  /** Sends `signal` and waits for one more `line` than it had printed. */
+  const answered = (signal: NodeJS.Signals, line: string) => {
+    if (!running) return Promise.reject(new Error(`stand-in ${o.name} (pid ${pid}) is not running`));
+    const got = new Promise<void>((resolve) => waiting.push({ line, count: count(line), resolve }));
+    child.kill(signal);
+    // (this file's own imports are Node's only: the child runs it compiled on its own)
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`stand-in ${o.name} (pid ${pid}) did not print "${line}" within ${SIGNAL_TIMEOUT_MS} ms of ${signal} (is it frozen?)`)), SIGNAL_TIMEOUT_MS);
     });
+    return Promise.race([got, late]).finally(() => clearTimeout(timer));
+  };
+  const listening = new Promise<void>((resolve, reject) => {
+    waiting.push({ line: "listening", count: 0, resolve });
     void exited.then(() => reject(new Error(`stand-in ${o.name} exited during start-up (see ${outputFile})`)));
     setTimeout(() => reject(new Error(`stand-in ${o.name} not listening within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS).unref();
   });
@@ -373,6 +463,8 @@ export async function spawnDtableStandin(script: string, o: StandinOptions, outp
       return running;
     },
     stop,
+    cutOff: () => answered("SIGUSR1", "cut off"),
+    reconnect: () => answered("SIGUSR2", "listening"),
   };
 }
 

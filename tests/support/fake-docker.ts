@@ -44,6 +44,9 @@
 //                            No such container: exit 1, "Error: No such object: NAME"
 //   docker exec dtable-server-proxy nginx -s reload -c C/F
 //                          → SIGHUP to the proxy's nginx master
+//   docker start seatable-server
+//                          → a stopped container starts again (same Id, a new start time);
+//                            a running one is left as it is
 //   docker restart|stop -t N seatable-server
 //                          → as Docker: SIGTERM, SIGKILL after N s (scaled down to
 //                            `killAfterMs`), then (restart) a new process; a frozen
@@ -73,6 +76,38 @@
 //                          once it is stopped / runs again (a hung server: it neither
 //                          answers nor saves; docker stop ends in SIGKILL, docker kill
 //                          kills it; a restart's new process runs, not frozen)
+//   partition(host) / heal(host)  a dtable-server host cut off from the network, and back
+//                          (see below)
+//
+// A network partition, as it happens to a dtable-server host whose link (or
+// switch, or routing) fails while the machine runs on. The process lives and
+// keeps every base it holds in memory, with writes it acknowledged and has not
+// saved. Nothing reaches it: SSH from the deploying machine does not answer,
+// nor does its port 5000 from dtable-web (the proxy's requests and the
+// lease step's check of an evicted server); and it reaches nothing: its saves go to S3 (and, crash-only,
+// its operation log entries to the database on dtable-db), across the
+// partition, so it saves nothing and keeps its bases dirty. Docker on the host
+// still calls the container running. When the partition heals, all of that
+// comes back at once: SSH answers, it listens, and its next save writes its
+// copies from before the partition over whatever was saved since.
+//   partition(host)        every runStep on the host fails as setReachable(host, false)
+//                          makes it; the stand-in gets SIGUSR1 (dtable-standin.ts): it
+//                          closes its listening socket and drops what still comes on a
+//                          connection opened before (neither applied nor answered), and
+//                          saves nothing (also not on SIGTERM) until healed. A process
+//                          the container starts while the host is cut off starts cut off.
+//   heal(host)             SSH answers again; SIGUSR2: the stand-in listens and answers
+//                          again, and saves again from a full save interval after the
+//                          heal (so that a test can freeze it first: a server whose next
+//                          save comes after the next up)
+// Held to the real thing, with two differences: a real partition drops packets,
+// so a connect to port 5000 times out (nginx: 502 after proxy_connect_timeout;
+// the lease step's check: no connection within its 3 s) where here it is refused at
+// once (the same 502, the same failed connect, sooner); and a request already
+// in flight on an open connection hangs in both, but here the stand-in is the
+// one that drops it (on loopback the kernel delivers it), so it must never
+// apply or answer one while cut off. The stand-in must be running (not frozen)
+// to take either signal.
 import { spawn } from "child_process";
 import { randomBytes } from "crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "fs";
@@ -260,6 +295,9 @@ export class FakeDocker {
   readonly bin: string;
   private readonly containers = new Map<string, NodeContainer>();
   private readonly unreachable = new Set<string>();
+  private readonly partitioned = new Set<string>();
+  /** what Docker last showed of each container Pulumi deleted (deleteContainer), by host */
+  private readonly deletedContainers = new Map<string, { readonly id: string; readonly restartPolicy: string; readonly running: boolean }>();
   /** now in ns since the epoch = this + process.hrtime.bigint() (a clock with Docker's resolution) */
   private readonly epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private proxy?: ProxyNginx;
@@ -368,6 +406,45 @@ export class FakeDocker {
     else this.unreachable.add(host);
   }
 
+  /** Whether `host` is cut off by partition(host) and not healed since. */
+  isPartitioned(host: string): boolean {
+    this.host(host);
+    return this.partitioned.has(host);
+  }
+
+  /**
+   * A network partition of a dtable-server host (see the top of this file): its SSH
+   * does not answer, its stand-in stops listening on port 5000, drops what comes on
+   * open connections and saves nothing, but lives on with what it holds. Resolves once
+   * the stand-in no longer listens.
+   */
+  async partition(host: string): Promise<void> {
+    if (this.host(host).role !== "server") throw new Error(`${host}: only a dtable-server host is partitioned here`);
+    const c = this.containers.get(host);
+    if (c?.frozen) throw new Error(`${host}: its ${SEATABLE_CONTAINER} is frozen and cannot take the partition's signal; thaw it first`);
+    this.partitioned.add(host);
+    this.unreachable.add(host);
+    if (c?.standin?.running) await c.standin.cutOff();
+  }
+
+  /**
+   * The partition of `host` heals: SSH answers, its stand-in listens and answers
+   * again, and saves again a full save interval from now. Resolves once it listens.
+   */
+  async heal(host: string): Promise<void> {
+    if (!this.partitioned.has(host)) return;
+    const c = this.containers.get(host);
+    if (c?.frozen) throw new Error(`${host}: its ${SEATABLE_CONTAINER} is frozen and cannot take the heal's signal; thaw it first`);
+    this.partitioned.delete(host);
+    this.unreachable.delete(host);
+    if (c?.standin?.running) await c.standin.reconnect();
+  }
+
+  /** What Docker last showed of `host`'s seatable-server when Pulumi deleted it (deleteContainer), if it did. */
+  deletedContainer(host: string): { readonly id: string; readonly restartPolicy: string; readonly running: boolean } | undefined {
+    return this.deletedContainers.get(host);
+  }
+
   /** Whether `host`'s seatable-server is frozen (freeze, and no thaw, stop, restart or kill since). */
   frozen(host: string): boolean {
     return this.containers.get(host)?.frozen ?? false;
@@ -439,6 +516,7 @@ export class FakeDocker {
   async deleteContainer(host: string, stopTimeoutS: number): Promise<void> {
     const c = this.containers.get(host);
     if (!c) return;
+    this.deletedContainers.set(host, { id: c.id, restartPolicy: c.restartPolicy, running: c.running });
     await this.halt(c, stopTimeoutS);
     this.containers.delete(host);
   }
@@ -459,6 +537,8 @@ export class FakeDocker {
     if (h.role === "server") {
       const o: StandinOptions = { name, address: h.address, port: PORTS.dtableServer, storage: this.storage, eventLog: this.eventLog, opLog: this.opLog, saveIntervalMs: this.o.saveIntervalMs, model: this.o.model };
       c.standin = await spawnDtableStandin(this.o.standinScript, o, path.join(this.root, "standins.log"));
+      // its host is still cut off: so is the new process
+      if (this.partitioned.has(name)) await c.standin.cutOff();
     } else if (h.role === "web") {
       const server = http.createServer((req, res) => {
         const answer = () => {
@@ -627,6 +707,12 @@ export class FakeDocker {
       if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\n`);
       await this.halt(node, Number(rest[1]));
       if (cmd === "restart") await this.run(host, node);
+      return ok(`${SEATABLE_CONTAINER}\n`);
+    }
+    if (cmd === "start" && line === SEATABLE_CONTAINER) {
+      // as Docker: a running container is left as it is; a stopped one starts (a new start time, the same Id)
+      if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\nError: failed to start containers: ${SEATABLE_CONTAINER}\n`);
+      if (!node.running) await this.run(host, node);
       return ok(`${SEATABLE_CONTAINER}\n`);
     }
     if (cmd === "exec" && rest[0] === SEATABLE_CONTAINER) {

@@ -17,7 +17,14 @@ export const addressesOf = (world: number) => ({
 });
 export type Addresses = ReturnType<typeof addressesOf>;
 
-export type Shape = { servers: number; maxRestarting?: number; image?: string; backup?: boolean };
+export type Shape = {
+  servers: number;
+  maxRestarting?: number;
+  image?: string;
+  backup?: boolean;
+  /** rollout.evict: dtable-servers removed from the config whose host is dead */
+  evict?: string[];
+};
 
 /**
  * The dev stack with `servers` dtable-servers on the world's loopback addresses.
@@ -35,6 +42,7 @@ export function clusterConfig(shape: Shape, a: Addresses, proxyPort: number): Cl
     maxRestarting: shape.maxRestarting ?? 1,
     // any harmless command, run for real on dtable-db before the first container stops
     ...(shape.backup ? { backup: { host: "dtable-db", command: "date +%s%N > /opt/seatable-compose/backup-done" } } : {}),
+    ...(shape.evict ? { evict: shape.evict } : {}),
   };
   const valid = configOf(v);
   const at = (name: string) => [a.web, a.db, ...a.servers].find((h) => h.name === name)!.address;
