@@ -13,7 +13,7 @@ import { appliedContext, appliedRouting, parseAppliedContainers, parseAppliedRou
 import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
 import { evictedAfter, leaseLine, proxyFiles, sha256 } from "./pure/plan/rollout";
-import { startingPoint } from "./pure/plan/start";
+import { evictedWarning, startingPoint } from "./pure/plan/start";
 import { stageNotes } from "./pure/plan/summary";
 import { sshOptions } from "./pure/plan/ssh";
 import { SeaTableCluster } from "./components/cluster";
@@ -95,7 +95,7 @@ export = async () => {
   const fences = [];
   for (const e of start.evicted) {
     if (await hostAccess().reachable(e)) fences.push(e);
-    else pulumi.log.warn(`${e.name} (${e.address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`);
+    else pulumi.log.warn(evictedWarning(e));
   }
   const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretValues());
   const graph = clusterGraph({

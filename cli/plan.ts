@@ -21,7 +21,7 @@ import type { LiveProxy } from "../pure/plan/rollout";
 import { appliedContext } from "../pure/plan/applied";
 import { describeLease } from "../pure/plan/live";
 import { sshOptions } from "../pure/plan/ssh";
-import { startingPoint } from "../pure/plan/start";
+import { evictedWarning, startingPoint } from "../pure/plan/start";
 import { hostAccess } from "../io/hosts";
 
 const USAGE =
@@ -151,6 +151,8 @@ function fromLive(config: ClusterConfig, live: LiveProxy, stderr: string[]): Rou
   const start = startingPoint(config, live, undefined, PLAN_RUN, appliedContext(config));
   if (live.lease !== undefined) stderr.push(`warning: ${web.name}: a change holds the lease: ${describeLease(live)}; pulumi up refuses to start while it is held\n`);
   for (const warning of start.warnings) stderr.push(`warning: ${warning}\n`);
+  // plan does not try the hosts: as far as it knows, an evicted server has not answered again
+  for (const e of start.evicted) stderr.push(`warning: ${evictedWarning(e)}\n`);
   if (start.errors.length > 0) fail([...start.errors]);
   if (!start.previous) stderr.push(`note: ${web.name} (${web.address}): the proxy runs no routing.json yet, so the plan starts as a first deployment does\n`);
   return start.previous;

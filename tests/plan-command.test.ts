@@ -399,6 +399,15 @@ describe("--live: plans from what the proxy on dtable-web runs, as `pulumi up` s
     expect(r.stdout).toContain(`Against ${LABEL}: 16 bucket(s)`);
   });
 
+  test("an evicted server the proxy still lists: a warning until the up that fences it", () => {
+    const gone = { name: "dtable-server-9", address: "192.0.2.99", ssh: { user: "root", port: 22, hostKey: servers.servers[0].ssh.hostKey } };
+    const r = planCommand(["--stack-file", seedStack(), "--live"], live({ table: halfWay(), servers: { ...servers, evicted: [gone] } }));
+    expect([r.code, r.stderr]).toEqual([
+      0,
+      "warning: dtable-server-9 (192.0.2.99) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).\n",
+    ]);
+  });
+
   test("a held lease beside an error: the lease stays a warning, the error ends the run", () => {
     const r = planCommand(["--stack-file", seedStack(), "--live"], live({ table: halfWay(), conf: SHA("c"), lease: "stack=acme/seatable-cluster/prod run=r1", leaseAgeSeconds: 30 }));
     expect([r.code, r.stdout]).toEqual([1, ""]);

@@ -153,3 +153,7 @@ export function startingPoint(config: ClusterConfig, live: LiveProxy, record: Ap
   const recordCurrent = record?.verifiedBy !== undefined && live.verified === record.verifiedBy && live.lease === undefined;
   return { ...(previous ? { previous } : {}), from, previousServers, evicted, recordCurrent, ...(lease ? { lease } : {}), errors, warnings };
 }
+
+/** What `up` and `plan` say of a server evicted as dead, until it is fenced. */
+export const evictedWarning = (s: ServerHost) =>
+  `${s.name} (${s.address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`;
