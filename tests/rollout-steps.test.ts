@@ -77,7 +77,8 @@ describe("scale-out 4 → 5", () => {
         const k = `stage-${i + 1}`;
         return [
           `${k}-quarantine <- ${i === 0 ? "ready-all" : `stage-${i}-verify`},lease,${servers.map((x) => `claim-${x}`).join(",")} @dtable-web`,
-          `${k}-restart-${s} <- ${k}-quarantine,claim-${s} @${s}`,
+          // after its own node's steps, which may restart or start it too
+          `${k}-restart-${s} <- ${k}-quarantine,claim-${s},ready-${s} @${s}`,
           `${k}-switch <- ${k}-quarantine,${k}-restart-${s} @dtable-web`,
           `${k}-verify <- ${k}-switch${i === 3 ? ",proxy" : ""} @dtable-web`,
         ];

@@ -588,7 +588,9 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
     for (const s of stage.servers) {
       if (s.action === "restart" || s.action === "stop") {
         const id = `${k}-${s.action}-${s.name}`;
-        steps.push({ ...downStep(id, s.name, s.action === "stop", config.stopTimeoutSeconds, run), after: [`${k}-quarantine`, ...claimOf(s.name)] });
+        // a server that stays restarts after its own node's steps (they may restart or start it too), never beside them
+        const node = current.some((c) => c.name === s.name) ? [`ready-${s.name}`] : [];
+        steps.push({ ...downStep(id, s.name, s.action === "stop", config.stopTimeoutSeconds, run), after: [`${k}-quarantine`, ...claimOf(s.name), ...node] });
         downs.push(id);
       } else if (s.action === "replace") {
         // whatever Pulumi decides for the container, the server is shown to have started inside the quarantine
