@@ -75,7 +75,7 @@ test("the hashes of the proxy's config, hosts file and table, the table itself, 
   put(PROXY_QUARANTINE, '{"buckets":["00"],"pins":[]}\n');
   put(PROXY_INSTALLED, `conf ${sha256("events {}\n")}\nhosts ${sha256("x")}\n`);
   put(PROXY_LEASE, "stack=prod run=2026-11-25T10:00:00Z-abc123\n");
-  put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 125}\n`);
+  put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 125} stack=prod run=2026-11-25T10:00:00Z-abc123\n`);
   // the lease file taken 10 minutes ago
   const tenMinutesAgo = new Date(Date.now() - 600_000);
   utimesSync(onHost(PROXY_LEASE), tenMinutesAgo, tenMinutesAgo);
@@ -90,7 +90,7 @@ test("the hashes of the proxy's config, hosts file and table, the table itself, 
     installed: { conf: [sha256("events {}\n")], hosts: [sha256("x")] },
     lease: "stack=prod run=2026-11-25T10:00:00Z-abc123",
     leaseAgeSeconds: 60,
-    progress: { step: "stage-1-switch", agoSeconds: 13 },
+    progress: { step: "stage-1-switch", agoSeconds: 13, run: "stack=prod run=2026-11-25T10:00:00Z-abc123" },
   });
 }, 30000);
 

@@ -15,13 +15,13 @@ const b64 = (text: string) => Buffer.from(text).toString("base64");
 
 describe("the live read", () => {
   test("reads each file's hash, the lease with its age and the last step its run completed; files that are missing stay missing", () => {
-    expect(parseLiveRead(`now 1000\nconf ${A}\nhosts ${B}\nrouting ${A}\nlease stack=x run=1 with spaces\nlease-since 880\nprogress stage-2-switch 970\n`)).toEqual({
+    expect(parseLiveRead(`now 1000\nconf ${A}\nhosts ${B}\nrouting ${A}\nlease stack=x run=1 with spaces\nlease-since 880\nprogress stage-2-switch 970 stack=x run=1 with spaces\n`)).toEqual({
       conf: A,
       hosts: B,
       routing: A,
       lease: "stack=x run=1 with spaces",
       leaseAgeSeconds: 120,
-      progress: { step: "stage-2-switch", agoSeconds: 30 },
+      progress: { step: "stage-2-switch", agoSeconds: 30, run: "stack=x run=1 with spaces" },
     });
     expect(parseLiveRead(`\nhosts ${B}\n  \n`)).toEqual({ hosts: B });
     expect(parseLiveRead("verified stack=s run=r")).toEqual({ verified: "stack=s run=r" });
@@ -74,10 +74,13 @@ describe("the live read", () => {
   });
 
   test("a lease is shown with its age and how far its run got", () => {
-    expect(describeLease({ lease: "stack=s run=r", leaseAgeSeconds: 7300, progress: { step: "stage-2-switch", agoSeconds: 61 } })).toBe(
+    expect(describeLease({ lease: "stack=s run=r", leaseAgeSeconds: 7300, progress: { step: "stage-2-switch", agoSeconds: 61, run: "stack=s run=r" } })).toBe(
       "stack=s run=r, taken 2 h 1 min ago; the last step it completed on dtable-web: stage-2-switch, 1 min ago",
     );
     expect(describeLease({ lease: "stack=s run=r" })).toBe("stack=s run=r; it completed no step on dtable-web");
+    // the last step of another run says nothing of this lease
+    expect(describeLease({ lease: "stack=s run=r", progress: { step: "stage-1-verify", agoSeconds: 5, run: "stack=s run=q" } })).toBe("stack=s run=r; it completed no step on dtable-web");
+    expect(describeLease({ lease: "stack=s run=r", progress: { step: "stage-1-verify", agoSeconds: 5 } })).toBe("stack=s run=r; it completed no step on dtable-web");
     expect([duration(59), duration(60), duration(3599), duration(3600), duration(48 * 3600)]).toEqual(["59 s", "1 min", "59 min", "1 h 0 min", "2 days"]);
   });
 });

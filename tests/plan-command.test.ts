@@ -389,7 +389,7 @@ describe("--live: plans from what the proxy on dtable-web runs, as `pulumi up` s
   test("a held lease: a warning with whose it is, its age and the last step its run completed; the plan still runs", () => {
     const r = planCommand(
       ["--stack-file", seedStack(), "--live"],
-      live({ table: halfWay(), lease: "stack=acme/seatable-cluster/prod run=2026-11-25T10:00:00.000Z-abc123", leaseAgeSeconds: 600, progress: { step: "stage-1-switch", agoSeconds: 125 } }),
+      live({ table: halfWay(), lease: "stack=acme/seatable-cluster/prod run=2026-11-25T10:00:00.000Z-abc123", leaseAgeSeconds: 600, progress: { step: "stage-1-switch", agoSeconds: 125, run: "stack=acme/seatable-cluster/prod run=2026-11-25T10:00:00.000Z-abc123" } }),
     );
     expect(r.code).toBe(0);
     expect(r.stderr).toBe(

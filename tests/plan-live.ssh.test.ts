@@ -164,7 +164,7 @@ test("a held lease: the warning names the run, its age and its last step; the pl
   const lease = put(PROXY_LEASE, "stack=acme/seatable-cluster/dev run=2026-11-25T10:00:00.000Z-abc123\n");
   const taken = new Date(Date.now() - 630_000);
   utimesSync(lease, taken, taken);
-  put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 150}\n`);
+  put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 150} stack=acme/seatable-cluster/dev run=2026-11-25T10:00:00.000Z-abc123\n`);
   const r = await planLive("--stack-file", stack(), "--live");
   expect({ code: r.code, stderr: r.stderr }).toEqual({
     code: 0,

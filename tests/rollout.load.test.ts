@@ -154,7 +154,8 @@ function seedGraph(graph: ClusterGraph): ClusterGraph {
   const rewire = (x: GraphNode): GraphNode => {
     if (x.kind === "pull") return x;
     if (x.id === sw) return { ...x, after: quarantine.after };
-    if (restarts.includes(x.id)) return { ...x, after: [sw] };
+    // still after their own node's steps, which may start or restart them too
+    if (restarts.includes(x.id)) return { ...x, after: [sw, ...x.after.filter((a) => a !== q)] };
     if (x.id === `${P}stage-1-verify`) return { ...x, after: [...restarts, ...x.after.filter((a) => a !== sw)] };
     return { ...x, after: x.after.map((a) => (a === q ? sw : a)) };
   };
@@ -370,7 +371,7 @@ describe("the proxy's live state", () => {
     w = await deployed(4, "crash-only", 2);
   });
 
-  test("a hand edit of the live nginx-proxy.conf: the next change's lease step refuses, saying what to do, and nothing on the host changes", async () => {
+  test("a hand edit of the live nginx-proxy.conf: the next up is refused before anything runs, saying to undo the edit (no older file to put back), and the lease step refuses it too", async () => {
     const live = path.join(w.world.proxyDir, "nginx-proxy.conf");
     const recorded = readFileSync(live, "utf8");
     // an operator's hot fix: bucket 00 sent to the other server
@@ -381,11 +382,15 @@ describe("the proxy's live state", () => {
     await sleep(300);
     const before = hostFiles(w.world);
     const r = await up(w.world, w.state, w.config({ servers: 3 }), OPTIONS);
-    expect(r.failed?.id).toBe(`${P}lease`);
-    expect(r.failed?.stderr).toMatch(/the proxy's config .* is neither the one this stack recorded nor one this run writes: it was edited by hand.*Put back the file this stack wrote/);
+    expect(r.prepared.refused).toMatch(/^dtable-web: the proxy's config .* is not one this program installed .*edited by hand.*Undo the edit/);
+    expect(r.prepared.refused).not.toMatch(/put back/i);
     expect(hostFiles(w.world)).toEqual(before);
-    expect(r.done.filter((d) => !d.includes("-image-"))).toEqual([]);
-    // put back: the change goes through
+    expect(r.done).toEqual([]);
+    // the lease step, on the host at the moment of the change, refuses it the same way
+    const leased = await w.world.runStep(stepOf(r.prepared.graph, "lease"));
+    expect([leased.code, leased.stderr]).toEqual([1, expect.stringMatching(/^the proxy's config .* is not one this program installed .*Undo the edit/)]);
+    expect(hostFiles(w.world)).toEqual(before);
+    // the edit undone: the change goes through
     writeFileSync(live, recorded);
     w.world.reloadProxy();
     expectDone(await up(w.world, w.state, w.config({ servers: 3 }), OPTIONS));
@@ -420,7 +425,10 @@ describe("the proxy's live state", () => {
     writeFileSync(path.join(w.world.proxyDir, "lease"), `${other}\n`);
     const before = hostFiles(w.world);
     const r = await up(w.world, w.state, w.config({ servers: 3 }), OPTIONS);
-    expect(r.prepared.refused).toContain(`is held (${other})`);
+    // whose it is, how old, and how far its run got
+    expect(r.prepared.refused).toContain(`is held (${other}, taken `);
+    // the last step on dtable-web was an earlier run's: nothing to say of this lease
+    expect(r.prepared.refused).toContain("; it completed no step on dtable-web)");
     expect(r.prepared.refused).toContain(`rm ${PROXY_LEASE}`);
     // the lease taken between the read and the lease step (another run racing this one)
     const raced = await runGraph(w.world, r.prepared.graph, r.prepared.plan.config, OPTIONS);

@@ -54,7 +54,7 @@ describe("what stops an up before it plans", () => {
   const servers = { servers: reach(four), evicted: [] };
 
   test("a lease: whose, how old, how far its run got, and to run up again after removing it (no file to put back)", () => {
-    const start = startingPoint(four, { table: t4, servers, lease: `stack=${RUN.stack} run=run-1`, leaseAgeSeconds: 400, progress: { step: "stage-2-switch", agoSeconds: 300 } }, undefined, RUN, context);
+    const start = startingPoint(four, { table: t4, servers, lease: `stack=${RUN.stack} run=run-1`, leaseAgeSeconds: 400, progress: { step: "stage-2-switch", agoSeconds: 300, run: `stack=${RUN.stack} run=run-1` } }, undefined, RUN, context);
     // apart from the errors: `plan` only reports it
     expect(start.errors).toEqual([]);
     expect([start.lease]).toEqual([

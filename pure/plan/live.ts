@@ -45,7 +45,7 @@ export function parseLiveRead(output: string): LiveProxy {
   const installed = { conf: [] as string[], hosts: [] as string[] };
   let now: number | undefined;
   let leaseSince: number | undefined;
-  let progress: { step: string; at: number } | undefined;
+  let progress: { step: string; at: number; run?: string } | undefined;
   const json = (base64: string, path: string): unknown => {
     try {
       return JSON.parse(Buffer.from(base64, "base64").toString("utf8"));
@@ -60,7 +60,7 @@ export function parseLiveRead(output: string): LiveProxy {
     else if ((m = /^now (\d{1,12})$/.exec(line))) now = Number(m[1]);
     else if ((m = /^lease-since (\d{1,12})$/.exec(line))) leaseSince = Number(m[1]);
     else if ((m = /^installed (conf|hosts) ([0-9a-f]{64})$/.exec(line))) installed[m[1] as "conf" | "hosts"].push(m[2]);
-    else if ((m = /^progress ([a-z0-9-]{1,200}) (\d{1,12})$/.exec(line))) progress = { step: m[1], at: Number(m[2]) };
+    else if ((m = /^progress ([a-z0-9-]{1,200}) (\d{1,12})(?: (\S.*))?$/.exec(line))) progress = { step: m[1], at: Number(m[2]), ...(m[3] ? { run: m[3] } : {}) };
     else if ((m = /^(routing-file|servers-file|quarantine-file) ([A-Za-z0-9+/=]*)$/.exec(line))) {
       const path = CONTENTS[m[1] as keyof typeof CONTENTS];
       const value = json(m[2], path);
@@ -84,7 +84,7 @@ export function parseLiveRead(output: string): LiveProxy {
   if (problems.length > 0) throw new Error(`reading the proxy's live files on dtable-web:\n${problems.join("\n")}`);
   if (installed.conf.length > 0 || installed.hosts.length > 0) live.installed = installed;
   if (live.lease !== undefined && leaseSince !== undefined && now !== undefined) live.leaseAgeSeconds = Math.max(0, now - leaseSince);
-  if (progress && now !== undefined) live.progress = { step: progress.step, agoSeconds: Math.max(0, now - progress.at) };
+  if (progress && now !== undefined) live.progress = { step: progress.step, agoSeconds: Math.max(0, now - progress.at), ...(progress.run ? { run: progress.run } : {}) };
   return live;
 }
 
@@ -100,6 +100,8 @@ export function duration(seconds: number): string {
 /** Who holds the lease, since when, and how far that run got: for the refusal and for `plan`. */
 export function describeLease(live: LiveProxy): string {
   const age = live.leaseAgeSeconds !== undefined ? `, taken ${duration(live.leaseAgeSeconds)} ago` : "";
-  const last = live.progress ? `; the last step it completed on dtable-web: ${live.progress.step}, ${duration(live.progress.agoSeconds)} ago` : "; it completed no step on dtable-web";
+  // the progress of another run (an earlier one, or the file's run removed by hand) says nothing of this lease
+  const ours = live.progress && live.progress.run === live.lease;
+  const last = ours ? `; the last step it completed on dtable-web: ${live.progress!.step}, ${duration(live.progress!.agoSeconds)} ago` : "; it completed no step on dtable-web";
   return `${live.lease}${age}${last}`;
 }

@@ -58,7 +58,7 @@ export const PROXY_LEASE = `${PROXY_DIR}/lease`;
  * record's container digests describe the hosts (start.ts).
  */
 export const PROXY_VERIFIED = `${PROXY_DIR}/verified`;
-/** `<step> <epoch seconds>`: the last step of the lease's run that completed on dtable-web. */
+/** `<step> <epoch seconds> <lease line>`: the last step that completed on dtable-web, and whose run it was. */
 export const PROXY_PROGRESS = `${PROXY_DIR}/progress`;
 /** On every other host a change touches: the lease line of the run that claimed the host after taking the lease. */
 export const HOST_LEASE = `${COMPOSE_DIR}/seatable-cluster.lease`;
@@ -120,7 +120,7 @@ export type LiveProxy = {
   readonly leaseAgeSeconds?: number;
   /** the lease line of the run whose final verification passed, until the next run takes the lease */
   readonly verified?: string;
-  readonly progress?: { readonly step: string; readonly agoSeconds: number };
+  readonly progress?: { readonly step: string; readonly agoSeconds: number; readonly run?: string };
 };
 
 /** Who changes the cluster: the stack and this run of the program. */
@@ -181,7 +181,7 @@ function proxyShell(run: Run, port: number, webAddress: string): string[] {
     ...PROBE,
     ...PROGRESS,
     // answers URL SERVER UPSTREAM STATUS: the proxy chose SERVER, and UPSTREAM (or "*") answered with STATUS (or "*")
-    `done_step() { printf '%s %s\\n' "$1" "$(date +%s)" > ${PROXY_PROGRESS}; }`,
+    `done_step() { printf '%s %s %s\\n' "$1" "$(date +%s)" "$LEASE" > ${PROXY_PROGRESS}; }`,
     `answers() { r=$(probe "$1"); st=\${r%% *}; rest=\${r#* }; sv=\${rest%% *}; up=\${rest#* }; [ "$sv" = "$2" ] && { [ "$3" = "*" ] || [ "$up" = "$3" ]; } && { [ "$4" = "*" ] || [ "$st" = "$4" ]; }; }`,
     `wait_answers() { t0=$(date +%s); until answers "$1" "$2" "$3" "$4"; do if [ $(( $(date +%s) - t0 )) -ge "$5" ]; then echo "the proxy did not answer $1 from $2 ($3, status $4) within $5 s; last answer: $(probe "$1")" >&2; exit 1; fi; progress "$t0" "$1"; sleep 0.2; done; }`,
   ];
