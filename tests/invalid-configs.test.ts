@@ -40,6 +40,8 @@ function transpilePlanCommand(): string {
   };
   walk(join(ROOT, "cli"));
   walk(join(ROOT, "pure"));
+  // plan --live reads dtable-web through io/hosts.ts
+  walk(join(ROOT, "io"));
   return out;
 }
 
