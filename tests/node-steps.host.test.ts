@@ -31,7 +31,8 @@ afterEach(async () => {
   root = undefined;
 });
 
-test("dtable-web's conf edits restart seatable-server once when a file changed, not when none did; a lost restart is done by the next run", async () => {
+/** A world of dtable-web, dtable-db and one dtable-server, started; the test's `world`. */
+async function startWorld() {
   root = mkdtempSync(join(tmpdir(), "node-steps-host-"));
   chmodSync(root, 0o755);
   const a = addressesOf(WORLD);
@@ -50,6 +51,11 @@ test("dtable-web's conf edits restart seatable-server once when a file changed, 
   });
   world = w;
   await w.start();
+  return { a, config, w };
+}
+
+test("dtable-web's conf edits restart seatable-server once when a file changed, not when none did; a lost restart is done by the next run", async () => {
+  const { a, config, w } = await startWorld();
   await w.createContainer(a.web.name, "running");
   const step = nodeSteps(config, config.hosts.web, EDIT_SCRIPT).after.find((s) => s.id === "conf-edits") as HostStep;
   const settings = join(w.seatableDir(a.web.name), "seatable", "conf", "dtable_web_settings.py");
@@ -92,24 +98,7 @@ test("dtable-web's conf edits restart seatable-server once when a file changed, 
 });
 
 test("a dtable-server's container that Pulumi left stopped is started and waited for; a running one is left alone", async () => {
-  root = mkdtempSync(join(tmpdir(), "node-steps-host-"));
-  chmodSync(root, 0o755);
-  const a = addressesOf(WORLD);
-  const config = clusterConfig({ servers: 1 }, a, await freePort());
-  const w = new FakeDocker({
-    root,
-    web: a.web,
-    db: a.db,
-    proxyPort: config.proxy.port,
-    servers: a.servers.slice(0, 1),
-    standinScript: compileStandin(join(root, "standin")),
-    saveIntervalMs: 60_000,
-    model: "saves-on-sigterm",
-    killAfterMs: 1_000,
-    confFiles: () => [],
-  });
-  world = w;
-  await w.start();
+  const { config, w } = await startWorld();
   const server = config.hosts.servers[0];
   await w.createContainer(server.name, "running");
   const step = nodeSteps(config, server, EDIT_SCRIPT).after.find((s) => s.id === "running") as HostStep;
