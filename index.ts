@@ -13,7 +13,7 @@ import { appliedContext, appliedRouting, parseAppliedContainers, parseAppliedRou
 import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
 import { evictedAfter, leaseLine, proxyFiles, sha256 } from "./pure/plan/rollout";
-import { evictedWarning, startingPoint } from "./pure/plan/start";
+import { evictAnswers, evictedWarning, startingPoint } from "./pure/plan/start";
 import { stageNotes } from "./pure/plan/summary";
 import { sshOptions } from "./pure/plan/ssh";
 import { SeaTableCluster } from "./components/cluster";
@@ -84,14 +84,7 @@ export = async () => {
 
   // Evicted servers are checked where they run: one that answers SSH is not dead (refused before anything
   // moves); one evicted earlier that answers again is fenced first; dtable-web checks port 5000 on the host.
-  const evicting = start.previousServers.filter((s) => config.rollout.evict.includes(s.name) && !config.hosts.servers.some((c) => c.name === s.name));
-  for (const s of evicting) {
-    if (await hostAccess().reachable(s)) {
-      throw new pulumi.RunError(
-        `rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed. Remove it from rollout.evict (and from hosts.servers): pulumi up then stops it before its buckets move.`,
-      );
-    }
-  }
+  for (const s of start.evicting) if (await hostAccess().reachable(s)) throw new pulumi.RunError(evictAnswers(s));
   const fences = [];
   for (const e of start.evicted) {
     if (await hostAccess().reachable(e)) fences.push(e);

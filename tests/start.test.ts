@@ -2,7 +2,7 @@
 // the stack's record only as a cross-check. Plain data in, plain data out.
 import { appliedContext, appliedRouting } from "../pure/plan/applied";
 import { buildPlan } from "../pure/plan";
-import { startingPoint } from "../pure/plan/start";
+import { evictAnswers, startingPoint } from "../pure/plan/start";
 import type { LiveProxy } from "../pure/plan/rollout";
 import { configOf, withServers } from "./support/stacks";
 
@@ -191,4 +191,17 @@ describe("whether the record's container digests describe the hosts", () => {
     expect(startingPoint(four, live, appliedRouting(four, t4, { conf: A, hosts: B }, []), RUN, context).recordCurrent).toBe(false);
     expect(startingPoint(four, live, undefined, RUN, context).recordCurrent).toBe(false);
   });
+});
+
+test("the servers an up evicts: in rollout.evict, known to the proxy, not in hosts.servers; their refusal when SSH answers says the way out", () => {
+  const t4 = tableOf(four);
+  const v = withServers(3);
+  v.rollout = { evict: ["dtable-server-4", "dtable-server-9"] };
+  const start = startingPoint(configOf(v), { table: t4, servers: { servers: reach(four), evicted: [] } }, undefined, RUN, context);
+  expect(start.evicting.map((s) => s.name)).toEqual(["dtable-server-4"]);
+  expect(evictAnswers(start.evicting[0])).toBe(
+    `rollout.evict: dtable-server-4 (${four.hosts.servers[3].address}:22) answers SSH, so it is not dead and may hold bases. Nothing was changed. Remove it from rollout.evict (and from hosts.servers): pulumi up then stops it before its buckets move.`,
+  );
+  // not evicted while the config still deploys it
+  expect(startingPoint(four, { table: t4, servers: { servers: reach(four), evicted: [] } }, undefined, RUN, context).evicting).toEqual([]);
 });

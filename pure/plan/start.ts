@@ -22,6 +22,8 @@ export type StartingPoint = {
   readonly previousServers: readonly ServerHost[];
   /** dtable-servers evicted as dead: fenced (stopped first) when they answer again */
   readonly evicted: readonly ServerHost[];
+  /** the servers this up evicts (rollout.evict, known to the proxy): their SSH must not answer */
+  readonly evicting: readonly ServerHost[];
   /**
    * The record's container digests describe the hosts: the proxy's last
    * verified run is the one that wrote the record, and no run started since.
@@ -151,9 +153,14 @@ export function startingPoint(config: ClusterConfig, live: LiveProxy, record: Ap
     }
   });
   const recordCurrent = record?.verifiedBy !== undefined && live.verified === record.verifiedBy && live.lease === undefined;
-  return { ...(previous ? { previous } : {}), from, previousServers, evicted, recordCurrent, ...(lease ? { lease } : {}), errors, warnings };
+  const evicting = previousServers.filter((s) => config.rollout.evict.includes(s.name) && !current.has(s.name));
+  return { ...(previous ? { previous } : {}), from, previousServers, evicted, evicting, recordCurrent, ...(lease ? { lease } : {}), errors, warnings };
 }
 
 /** What `up` and `plan` say of a server evicted as dead, until it is fenced. */
 export const evictedWarning = (s: ServerHost) =>
   `${s.name} (${s.address}) was evicted as dead and does not answer; when it answers again, the next pulumi up stops its seatable-server before anything else (a fence).`;
+
+/** Why `up` stops when a server it would evict answers SSH from the deploy machine. */
+export const evictAnswers = (s: ServerHost) =>
+  `rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed. Remove it from rollout.evict (and from hosts.servers): pulumi up then stops it before its buckets move.`;

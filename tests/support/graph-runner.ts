@@ -25,7 +25,7 @@ import { buildPlan, ClusterPlan } from "../../pure/plan/index";
 import { LIVE_READ_COMMAND, parseLiveRead } from "../../pure/plan/live";
 import { confEdits } from "../../pure/plan/seatable";
 import { evictedAfter, leaseLine, proxyFiles, Run, ServerHost, sha256 } from "../../pure/plan/rollout";
-import { startingPoint } from "../../pure/plan/start";
+import { evictAnswers, startingPoint } from "../../pure/plan/start";
 import type { FakeDocker } from "./fake-docker";
 import { ROOT } from "./stacks";
 
@@ -157,8 +157,7 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
   const plan = buildPlan(config, start.previous);
   const errors = [...(start.lease ? [start.lease] : []), ...start.errors];
   const warnings = [...start.warnings];
-  const evicting = start.previousServers.filter((s) => config.rollout.evict.includes(s.name) && !config.hosts.servers.some((c) => c.name === s.name));
-  for (const s of evicting) if (world.reachable(s.name)) errors.push(`rollout.evict: ${s.name} (${s.address}:${s.ssh.port}) answers SSH, so it is not dead and may hold bases. Nothing was changed.`);
+  for (const s of start.evicting) if (world.reachable(s.name)) errors.push(evictAnswers(s));
   const fences: ServerHost[] = [];
   for (const e of start.evicted) if (world.reachable(e.name)) fences.push(e);
   const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? state.containers : undefined, {});
