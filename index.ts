@@ -15,10 +15,9 @@ import { clusterGraph } from "./pure/plan/graph";
 import { evictedAfter, leaseLine, proxyFiles, sha256 } from "./pure/plan/rollout";
 import { evictAnswers, evictedWarning, startingPoint } from "./pure/plan/start";
 import { stageNotes } from "./pure/plan/summary";
-import { sshOptions } from "./pure/plan/ssh";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
-import { hostAccess } from "./io/hosts";
+import { hostAccess, readProxy } from "./io/hosts";
 
 // Whether a key was set with --secret. Pulumi.yaml declares the required
 // secrets `secret: true`, so the CLI refuses those in plain text; the optional
@@ -64,8 +63,7 @@ export = async () => {
 
   // The plan starts from what the proxy on dtable-web runs.
   const run = { stack, id: `${new Date().toISOString()}-${randomBytes(3).toString("hex")}` };
-  const web = config.hosts.web;
-  const live = await hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
+  const live = await readProxy(config);
   const start = startingPoint(config, live, applied, run, context);
   const refusals = [...(start.lease ? [start.lease] : []), ...start.errors];
   if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));

@@ -20,9 +20,8 @@ import type { ClusterConfig } from "../pure/config/schema";
 import type { LiveProxy } from "../pure/plan/rollout";
 import { appliedContext } from "../pure/plan/applied";
 import { describeLease } from "../pure/plan/live";
-import { sshOptions } from "../pure/plan/ssh";
 import { evictedWarning, startingPoint } from "../pure/plan/start";
-import { hostAccess } from "../io/hosts";
+import { readProxy } from "../io/hosts";
 
 const USAGE =
   "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
@@ -102,7 +101,7 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
   if (ready.help || ready.args.live !== true) return capture((stderr) => run(ready, undefined, stderr));
   let live: LiveProxy;
   try {
-    live = await readLive(ready.validated.config);
+    live = await readProxy(ready.validated.config);
   } catch (e) {
     // the host could not be read (SSH, or files there that are not this program's): nothing to plan from
     return { code: 2, stdout: "", stderr: `${(e as Error).message}\n` };
@@ -110,11 +109,6 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
   return capture((stderr) => run(ready, live, stderr));
 }
 
-/** What the proxy on dtable-web runs, read as `pulumi up` reads it (index.ts): over SSH with the stack's own settings. */
-function readLive(config: ClusterConfig): Promise<LiveProxy> {
-  const web = config.hosts.web;
-  return hostAccess().readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
-}
 
 /** Usage and the stack file, checked before anything is read; throws Exit. */
 function setUp(argv: string[]): Ready {

@@ -5,7 +5,9 @@
 // their own world; the real one uses the system's ssh with pinned host keys.
 import { execFile, ExecFileException } from "node:child_process";
 import * as net from "node:net";
+import type { ClusterConfig } from "../pure/config/schema";
 import { LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
+import { sshOptions } from "../pure/plan/ssh";
 import type { LiveProxy } from "../pure/plan/rollout";
 
 export type SshHost = { readonly name: string; readonly address: string; readonly ssh: { readonly user: string; readonly port: number } };
@@ -70,4 +72,10 @@ export const hostAccess = (): HostAccess => access;
 /** For tests under Pulumi's mocks: the hosts as the test sets them up. */
 export function setHostAccess(replacement: HostAccess | undefined): void {
   access = replacement ?? systemAccess;
+}
+
+/** What the proxy on dtable-web runs, read over SSH with the stack's own settings (as `up` and `plan --live` read it). */
+export function readProxy(config: ClusterConfig): Promise<LiveProxy> {
+  const web = config.hosts.web;
+  return access.readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
 }

@@ -536,7 +536,7 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
   const evictedHere = stages.flatMap((st) => st.servers.filter((s) => s.action === "evict")).map((s) => leaving.find((l) => l.name === s.name)!);
   const fenced = new Set((input.fences ?? []).map((f) => f.name));
   // kept in servers.json until fenced: a host that comes back is stopped first
-  const evicted = [...(input.evicted ?? []).filter((e) => !fenced.has(e.name) && !evictedHere.some((h) => h.name === e.name)), ...evictedHere].map(reach);
+  const evicted = evictedAfter(input);
   const during = { servers: [...current, ...leaving.filter((l) => !evictedHere.includes(l))], evicted };
 
   // every config and hosts file this run installs, for the guard
