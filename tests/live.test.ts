@@ -25,6 +25,8 @@ describe("the live read", () => {
     });
     expect(parseLiveRead(`\nhosts ${B}\n  \n`)).toEqual({ hosts: B });
     expect(parseLiveRead("verified stack=s run=r")).toEqual({ verified: "stack=s run=r" });
+    // only a line that starts with the key: a run named in other text is no verified run
+    expect(() => parseLiveRead("xverified stack=s run=r")).toThrow('unexpected line "xverified stack=s run=r"');
     // an age needs the lease and both clocks; a record of one kind of file is a record
     expect(parseLiveRead("now 1000\nlease-since 900\nprogress lease 990")).toEqual({ progress: { step: "lease", agoSeconds: 10 } });
     expect(parseLiveRead("lease x\nlease-since 900\nprogress lease 990")).toEqual({ lease: "x" });
