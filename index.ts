@@ -14,10 +14,13 @@ import { containerChanges } from "./pure/plan/changes";
 import { clusterGraph } from "./pure/plan/graph";
 import { evictedAfter, leaseLine, proxyFiles, sha256 } from "./pure/plan/rollout";
 import { evictAnswers, evictedWarning, startingPoint } from "./pure/plan/start";
+import { containerFindings } from "./pure/plan/host-containers";
 import { stageNotes } from "./pure/plan/summary";
+import { PROGRAM_OUTPUT, programRecordProblem } from "./pure/plan/program-version";
+import { ownStackReference, READ_STACK_OUTPUTS } from "./pure/plan/stack-reference";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
-import { hostAccess, readProxy } from "./io/hosts";
+import { hostAccess, readNodeContainers, readProxy } from "./io/hosts";
 
 // Whether a key was set with --secret. Pulumi.yaml declares the required
 // secrets `secret: true`, so the CLI refuses those in plain text; the optional
@@ -44,6 +47,9 @@ function secretValues(): Partial<Record<SecretKey, string>> {
   return Object.fromEntries(Object.keys(SECRET_KEYS).flatMap((k) => (all[`${pulumi.getProject()}:${k}`] !== undefined ? [[k, all[`${pulumi.getProject()}:${k}`]]] : [])));
 }
 
+/** This program's name and version (package.json), recorded with the stack's state. */
+const PROGRAM = JSON.parse(readFileSync(join(__dirname, "package.json"), "utf8")) as { name: string; version: string };
+
 export = async () => {
   const validated = validateStackConfig(rawConfig(), { requireSecrets: true, readFile: (p) => readFileSync(p, "utf8") });
   if (!validated.ok) {
@@ -55,7 +61,18 @@ export = async () => {
 
   // The stack's own record of the last verified up: a cross-check of what the proxy runs, and the containers' digests.
   const context = appliedContext(config);
-  const self = new pulumi.StackReference(stack);
+  // read under the full name, or the bare stack name on a self-managed backend in Pulumi's legacy layout; each
+  // name is tried with an invoke first (its error comes back here; a StackReference's failed read fails the update)
+  const own = await ownStackReference({ organization: pulumi.getOrganization(), project: pulumi.getProject(), stack: pulumi.getStack() }, (name) =>
+    pulumi.runtime.invoke(READ_STACK_OUTPUTS, { name }).then(() => undefined, (e: unknown) => (e instanceof Error ? e.message : String(e))),
+  );
+  if ("refuse" in own) throw new pulumi.RunError(own.refuse);
+  if (own.warning) pulumi.log.warn(own.warning);
+  const self = new pulumi.StackReference(own.name);
+  // a state a newer version of this program wrote is refused before anything of it is read
+  const recorded = await self.getOutputDetails(PROGRAM_OUTPUT);
+  const versionProblem = programRecordProblem(recorded.value ?? recorded.secretValue, PROGRAM);
+  if (versionProblem) throw new pulumi.RunError(versionProblem);
   const details = await self.getOutputDetails("appliedRouting");
   const applied = parseAppliedRouting(details.value ?? details.secretValue, context);
   const containersDetails = await self.getOutputDetails("appliedContainers");
@@ -89,6 +106,11 @@ export = async () => {
     else pulumi.log.warn(evictedWarning(e));
   }
   const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretValues());
+  // what runs on each host: a stopped or unhealthy dtable-server goes into a stage
+  const found = containerFindings(config, await readNodeContainers(config, live), containers.changes, live);
+  if (found.errors.length > 0) throw new pulumi.RunError(found.errors.join("\n"));
+  for (const line of found.lines) pulumi.log.info(line);
+  for (const warning of found.warnings) pulumi.log.warn(warning);
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,
@@ -100,6 +122,7 @@ export = async () => {
     evicted: start.evicted,
     fences,
     ...(applied?.nodeSteps ? { recordedNodeSteps: applied.nodeSteps } : {}),
+    unwell: found.unwell,
   });
   if (graph.stages.stages.length > 0) for (const note of stageNotes(graph.stages)) pulumi.log.info(note);
 
@@ -137,6 +160,7 @@ export = async () => {
       ...(graph.quiet ? (applied?.verifiedBy ? { verifiedBy: applied.verifiedBy } : {}) : { verifiedBy: leaseLine(run) }),
     });
   return {
+    [PROGRAM_OUTPUT]: { name: PROGRAM.name, version: PROGRAM.version },
     nodes: [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
     proxyUrl: `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}`,
     routing: serverShares(config, plan.routing).map((s) => ({ server: s.server, weight: s.weight, buckets: s.ranges, share: s.share })),

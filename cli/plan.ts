@@ -13,7 +13,8 @@ import { parseRoutingTable, RoutingTable, routingJson } from "../pure/config/rou
 import { buildPlan } from "../pure/plan";
 import { changeSummary, graphSummary, routingSummary, stageNotes } from "../pure/plan/summary";
 import { renderedFiles } from "../pure/plan/files";
-import { offlineGraph } from "../pure/plan/graph";
+import { offlineChanges, offlineGraph } from "../pure/plan/graph";
+import { containerFindings, HostContainers } from "../pure/plan/host-containers";
 import { versionNotes } from "../pure/plan/seatable";
 import { parseBaseUuid, whereLines } from "../pure/plan/where";
 import type { ClusterConfig } from "../pure/config/schema";
@@ -21,7 +22,7 @@ import type { LiveProxy } from "../pure/plan/rollout";
 import { appliedContext } from "../pure/plan/applied";
 import { describeLease } from "../pure/plan/live";
 import { evictedWarning, startingPoint } from "../pure/plan/start";
-import { readProxy } from "../io/hosts";
+import { readNodeContainers, readProxy } from "../io/hosts";
 
 const USAGE =
   "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
@@ -84,8 +85,8 @@ function capture(body: (stderr: string[]) => string): PlanRun {
  * With --live, `live` is what the proxy on dtable-web runs, as planCommand
  * reads it (the tests hand in their own).
  */
-export function plan(argv: string[], live?: LiveProxy): PlanRun {
-  return capture((stderr) => run(setUp(argv), live, stderr));
+export function plan(argv: string[], live?: LiveProxy, containers?: HostContainers): PlanRun {
+  return capture((stderr) => run(setUp(argv), live, stderr, containers));
 }
 
 /** The command as the entry point runs it: with --live, it first reads what the proxy on dtable-web runs. */
@@ -106,7 +107,9 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
     // the host could not be read (SSH, or files there that are not this program's): nothing to plan from
     return { code: 2, stdout: "", stderr: `${(e as Error).message}\n` };
   }
-  return capture((stderr) => run(ready, live, stderr));
+  // each node's containers (not for --where, which says where a base is); a host that does not answer is reported in the plan
+  const containers = ready.base ? undefined : await readNodeContainers(ready.validated.config, live);
+  return capture((stderr) => run(ready, live, stderr, containers));
 }
 
 
@@ -153,7 +156,7 @@ function fromLive(config: ClusterConfig, live: LiveProxy, stderr: string[]): Rou
 }
 
 /** Returns what goes to stdout; writes warnings and notes to `stderr`. */
-function run(ready: Ready, live: LiveProxy | undefined, stderr: string[]): string {
+function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], containers?: HostContainers): string {
   if (ready.help) return `${USAGE}\n`;
   const { args, stackFile, validated, base } = ready;
   const { config } = validated;
@@ -182,6 +185,10 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[]): strin
   }
 
   const plan = buildPlan(config, applied, validated.startTable);
+  // what runs on each host (--live): a stopped or unhealthy dtable-server goes into a stage, as in `pulumi up`
+  const found = containers ? containerFindings(config, containers, offlineChanges(plan, args["replace-containers"] === true), live) : undefined;
+  for (const warning of found?.warnings ?? []) stderr.push(`warning: ${warning}\n`);
+  if (found && found.errors.length > 0) fail([...found.errors]);
   for (const warning of validated.warnings) stderr.push(`warning: ${warning}\n`);
   for (const note of versionNotes(config)) stderr.push(`note: ${note}\n`);
 
@@ -198,6 +205,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[]): strin
     "",
     ...routingSummary(config, plan.routing),
     "",
+    ...(found ? ["Containers, as read on the hosts:", ...found.lines.map((l) => `  ${l}`), ""] : []),
   ];
   if (plan.previous) {
     const label = applied ? appliedLabel : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
@@ -206,7 +214,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[]): strin
     out.push("First deployment: no table applied before, so nothing moves and nothing is quarantined.", "");
   }
   // the order does not depend on the conf-edit script's text, which plan never prints
-  const { graph, changes } = offlineGraph(plan, args["replace-containers"] === true, "");
+  const { graph, changes } = offlineGraph(plan, args["replace-containers"] === true, "", found?.unwell);
   if (plan.previous) {
     out.push(
       `Stages (rollout.maxRestarting: ${config.rollout.maxRestarting}${args["replace-containers"] ? "; every container replaced: a new image or environment" : "; containers unchanged"}):`,

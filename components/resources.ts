@@ -12,12 +12,21 @@ export type Secrets = Readonly<Partial<Record<SecretKey, pulumi.Output<string>>>
 /** Beyond Docker's own stop timeout and health wait, so that Pulumi never gives up first. */
 const MARGIN_SECONDS = 300;
 
+/**
+ * Every input goes in the form the provider reads back (docs/engine-contract.md),
+ * or the next `up` shows a change: ports in the provider's order (by container
+ * port), durations as Go prints them (the spec's), no IPv6 extra_hosts (the spec mounts a hosts file instead).
+ */
+const byInternalPort = (a: { internal: number }, b: { internal: number }) => a.internal - b.internal;
+
 export function containerResource(
   name: string,
   spec: ContainerSpec,
   secrets: Secrets,
   opts: pulumi.CustomResourceOptions & { provider: docker.Provider },
 ): docker.Container {
+  const unreadable = spec.extraHosts.filter((h) => h.ip.includes(":"));
+  if (unreadable.length > 0) throw new Error(`internal: ${spec.name}: extra_hosts ${unreadable.map((h) => `${h.host}:${h.ip}`).join(", ")} would be read back as another address`);
   const plain = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const secret = Object.entries(spec.secretEnv).map(([variable, key]) => {
     const value = secrets[key];
@@ -34,7 +43,7 @@ export function containerResource(
       ...(spec.command ? { command: [...spec.command] } : {}),
       // the whole list is secret as soon as one entry is
       envs: secret.length > 0 ? pulumi.secret(pulumi.all([...plain, ...secret])) : plain,
-      ports: spec.ports.map((p) => ({ ip: p.ip, external: p.external, internal: p.internal })),
+      ports: [...spec.ports].sort(byInternalPort).map((p) => ({ ip: p.ip, external: p.external, internal: p.internal })),
       volumes: spec.volumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly })),
       hosts: spec.extraHosts.map((h) => ({ host: h.host, ip: h.ip })),
       labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
@@ -64,6 +73,8 @@ export function containerResource(
     {
       // a container's name is fixed: the old one must go before the new one starts
       deleteBeforeReplace: true,
+      // the provider's update leaves a running container's health check as it was
+      replaceOnChanges: ["healthcheck"],
       customTimeouts: { create: `${create}s`, update: `${create}s`, delete: `${stop + MARGIN_SECONDS}s` },
       ...opts,
     },

@@ -1,12 +1,14 @@
 // What the program itself does on the hosts while it plans, before Pulumi
 // changes anything: read what the proxy on dtable-web runs (its table, servers,
-// quarantine, lease), and check whether the hosts a change must reach answer
+// quarantine, lease), each node's containers, and check whether the hosts a change must reach answer
 // SSH (and an evicted one does not). Tests replace it (setHostAccess) with
 // their own world; the real one uses the system's ssh with pinned host keys.
 import { execFile, ExecFileException } from "node:child_process";
 import * as net from "node:net";
 import type { ClusterConfig } from "../pure/config/schema";
-import { LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseLiveRead } from "../pure/plan/live";
+import { SEATABLE_CONTAINER } from "../pure/plan/containers";
+import type { HostContainers } from "../pure/plan/host-containers";
+import { containerReadCommand, ContainerState, LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseContainerRead, parseLiveRead } from "../pure/plan/live";
 import { sshOptions } from "../pure/plan/ssh";
 import type { LiveProxy } from "../pure/plan/rollout";
 
@@ -15,6 +17,8 @@ export type SshHost = { readonly name: string; readonly address: string; readonl
 export type HostAccess = {
   /** what the proxy runs; `undefined` when dtable-web has no proxy files yet */
   readLive(web: SshHost, sshOptions: readonly string[]): Promise<LiveProxy>;
+  /** the named containers as the host's Docker shows them */
+  readContainers(host: SshHost, sshOptions: readonly string[], containers: readonly string[]): Promise<Record<string, ContainerState>>;
   /** whether the host's SSH port accepts a connection */
   reachable(host: SshHost): Promise<boolean>;
 };
@@ -33,25 +37,25 @@ function why(error: ExecFileException, stderr: string): string {
   return stderr.trim() || error.message;
 }
 
+/** Runs a read-only command on a host over ssh and parses what it printed. */
+function sshRead<T>(host: SshHost, sshOptions: readonly string[], command: string, what: string, parse: (stdout: string) => T): Promise<T> {
+  return new Promise((resolve, reject) => {
+    execFile("ssh", [...sshOptions, "-p", String(host.ssh.port), "--", `${host.ssh.user}@${host.address}`, command], { timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`reading ${what} on ${host.name} (${host.address}) over SSH failed: ${why(error, String(stderr))}`));
+      else {
+        try {
+          resolve(parse(String(stdout)));
+        } catch (e) {
+          reject(e);
+        }
+      }
+    });
+  });
+}
+
 const systemAccess: HostAccess = {
-  readLive: (web, sshOptions) =>
-    new Promise((resolve, reject) => {
-      execFile(
-        "ssh",
-        [...sshOptions, "-p", String(web.ssh.port), "--", `${web.ssh.user}@${web.address}`, LIVE_READ_COMMAND],
-        { timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES },
-        (error, stdout, stderr) => {
-          if (error) reject(new Error(`reading the proxy's live files on ${web.name} (${web.address}) over SSH failed: ${why(error, String(stderr))}`));
-          else {
-            try {
-              resolve(parseLiveRead(String(stdout)));
-            } catch (e) {
-              reject(e);
-            }
-          }
-        },
-      );
-    }),
+  readLive: (web, sshOptions) => sshRead(web, sshOptions, LIVE_READ_COMMAND, "the proxy's live files", parseLiveRead),
+  readContainers: (host, sshOptions, containers) => sshRead(host, sshOptions, containerReadCommand(containers), "the containers", (out) => parseContainerRead(out, host.name)),
   reachable: (host) =>
     new Promise((resolve) => {
       const socket = net.connect({ host: host.address, port: host.ssh.port });
@@ -74,8 +78,28 @@ export function setHostAccess(replacement: HostAccess | undefined): void {
   access = replacement ?? systemAccess;
 }
 
+const optionsFor = (config: ClusterConfig, host: ClusterConfig["hosts"]["web"]) => [...sshOptions(host.name, host.ssh, config.ssh), "-o", "ConnectTimeout=10"];
+
 /** What the proxy on dtable-web runs, read over SSH with the stack's own settings (as `up` and `plan --live` read it). */
 export function readProxy(config: ClusterConfig): Promise<LiveProxy> {
-  const web = config.hosts.web;
-  return access.readLive(web, [...sshOptions(web.name, web.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
+  return access.readLive(config.hosts.web, optionsFor(config, config.hosts.web));
+}
+
+/**
+ * Every node's seatable-server container, read on its host side by side;
+ * dtable-web's come with the proxy's live read. A host that does not answer is
+ * reported as such, never fatal here (host-containers.ts decides).
+ */
+export async function readNodeContainers(config: ClusterConfig, live: LiveProxy): Promise<HostContainers> {
+  const { web, db, servers } = config.hosts;
+  const reads = await Promise.all(
+    [db, ...servers].map(async (h) => {
+      try {
+        return [h.name, { containers: await access.readContainers(h, optionsFor(config, h), [SEATABLE_CONTAINER]) }] as const;
+      } catch (e) {
+        return [h.name, { unreadable: (e as Error).message }] as const;
+      }
+    }),
+  );
+  return { ...(live.containers ? { [web.name]: { containers: live.containers } } : {}), ...Object.fromEntries(reads) };
 }

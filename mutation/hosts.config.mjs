@@ -4,7 +4,7 @@
 import { part } from "./base.mjs";
 
 export default part("hosts", {
-  mutate: ["pure/plan/{node-steps,ssh,shell}.ts"],
+  mutate: ["pure/plan/{node-steps,ssh,host-scripts}.ts"],
   testFiles: [
     "tests/hostscripts.ssh.test.ts",
     "tests/host-dirs.ssh.test.ts",
@@ -12,6 +12,7 @@ export default part("hosts", {
     "tests/live-read.ssh.test.ts",
     "tests/site-upload.nginx.test.ts",
     "tests/node-steps.host.test.ts",
+    "tests/hostscripts.lint.test.ts",
     // the steps' titles, as `npm run plan` prints them
     "tests/plan-command.test.ts",
     "tests/graph.test.ts",

@@ -8,7 +8,7 @@
 import { part } from "./base.mjs";
 
 export default part("plan", {
-  mutate: ["pure/config/routing-file.ts", "pure/plan/{routing,seatable,containers,files,applied,where,index}.ts"],
+  mutate: ["pure/config/routing-file.ts", "pure/plan/{routing,seatable,containers,files,applied,where,index,go-duration,program-version,stack-reference}.ts"],
   testFiles: [
     "tests/routing.test.ts",
     "tests/seatable-settings.test.ts",
@@ -28,6 +28,9 @@ export default part("plan", {
     // the program under mocks: program.mocks sees every container and file;
     // rollout.mocks (a minute a run, several programs a test) is the components part's
     "tests/program.mocks.test.ts",
+    "tests/engine-contract.test.ts",
+    "tests/program-version.test.ts",
+    "tests/stack-reference.test.ts",
   ],
   timeoutMS: 60000,
   fileCoverage: true,

@@ -5,7 +5,7 @@
 import { part } from "./base.mjs";
 
 export default part("rollout", {
-  mutate: ["pure/plan/{stages,graph,rollout,changes,live,start,summary}.ts"],
+  mutate: ["pure/plan/{stages,graph,rollout,changes,live,start,summary,host-containers}.ts"],
   testFiles: [
     "tests/stages.test.ts",
     "tests/graph.test.ts",
@@ -16,5 +16,7 @@ export default part("rollout", {
     "tests/rollout-edges.test.ts",
     "tests/lease.host.test.ts",
     "tests/rollout.host.test.ts",
+    "tests/host-containers.test.ts",
+    "tests/hostscripts.lint.test.ts",
   ],
 });

@@ -2,10 +2,11 @@
 // Pulumi: what runs before what, and when an `up` has nothing to do.
 import { routingJson } from "../pure/config/routing-file";
 import { buildPlan, ClusterPlan } from "../pure/plan";
-import { CADDY_IMAGE } from "../pure/plan/containers";
+import { CADDY_IMAGE, PROXY_CONTAINER } from "../pure/plan/containers";
 import { ClusterGraph, clusterGraph, GraphInput, GraphNode, imagesOf, offlineGraph } from "../pure/plan/graph";
-import { LiveProxy, proxyFiles, sha256 } from "../pure/plan/rollout";
+import { leaseCheck, LiveProxy, proxyFiles, sha256 } from "../pure/plan/rollout";
 import type { ContainerChange } from "../pure/plan/stages";
+import { scriptVars } from "./support/host-script";
 import { configOf, stackValues, withServers } from "./support/stacks";
 
 const RUN = { stack: "organization/seatable-cluster/prod", id: "run-1" };
@@ -58,7 +59,9 @@ describe("a first deployment", () => {
     // every node's own steps check this run's lease (dtable-web) or its claim on the host, and come after that claim
     for (const n of g.nodes.filter((x) => x.kind === "step" && x.owner !== "dtable-server-proxy")) {
       const step = n.kind === "step" ? n.step : undefined;
-      expect([n.id, step!.command.includes(step!.host === "dtable-web" ? "this run does not hold the lease /opt/seatable-compose/dtable-server-proxy/lease" : "this run does not hold the lease on this host")]).toEqual([n.id, true]);
+      // the check comes first, with this run's lease line, on dtable-web the lease and elsewhere the claim
+      expect([n.id, step!.command.startsWith(leaseCheck(step!.host, "dtable-web", RUN, n.id))]).toEqual([n.id, true]);
+      expect([n.id, scriptVars(step!.command).ON_WEB]).toEqual([n.id, step!.host === "dtable-web" ? "yes" : "no"]);
       if (step!.host !== "dtable-web") expect([n.id, before(g, `dtable-server-proxy-claim-${step!.host}`, n.id)]).toEqual([n.id, true]);
     }
     for (const n of g.nodes.filter((n) => n.kind !== "pull" && n.id !== "dtable-server-proxy-lease")) expect([n.id, before(g, "dtable-server-proxy-lease", n.id)]).toEqual([n.id, true]);
@@ -102,6 +105,8 @@ test("every node's license is copied once its prepare step made the folder, befo
   expect(before(g, `dtable-server-proxy-stage-${st.index}-quarantine`, `${st.servers[0].name}-license`)).toBe(true);
 });
 
+const proxyRunning = (image: string) => ({ status: "running" as const, startedAt: "2026-12-01T10:00:00Z", image, health: "healthy" as const });
+
 describe("an up with nothing to change", () => {
   const four = planOf(withServers(4));
   const again = planOf(withServers(4), four);
@@ -137,10 +142,15 @@ describe("an up with nothing to change", () => {
       ["lease held", { live: { ...live, lease: "stack=x run=y" } }],
       ["never deployed", { live: undefined }],
       ["a container is replaced", { live, containers: { ...all(again, "same"), "dtable-db": "replace" as const } }],
+      ["a dtable-server's container is unhealthy", { live, recordedNodeSteps, unwell: { "dtable-server-2": "its seatable-server container is unhealthy on its host" } }],
+      ["the proxy's image changes", { live: { ...live, containers: { [PROXY_CONTAINER]: proxyRunning("nginx:1.26.0-alpine") } }, recordedNodeSteps }],
+      ["the proxy container is stopped", { live: { ...live, containers: { [PROXY_CONTAINER]: { ...proxyRunning(again.config.proxy.image), status: "exited" as const } } }, recordedNodeSteps }],
     ] as const) {
       expect([why, graphOf(again, input).quiet]).toEqual([why, false]);
     }
     expect(graphOf({ ...again, previous: undefined }, { live }).quiet).toBe(false);
+    // the proxy read running the config's image: still quiet
+    expect(graphOf(again, { live: { ...live, containers: { [PROXY_CONTAINER]: proxyRunning(again.config.proxy.image) } }, recordedNodeSteps }).quiet).toBe(true);
     // the table moves although the proxy's files are those of the new table (an earlier up stopped after its switch)
     const five = planOf(withServers(5), four);
     expect(graphOf({ ...five, previous: { ...five.routing, default: "dtable-server-5" } }, { live: liveOf(five) }).quiet).toBe(false);
@@ -219,10 +229,67 @@ test("every dtable-server is shown running before any stage: a container Pulumi 
   const g = graphOf(five);
   for (const s of five.config.hosts.servers) {
     const n = g.nodes.find((x) => x.id === `${s.name}-running`);
-    expect([s.name, n?.kind === "step" && n.step.command.includes("docker start seatable-server")]).toEqual([s.name, true]);
+    expect([s.name, n?.kind === "step" && n.step.command.includes('docker start "$CONTAINER"') && scriptVars(n.step.command).CONTAINER === "seatable-server"]).toEqual([s.name, true]);
     expect(before(g, `container-${s.name}`, `${s.name}-running`)).toBe(true);
   }
   // servers outside the stages: before the first quarantine
   const staged = new Set(g.stages.stages.flatMap((st) => st.servers.map((x) => x.name)));
   for (const s of five.config.hosts.servers.filter((x) => !staged.has(x.name))) expect(before(g, `${s.name}-running`, "dtable-server-proxy-stage-1-quarantine")).toBe(true);
+});
+
+describe("a new proxy image: a change of its own", () => {
+  const four = planOf(withServers(4));
+  const again = planOf(withServers(4), four);
+  const v = withServers(4);
+  v.proxy = { ...v.proxy, image: "nginx:1.28.0-alpine" };
+  const newImage = planOf(v, four);
+  const live = { ...liveOf(newImage), containers: { [PROXY_CONTAINER]: proxyRunning(again.config.proxy.image) } };
+  const g = graphOf(newImage, { live, recordedNodeSteps: graphOf(newImage).nodeSteps });
+
+  test("lease, the new image pulled, its switch tests the live config in the new image, then the container is replaced, then verify", () => {
+    expect(g.quiet).toBe(false);
+    expect(g.stages.stages).toEqual([]);
+    const ids = g.nodes.map((n) => n.id);
+    const sw = g.nodes.find((n) => n.id === "dtable-server-proxy-switch")!;
+    expect(sw.kind === "step" && scriptVars(sw.step.command).IMAGE).toBe("nginx:1.28.0-alpine");
+    expect(before(g, "dtable-server-proxy-lease", "dtable-server-proxy-switch")).toBe(true);
+    expect(before(g, "dtable-web-image-proxy", "dtable-server-proxy-switch")).toBe(true);
+    expect(before(g, "dtable-server-proxy-switch", "dtable-server-proxy")).toBe(true);
+    expect(before(g, "dtable-server-proxy", "dtable-server-proxy-verify")).toBe(true);
+    // no quarantine: no base moves and no dtable-server restarts
+    expect(ids.filter((id) => /quarantine|restart/.test(id))).toEqual([]);
+  });
+});
+
+test("a dtable-server whose container is unhealthy or stopped on its host is restarted inside its own stage", () => {
+  const four = planOf(withServers(4));
+  const again = planOf(withServers(4), four);
+  const why = "its seatable-server container is exited on its host";
+  const g = graphOf(again, { live: liveOf(again), unwell: { "dtable-server-3": why } });
+  expect(g.stages.stages.map((st) => st.servers)).toEqual([[{ name: "dtable-server-3", action: "restart", why: `${why}: restarted inside its quarantine` }]]);
+  expect([...g.stages.stages[0].paused.buckets].sort()).toEqual(Object.keys(again.routing.buckets).filter((b) => again.routing.buckets[b] === "dtable-server-3").sort());
+  expect(before(g, "dtable-server-proxy-stage-1-quarantine", "dtable-server-proxy-stage-1-restart-dtable-server-3")).toBe(true);
+  expect(before(g, "dtable-server-proxy-stage-1-restart-dtable-server-3", "dtable-server-proxy-stage-1-switch")).toBe(true);
+  // a server whose container changes anyway is replaced in its stage, as before
+  const replaced = graphOf(again, { live: liveOf(again), unwell: { "dtable-server-3": why }, containers: { ...all(again, "same"), "dtable-server-3": "replace" } });
+  expect(replaced.stages.stages.map((st) => st.servers.map((s) => s.action))).toEqual([["replace"]]);
+});
+
+test("a stopped server that a later stage gives buckets is restarted first: every bucket moves to a server that runs", () => {
+  const four = planOf(withServers(4));
+  const five = planOf(withServers(5), four);
+  const why = "its seatable-server container is exited on its host";
+  // the four servers give buckets to dtable-server-5, whose container is stopped
+  const g = graphOf(five, { live: liveOf(five), unwell: { "dtable-server-5": why } });
+  expect(g.stages.stages.map((st) => st.servers.map((s) => `${s.name} ${s.action}`))).toEqual([
+    ["dtable-server-5 restart"],
+    ["dtable-server restart"],
+    ["dtable-server-2 restart"],
+    ["dtable-server-3 restart"],
+    ["dtable-server-4 restart"],
+  ]);
+  // its restart (and so its /ping/) comes before the first switch that moves a bucket to it
+  const first = g.stages.stages.findIndex((st) => st.bucketMoves.some((m) => m.to === "dtable-server-5"));
+  expect(first).toBeGreaterThan(0);
+  expect(before(g, "dtable-server-proxy-stage-1-restart-dtable-server-5", `dtable-server-proxy-stage-${first + 1}-switch`)).toBe(true);
 });

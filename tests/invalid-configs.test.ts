@@ -2,7 +2,7 @@
 // `npm run plan` (as a process: exit 1, nothing written, exactly the expected
 // lines on stderr) and by the program under the SDK's mocks (before any resource is registered, with the same lines).
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
@@ -42,6 +42,8 @@ function transpilePlanCommand(): string {
   walk(join(ROOT, "pure"));
   // plan --live reads dtable-web through io/hosts.ts
   walk(join(ROOT, "io"));
+  // the host scripts, read beside pure/ (pure/plan/host-scripts.ts)
+  cpSync(join(ROOT, "hostscripts"), join(out, "hostscripts"), { recursive: true });
   return out;
 }
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { hostAccess, MAX_OUTPUT_BYTES } from "../io/hosts";
 import { routingJson } from "../pure/config/routing-file";
 import { buildPlan } from "../pure/plan";
-import { PROXY_CONFIG, PROXY_HOSTS } from "../pure/plan/containers";
+import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "../pure/plan/containers";
 import { PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS, sha256 } from "../pure/plan/rollout";
 import { configOf, withServers } from "./support/stacks";
 import { sshOptions } from "../pure/plan/ssh";
@@ -61,8 +61,20 @@ const options = (hostKey = (sshd as Sshd).hostKey) => [
   "ConnectTimeout=10",
 ];
 
-test("a dtable-web without the proxy's files reads as empty: the first up", async () => {
-  await expect(hostAccess().readLive(web(), options())).resolves.toEqual({});
+/** The read of the proxy's files; its containers (no Docker daemon answers on this test host) apart. */
+async function readFiles() {
+  const { containers, ...live } = await hostAccess().readLive(web(), options());
+  expect(Object.keys(containers ?? {}).sort()).toEqual([PROXY_CONTAINER, SEATABLE_CONTAINER].sort());
+  return live;
+}
+
+test("a dtable-web without the proxy's files reads as empty: the first up; its containers are read, and a docker that does not answer is said so", async () => {
+  const live = await hostAccess().readLive(web(), options());
+  expect(Object.keys(live)).toEqual(["containers"]);
+  for (const name of [SEATABLE_CONTAINER, PROXY_CONTAINER]) {
+    const state = live.containers![name];
+    expect([name, state.status, state.status === "unreadable" && state.reason.length > 10]).toEqual([name, "unreadable", true]);
+  }
 }, 30000);
 
 test("the hashes of the proxy's config, hosts file and table, the table itself, its servers, the quarantine, what was installed, and the lease with its age and last step", async () => {
@@ -79,7 +91,7 @@ test("the hashes of the proxy's config, hosts file and table, the table itself, 
   // the lease file taken 10 minutes ago
   const tenMinutesAgo = new Date(Date.now() - 600_000);
   utimesSync(onHost(PROXY_LEASE), tenMinutesAgo, tenMinutesAgo);
-  const live = await hostAccess().readLive(web(), options());
+  const live = await readFiles();
   expect({ ...live, leaseAgeSeconds: Math.round((live.leaseAgeSeconds ?? 0) / 10), progress: { ...live.progress!, agoSeconds: Math.round(live.progress!.agoSeconds / 10) } }).toEqual({
     conf: sha256("events {}\n"),
     hosts: sha256("10.0.0.11 dtable-server-1\n"),
@@ -99,12 +111,12 @@ test("a routing.json of 4,096 buckets with pins comes through whole", async () =
   v.routing = { bucketHexDigits: 3, pins: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`, "dtable-server-2"])) };
   const table = buildPlan(configOf(v)).routing;
   put(PROXY_ROUTING, routingJson(table));
-  expect((await hostAccess().readLive(web(), options())).table).toEqual(table);
+  expect((await readFiles()).table).toEqual(table);
 }, 30000);
 
 test("a lease is read on its own, its first 300 bytes on one line", async () => {
   put(PROXY_LEASE, `stack=prod\n${"x".repeat(400)}`);
-  const live = await hostAccess().readLive(web(), options());
+  const live = await readFiles();
   expect({ ...live, leaseAgeSeconds: (live.leaseAgeSeconds ?? -1) < 5 }).toEqual({ lease: `stack=prod${"x".repeat(289)}`, leaseAgeSeconds: true });
 }, 30000);
 

@@ -481,7 +481,7 @@ describe("--live: usage, --where, and what is read", () => {
   });
 
   test("planCommand without --live reads no host: the same run as plan", async () => {
-    setHostAccess({ readLive: () => Promise.reject(new Error("read a host")), reachable: () => Promise.reject(new Error("probed a host")) });
+    setHostAccess({ readLive: () => Promise.reject(new Error("read a host")), readContainers: () => Promise.reject(new Error("read a host")), reachable: () => Promise.reject(new Error("probed a host")) });
     expect(await planWithHosts(["--stack", "dev"])).toEqual(plan("--stack", "dev"));
     expect(await planWithHosts(["--stack", "dev", "--colour"])).toEqual(plan("--stack", "dev", "--colour"));
     expect(await planWithHosts(["--help"])).toEqual(plan("--help"));
@@ -493,6 +493,7 @@ describe("--live: usage, --where, and what is read", () => {
     const calls: unknown[] = [];
     setHostAccess({
       readLive: (web, options) => (calls.push({ web, options }), Promise.resolve({ table: seedTable })),
+      readContainers: () => Promise.resolve({}),
       reachable: () => Promise.reject(new Error("probed a host")),
     });
     const r = await planWithHosts(["--stack-file", writeStack(v), "--live"]);
@@ -520,7 +521,7 @@ describe("--live: usage, --where, and what is read", () => {
   test("planCommand --live: a read that fails exits 2 with its own words; an invalid stack is not read at all", async () => {
     const failure = "reading the proxy's live files on dtable-web (192.0.2.10) over SSH failed: ssh: connect to host 192.0.2.10 port 22: Connection timed out";
     let reads = 0;
-    setHostAccess({ readLive: () => (reads++, Promise.reject(new Error(failure))), reachable: () => Promise.reject(new Error("probed a host")) });
+    setHostAccess({ readLive: () => (reads++, Promise.reject(new Error(failure))), readContainers: () => Promise.resolve({}), reachable: () => Promise.reject(new Error("probed a host")) });
     expect(await planWithHosts(["--stack-file", devStack(), "--live"])).toEqual({ code: 2, stdout: "", stderr: `${failure}\n` });
     const v = stackValues("dev");
     v.hosts.web.address = "10.0.0";

@@ -166,12 +166,28 @@ test("a held lease: the warning names the run, its age and its last step; the pl
   utimesSync(lease, taken, taken);
   put(PROXY_PROGRESS, `stage-1-switch ${Math.floor(Date.now() / 1000) - 150} stack=acme/seatable-cluster/dev run=2026-11-25T10:00:00.000Z-abc123\n`);
   const r = await planLive("--stack-file", stack(), "--live");
-  expect({ code: r.code, stderr: r.stderr }).toEqual({
+  const [leaseLine, docker, ...hosts] = r.stderr.split("\n");
+  expect({ code: r.code, lease: leaseLine, hosts }).toEqual({
     code: 0,
-    stderr:
+    lease:
       "warning: dtable-web: a change holds the lease: stack=acme/seatable-cluster/dev run=2026-11-25T10:00:00.000Z-abc123, taken 10 min ago; " +
-      "the last step it completed on dtable-web: stage-1-switch, 2 min ago; pulumi up refuses to start while it is held\n",
+      "the last step it completed on dtable-web: stage-1-switch, 2 min ago; pulumi up refuses to start while it is held",
+    // the other hosts are not in this test's network: each is reported, and the plan goes on
+    hosts: [
+      ...[
+        ["dtable-db", "192.0.2.11"],
+        ["dtable-server", "192.0.2.21"],
+        ["dtable-server-2", "192.0.2.22"],
+      ].map(
+        ([name, address]) =>
+          `warning: ${name} (${address}): its containers could not be read (reading the containers on ${name} (${address}) over SSH failed: ssh: connect to host ${address} port 22: Network is unreachable); the plan takes them as running`,
+      ),
+      "",
+    ],
   });
+  // no Docker daemon answers on this dtable-web
+  expect(docker).toMatch(/^warning: dtable-web: docker did not answer \(.+\); pulumi up cannot change this host until it does$/);
+  expect(r.stdout).toContain("Containers, as read on the hosts:\n  dtable-web: seatable-server could not be read");
   expect(r.stdout).toContain(`Against the proxy's routing.json on dtable-web (${WEB}): 16 bucket(s) and 0 pinned base(s) change server.\n  dtable-server-2 -> dtable-server: 16 bucket(s): 90-9f\n`);
   expect(r.stdout).toContain("stage 1: dtable-server-2 restart (it gives up buckets or pinned bases)");
 }, 90_000);

@@ -1,8 +1,13 @@
 // The whole Pulumi program under the SDK's mocks: what it would create, where, in which order.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { buildPlan } from "../pure/plan";
 import { renderedFiles } from "../pure/plan/files";
-import { ProgramFailure, Registered, runForTests, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
+import { READ_STACK_OUTPUTS } from "../pure/plan/stack-reference";
+import { PROJECT } from "../pure/config/schema";
+import { afterUp, logsOf, ProgramFailure, Registered, runForTests, runProgram, ProgramRun, SECRET_SIG, SECRET_VALUES } from "./support/program";
+import { scriptVars } from "./support/host-script";
 import { configOf, stackValues, STACKS } from "./support/stacks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -37,6 +42,8 @@ function leaks(value: unknown, path: string, found: string[]) {
   } else if (Array.isArray(value)) value.forEach((v, i) => leaks(v, `${path}[${i}]`, found));
   else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) leaks(v, `${path}.${k}`, found);
 }
+
+const VERSION = (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { version: string }).version;
 
 const cases: [string, () => Record<string, any>][] = [
   ...STACKS.map((s) => [`Pulumi.${s}.yaml`, () => stackValues(s)] as [string, () => Record<string, any>]),
@@ -75,8 +82,11 @@ describe.each(cases)("%s", (_label, values) => {
       const host = providerOf(run, r)!.name;
       perHost.set(host, (perHost.get(host) ?? 0) + 1);
     }
-    // dtable-web: three image pulls, the network, seatable-server, caddy and the proxy
+    // dtable-web: three image pulls, the network, seatable-server, caddy and the proxy (behind a load
+    // balancer: no caddy, no network); every other host: its image pull and seatable-server (SECURITY.md)
     expect(Math.max(...perHost.values())).toBeLessThanOrEqual(9);
+    expect(perHost.get("dtable-web-docker")).toBe(v.publicEntry === "loadBalancer" ? 4 : 7);
+    for (const [host, n] of perHost) if (host !== "dtable-web-docker") expect([host, n]).toEqual([host, 2]);
   });
 
   test("the right containers on the right hosts, with the role environment", async () => {
@@ -115,7 +125,7 @@ describe.each(cases)("%s", (_label, values) => {
         interval: "20s",
         timeout: "10s",
         retries: 3,
-        startPeriod: "120s",
+        startPeriod: "2m0s",
       });
       expect(c.inputs.waitTimeout).toBe(900);
     }
@@ -234,8 +244,9 @@ describe.each(cases)("%s", (_label, values) => {
     const verify = run.one("dtable-server-proxy-verify");
     expect(sw.inputs.stdin).toBe(readOut(v));
     expect(sw.inputs.create).toMatch(
-      /cat > "\$T\/nginx-proxy\.conf"[\s\S]*sha256sum < "\$T\/nginx-proxy\.conf"[\s\S]*nginx -t -c \/etc\/nginx\/proxy\/nginx-proxy\.conf[\s\S]*mv -f "\$T\/nginx-proxy\.conf" \/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf[\s\S]*nginx -s reload/,
+      /cat > "\$T\/nginx-proxy\.conf"[\s\S]*sha256sum < "\$T\/nginx-proxy\.conf"[\s\S]*nginx -t -c "\$DIR_IN_CONTAINER\/nginx-proxy\.conf"[\s\S]*mv -f "\$T\/nginx-proxy\.conf" "\$CONF_FILE"[\s\S]*nginx -s reload/,
     );
+    expect(scriptVars(sw.inputs.create as string)).toMatchObject({ DIR_IN_CONTAINER: "/etc/nginx/proxy", CONF_FILE: "/opt/seatable-compose/dtable-server-proxy/nginx-proxy.conf", IMAGE: configOf(v).proxy.image });
     expect(container.dependencies).toContain(sw.urn);
     expect(verify.dependencies).toEqual(expect.arrayContaining([sw.urn, container.urn]));
     // every node is ready: its container, its conf edits where it has some, and a dtable-server shown running
@@ -305,7 +316,8 @@ describe.each(cases)("%s", (_label, values) => {
       } else {
         expect(isSecret(container.inputs.envs)).toBe(true);
         expect(envOf(container).SECRET_KEY).toBe(SECRET_VALUES.secretKey);
-        expect(moveAside!.inputs.create).toMatch(/dtable-storage-server\.conf.*dtable_server_config\.json[\s\S]*mv "\$D\/\$f" "\$to"/);
+        expect(scriptVars(moveAside!.inputs.create as string).UNREAD_FILES).toMatch(/dtable-storage-server\.conf\ndtable_server_config\.json/);
+        expect(moveAside!.inputs.create).toContain('mv "$CONF_DIR/$f" "$to"');
         expect(container.dependencies).toContain(moveAside!.urn);
       }
     }
@@ -331,9 +343,10 @@ describe.each(cases)("%s", (_label, values) => {
     expect(unwrap(connection).privateKey).toBe(SECRET_VALUES.sshPrivateKey);
   });
 
-  test("outputs: nodes, the proxy URL and the routing summary", async () => {
+  test("outputs: the program and its version, nodes, the proxy URL and the routing summary", async () => {
     const run = await programRun();
     const config = configOf(v);
+    expect(run.outputs.program).toEqual({ name: "seatable-cluster", version: VERSION });
     expect(run.outputs.proxyUrl).toBe(`http://${config.hosts.web.address}:${config.proxy.port}`);
     expect(run.outputs.nodes).toEqual(
       [config.hosts.web, config.hosts.db, ...config.hosts.servers].map((h) => ({ name: h.name, role: h.role, address: h.address })),
@@ -396,5 +409,100 @@ describe("refused before any resource is registered", () => {
     if (licenseFile === undefined) delete v.licenseFile;
     else v.licenseFile = licenseFile;
     expect(await failure(v)).toMatch(message);
+  });
+});
+
+/**
+ * Runs `fn` with the backend answering the program's reads of its own stack as `backend` says: `refuse`
+ * maps a name to the error reading it gives (the invoke's, worded as the engine words it, and a failed
+ * StackReference read), `outputs` adds to what the stack holds. Records the names tried and read.
+ */
+async function withBackend<T>(backend: { refuse?: Record<string, string>; outputs?: Record<string, unknown> }, fn: () => Promise<T>) {
+  const setMocks = pulumi.runtime.setMocks;
+  const probed: string[] = [];
+  const read: string[] = [];
+  const spy = jest.spyOn(pulumi.runtime, "setMocks").mockImplementation((mocks, ...rest) =>
+    setMocks(
+      {
+        newResource: async (args) => {
+          if (args.type !== "pulumi:pulumi:StackReference") return mocks.newResource(args);
+          read.push(args.inputs.name);
+          if (backend.refuse?.[args.inputs.name]) throw new Error(backend.refuse[args.inputs.name]);
+          const r = await mocks.newResource(args);
+          return { ...r, state: { ...r.state, outputs: { ...r.state.outputs, ...backend.outputs } } };
+        },
+        call: async (args) => {
+          if (args.token === READ_STACK_OUTPUTS) {
+            probed.push(args.inputs.name);
+            const error = backend.refuse?.[args.inputs.name];
+            // grpc carries the engine's message in `details`, which the SDK's invoke rejects with
+            if (error) throw Object.assign(new Error(error), { details: `invocation of ${READ_STACK_OUTPUTS} returned an error: ${error}` });
+          }
+          return mocks.call(args);
+        },
+      },
+      ...rest,
+    ),
+  );
+  try {
+    return { result: await fn(), probed, read };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe("the stack's own outputs: the backend's layout and the program's version", () => {
+  const FULL = `organization/${PROJECT}/test`;
+  const LEGACY = "a stack name may only contain alphanumeric, hyphens, underscores, or periods: invalid character '/' at position 12";
+  const failed = (p: Promise<unknown>) => p.then(() => { throw new Error("it ran"); }, (e: ProgramFailure) => e);
+
+  test("Pulumi Cloud or a project-layout backend: read under the full name, tried once", async () => {
+    const { probed, read } = await withBackend({}, () => runProgram(stackValues("dev")));
+    expect(probed).toEqual([FULL]);
+    expect(read).toEqual([FULL]);
+  });
+
+  test("a self-managed backend in the legacy layout: read under the stack's bare name, with a warning to upgrade; its record is used", async () => {
+    const first = await runProgram(stackValues("dev"));
+    const { applied, appliedContainers, live } = afterUp(first);
+    const { result, probed, read } = await withBackend({ refuse: { [FULL]: LEGACY }, outputs: { appliedRouting: applied, appliedContainers } }, () =>
+      logsOf(() => runProgram(stackValues("dev"), { live })),
+    );
+    expect(probed).toEqual([FULL, "test"]);
+    // the full name never reaches a StackReference (its failed read would fail the update)
+    expect(read).toEqual(["test"]);
+    expect(result.logged).toContainEqual(expect.stringMatching(/^warning: this stack's backend is a self-managed one in Pulumi's legacy layout .* read as test, not organization\/seatable-cluster\/test\. .*`pulumi state upgrade`/));
+    // the record read back: an up with nothing to change keeps it as it was (its rollout steps, the run that verified it)
+    expect(result.result.outputs.appliedRouting).toEqual(first.outputs.appliedRouting);
+  });
+
+  test("the legacy layout refusing the bare name too: refused with `pulumi state upgrade`, nothing registered", async () => {
+    const { result } = await withBackend({ refuse: { [FULL]: LEGACY, test: 'unknown stack "test"' } }, () => failed(runProgram(stackValues("dev"))));
+    expect(result.registered).toEqual([]);
+    expect(result.message).toMatch(/^cannot read this stack's own outputs: the backend refuses organization\/seatable-cluster\/test \(invocation of pulumi:pulumi:readStackOutputs returned an error: a stack name may only contain .*\), .* and test too \(invocation of .*: unknown stack "test"\)\. Move the backend to the project layout with `pulumi state upgrade`/);
+  });
+
+  test("any other error reading the stack: refused as it is, no other name tried", async () => {
+    const { result, probed, read } = await withBackend({ refuse: { [FULL]: "unable to open bucket" } }, () => failed(runProgram(stackValues("dev"))));
+    expect(result.registered).toEqual([]);
+    expect(result.message).toBe(`cannot read this stack's own outputs (the last verified up's record) as ${FULL}: invocation of ${READ_STACK_OUTPUTS} returned an error: unable to open bucket`);
+    expect(probed).toEqual([FULL]);
+    expect(read).toEqual([]);
+  });
+
+  test("a state a newer version of this program wrote is refused before anything is registered", async () => {
+    const { result } = await withBackend({ outputs: { program: { name: "seatable-cluster", version: "99.0.0" } } }, () => failed(runProgram(stackValues("dev"))));
+    expect(result.registered).toEqual([]);
+    expect(result.message).toBe(
+      `this stack was last written by seatable-cluster 99.0.0, newer than this copy of the program (${VERSION}). An older program may not understand what a newer one recorded, and its up would rewrite it. Update this checkout to 99.0.0 or later (git pull, then npm ci) and run again.`,
+    );
+  });
+
+  test.each([
+    ["this version", () => VERSION],
+    ["an older one", () => "0.1.0"],
+  ])("a state %s wrote is accepted, and this version recorded", async (_label, version) => {
+    const { result } = await withBackend({ outputs: { program: { name: "seatable-cluster", version: version() } } }, () => runProgram(stackValues("dev")));
+    expect(result.outputs.program).toEqual({ name: "seatable-cluster", version: VERSION });
   });
 });

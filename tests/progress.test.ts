@@ -1,7 +1,7 @@
 // Long steps (a restart that waits minutes for /ping/) print a line every 10 s,
 // so that an SSH session through a NAT is never silent long enough to be dropped.
 import { execFileSync } from "node:child_process";
-import { PROGRESS } from "../pure/plan/rollout";
+import { scriptText } from "../pure/plan/host-scripts";
 
 /** The clock `progress` reads, fixed: two reads of the real one can straddle a second (9 s waited would read as 10). */
 const NOW = 1_764_000_000;
@@ -9,7 +9,7 @@ const NOW = 1_764_000_000;
 /** What `progress` prints when called once per `seconds` since the wait began (each whole second, as a loop would). */
 function printed(seconds: number[]): string {
   const calls = seconds.map((s) => `progress ${NOW - s} "dtable-server-2 to answer /ping/"`).join("\n");
-  return execFileSync("bash", ["-c", [...PROGRESS, `date() { echo ${NOW}; }`, calls].join("\n")], { encoding: "utf8" });
+  return execFileSync("bash", ["-c", [scriptText("lib/progress.sh"), `date() { echo ${NOW}; }`, calls].join("\n")], { encoding: "utf8" });
 }
 
 test("a line after every 10 s of waiting, however often or seldom the loop polls", () => {

@@ -6,6 +6,7 @@ import { afterUp, logsOf, Unresolved, ProgramRun, Registered, runForTests, runPr
 import { stepHash } from "../components/resources";
 import type { HostStep } from "../pure/plan/rollout";
 import { stackValues, withServers } from "./support/stacks";
+import { scriptVars } from "./support/host-script";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:remote:Command";
@@ -196,7 +197,7 @@ test("after a verified up, the steps that replace the proxy's files know the liv
   expect(guarded.length).toBeGreaterThan(0);
   for (const s of guarded) {
     const create = s.inputs.create as string;
-    expect([s.name, create.includes(conf), create.includes(hosts), create.includes("routing_recorded")]).toEqual([s.name, true, true, false]);
+    expect([s.name, create.includes(conf), create.includes(hosts), scriptVars(create).ALLOWED_ROUTING]).toEqual([s.name, true, true, ""]);
   }
 });
 
@@ -416,8 +417,9 @@ describe("the plan starts from what the cluster runs, and every assumption is ch
     v.rollout = { backup: { host: "dtable-db", command: "/usr/local/bin/backup" } };
     const run = await runProgram(v, state);
     const commands = run.byType(COMMAND);
-    const lease = (c: Registered) => (c.inputs.create as string).includes("this run does not hold the lease /opt/seatable-compose/dtable-server-proxy/lease");
-    const claim = (c: Registered) => (c.inputs.create as string).includes("this run does not hold the lease on this host (/opt/seatable-compose/seatable-cluster.lease");
+    // a step's own check (holds_lease/holds_claim at a line's start), or the check put before a node step or the backup (ON_WEB)
+    const lease = (c: Registered) => /^holds_lease "/m.test(c.inputs.create as string) || scriptVars(c.inputs.create as string).ON_WEB === "yes";
+    const claim = (c: Registered) => /^holds_claim "/m.test(c.inputs.create as string) || scriptVars(c.inputs.create as string).ON_WEB === "no";
     const host = (c: Registered) => JSON.stringify(c.inputs.connection).match(/"host":"([^"]+)"/)![1];
     const web = withServers(5).hosts.web.address;
     // the lease step takes it, each claim step writes the claim; everything else checks
@@ -460,8 +462,9 @@ describe("the plan starts from what the cluster runs, and every assumption is ch
     const run = await runProgram(v, { ...five, unreachable: ["dtable-server-5"] });
     // checked on dtable-web before the lease is taken: a refusal leaves nothing to clear
     const lease = run.one(`${P}lease`).inputs.create as string;
-    expect(lease).toContain(`if connects '${at}' 5000; then echo "dtable-server-5 (${at}) answers on port 5000 from dtable-web`);
-    expect(lease.indexOf("if connects")).toBeLessThan(lease.indexOf("set -C"));
+    expect(scriptVars(lease)).toMatchObject({ EVICTED: `dtable-server-5 ${at}`, DTABLE_SERVER_PORT: "5000" });
+    expect(lease.indexOf('if connects "$address" "$DTABLE_SERVER_PORT"; then')).toBeGreaterThan(0);
+    expect(lease.indexOf('if connects "$address"')).toBeLessThan(lease.indexOf("set -C"));
     expect((run.outputs.appliedRouting as { evicted?: { name: string }[] }).evicted?.map((e) => e.name)).toEqual(["dtable-server-5"]);
   });
 
@@ -478,8 +481,9 @@ describe("the plan starts from what the cluster runs, and every assumption is ch
     const back = await runProgram(v, evicted);
     const fence = back.one(`${P}fence-dtable-server-5`);
     expect(JSON.stringify(fence.inputs.connection)).toContain(`"host":"${withServers(5).hosts.servers[4].address}"`);
-    expect(fence.inputs.create).toContain("docker kill seatable-server");
-    expect(fence.inputs.create).toContain("docker update --restart=no seatable-server");
+    expect(scriptVars(fence.inputs.create as string).CONTAINER).toBe("seatable-server");
+    expect(fence.inputs.create).toContain('docker kill "$CONTAINER"');
+    expect(fence.inputs.create).toContain('docker update --restart=no "$CONTAINER"');
     before(back, `${P}lease`, `${P}fence-dtable-server-5`);
     // nothing that changes a host comes before it but the lease
     for (const r of back.resources.filter((x) => (x.type === COMMAND || x.type === CONTAINER) && x.name !== `${P}lease` && x.name !== `${P}fence-dtable-server-5`)) before(back, `${P}fence-dtable-server-5`, r.name);

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateStackFile } from "../pure/config/stack-file";
 import { ClusterConfig, SECRET_KEYS, SecretKey } from "../pure/config/schema";
@@ -9,7 +12,6 @@ import {
   proxyUrl,
   Role,
   secretEnvironmentNames,
-  shellQuote,
   versionNotes,
   versionStyle,
 } from "../pure/plan/seatable";
@@ -241,14 +243,23 @@ describe("secretEnvironmentNames", () => {
 });
 
 describe("editCommand", () => {
-  test("script on stdin, edits in an environment variable, every argument quoted", () => {
+  test("script on stdin, edits in an environment variable, every argument arrives as it was (a quote in the folder's name too)", () => {
     const edits = confEdits(withVersion("6.1.8"), "dtable-db").edits;
-    const { command, stdin } = editCommand(edits, "print('x')\n", { confDir: "/tmp/it's here", timeoutSeconds: 30, settleSeconds: 0 });
-    expect(stdin).toBe("print('x')\n");
-    expect(command).toBe(
-      `SEATABLE_CONF_EDITS=${shellQuote(JSON.stringify(edits))} python3 - '--conf-dir' '/tmp/it'\\''s here' '--timeout' '30' '--settle' '0'`,
-    );
-    expect(editCommand([], "").command).toContain("'/opt/seatable-server/seatable/conf' '--timeout' '600' '--settle' '2'");
+    // a stand-in for python3 that shows what it was given
+    const dir = mkdtempSync(join(tmpdir(), "edit-command-"));
+    const python = join(dir, "python's");
+    writeFileSync(python, '#!/bin/sh\nprintf "%s|" "$@"; printf "\\n%s\\n" "$SEATABLE_CONF_EDITS"; cat\n', { mode: 0o755 });
+    try {
+      for (const shell of ["dash", "bash"]) {
+        const { command, stdin } = editCommand(edits, "print('x')\n", { confDir: "/tmp/it's here", timeoutSeconds: 30, settleSeconds: 0, python });
+        const out = execFileSync(shell, ["-c", command], { input: stdin, encoding: "utf8" }).split("\n");
+        expect([shell, out[0], JSON.parse(out[1]), out.slice(2).join("\n")]).toEqual([shell, "-|--conf-dir|/tmp/it's here|--timeout|30|--settle|0|", edits, "print('x')\n"]);
+      }
+      const defaults = execFileSync("dash", ["-c", editCommand([], "", { python }).command], { input: "", encoding: "utf8" });
+      expect(defaults.split("\n")[0]).toBe("-|--conf-dir|/opt/seatable-server/seatable/conf|--timeout|600|--settle|2|");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,7 +1,10 @@
 // What runs on each host: the containers, as plain data the resource layer maps
 // onto docker.Container one to one.
+import { createHash } from "node:crypto";
 import type { ClusterConfig, NodeHost, SecretKey } from "../config/schema";
 import { PORTS } from "../config/schema";
+import { canonicalAddress } from "../config/values";
+import { goDuration } from "./go-duration";
 import { nodeEnvironment, Role, secretEnvironmentNames } from "./seatable";
 
 export const SEATABLE_CONTAINER = "seatable-server";
@@ -21,10 +24,15 @@ export const PROXY_HOSTS = `${PROXY_DIR}/hosts`;
 /** Where the proxy container sees PROXY_DIR. */
 export const PROXY_DIR_IN_CONTAINER = "/etc/nginx/proxy";
 export const SEATABLE_NGINX_CONF = `${COMPOSE_DIR}/config/seatable-nginx.conf`;
+/**
+ * A seatable-server's /etc/hosts when its extra_hosts hold an IPv6 address,
+ * which the docker provider cannot read back (docs/engine-contract.md); the
+ * node's "hosts-file" step writes it (seatableHostsFile) before the container starts.
+ */
+export const SEATABLE_HOSTS = `${COMPOSE_DIR}/seatable-server-hosts`;
+/** Label with the sha256 of that file: a new file replaces the container, as a changed extra_hosts does. */
+export const HOSTS_FILE_LABEL = "seatable-cluster.hosts-sha256";
 export const LICENSE_PATH = `${SEATABLE_DIR}/seatable/seatable-license.txt`;
-
-/** Shell test: is the container running on this host? */
-export const containerRunning = (name: string) => `[ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ]`;
 
 export type PortSpec = { readonly ip: string; readonly external: number; readonly internal: number };
 export type VolumeSpec = { readonly hostPath: string; readonly containerPath: string; readonly readOnly: boolean };
@@ -39,7 +47,7 @@ export type ContainerSpec = {
   readonly secretEnv: Readonly<Record<string, SecretKey>>;
   readonly ports: readonly PortSpec[];
   readonly volumes: readonly VolumeSpec[];
-  /** extra_hosts: name → address */
+  /** extra_hosts: name → address; IPv4 only (an IPv6 entry does not survive the provider's read-back) */
   readonly extraHosts: readonly { readonly host: string; readonly ip: string }[];
   readonly labels: Readonly<Record<string, string>>;
   readonly networks: readonly string[];
@@ -57,18 +65,47 @@ export type ContainerSpec = {
   readonly healthcheck?: HealthcheckSpec;
 };
 
+/** Durations as Go prints them (goDuration), the form the provider reads back: "2m0s", never "120s". */
 export type HealthcheckSpec = {
+  /** run by the container's shell (CMD-SHELL) */
   readonly command: string;
   readonly interval: string;
   readonly timeout: string;
   readonly retries: number;
-  /** SeaTable's first start (database set-up) takes minutes */
   readonly startPeriod: string;
   /** how long `up` waits for healthy */
   readonly waitSeconds: number;
 };
 
-const healthcheck = (command: string): HealthcheckSpec => ({ command, interval: "20s", timeout: "10s", retries: 3, startPeriod: "120s", waitSeconds: 900 });
+type Timing = { readonly interval: number; readonly timeout: number; readonly retries: number; readonly startPeriod: number; readonly wait: number };
+
+const healthcheck = (command: string, t: Timing): HealthcheckSpec => ({
+  command,
+  interval: goDuration(t.interval),
+  timeout: goDuration(t.timeout),
+  retries: t.retries,
+  startPeriod: goDuration(t.startPeriod),
+  waitSeconds: t.wait,
+});
+
+/** Seconds; SeaTable's first start (database set-up) takes minutes. */
+const SEATABLE_TIMING: Timing = { interval: 20, timeout: 10, retries: 3, startPeriod: 120, wait: 900 };
+/** Seconds; nginx starts at once, so `up` learns within a minute that it cannot (a config or image it refuses). */
+const PROXY_TIMING: Timing = { interval: 10, timeout: 5, retries: 3, startPeriod: 10, wait: 60 };
+
+/** The proxy's stub_status location (pure/plan/nginx.ts), allowed from 127.0.0.0/8. */
+const PROXY_STATUS_PATH = "/nginx_status";
+
+/**
+ * The proxy answers on its own port inside the container (nginx listens on
+ * IPv4 only, hence 127.0.0.1). busybox wget is in the alpine images (not every
+ * busybox has wget's -T: Docker's timeout bounds it), curl in most others;
+ * without either the check fails and `up` says so.
+ */
+const proxyHealthCommand = (port: number) => {
+  const url = `http://127.0.0.1:${port}${PROXY_STATUS_PATH}`;
+  return `wget -q -O /dev/null ${url} || curl --fail --silent --max-time 5 --output /dev/null ${url} || exit 1`;
+};
 
 /** Each role answers on its own port (REL's check, curl on 8000, fits dtable-web only). */
 const HEALTHCHECK: Record<Role, string> = {
@@ -91,7 +128,35 @@ export const SNAPSHOT_CLEANUP_ROLE: Role = "dtable-db";
  */
 function seatableExtraHosts(config: ClusterConfig, self: NodeHost) {
   const named = [config.hosts.web, config.hosts.db, ...(self.role === "dtable-server" ? [self] : [])];
-  return named.map((h) => ({ host: h.name, ip: h.address }));
+  return named.map((h) => ({ host: h.name, ip: canonicalAddress(h.address) }));
+}
+
+/**
+ * The provider reads extra_hosts back by splitting "name:ip" at every ':'
+ * (docs/engine-contract.md): an IPv6 entry comes back as another address, and
+ * since extra_hosts forces a new container, every `up` would replace it.
+ */
+const readsBack = (h: { readonly ip: string }) => !h.ip.includes(":");
+
+/**
+ * The /etc/hosts a seatable-server mounts from SEATABLE_HOSTS instead of
+ * extra_hosts, when one of its entries is IPv6; undefined when extra_hosts
+ * carries them. Docker's own lines, without the container's own name (its ID).
+ */
+export function seatableHostsFile(config: ClusterConfig, host: NodeHost): string | undefined {
+  const entries = seatableExtraHosts(config, host);
+  if (entries.every(readsBack)) return undefined;
+  return [
+    `# seatable-server's /etc/hosts on ${host.name}, rendered by seatable-cluster (IPv6 extra_hosts do not survive the docker provider's read-back).`,
+    "127.0.0.1 localhost",
+    "::1 localhost ip6-localhost ip6-loopback",
+    "fe00::0 ip6-localnet",
+    "ff00::0 ip6-mcastprefix",
+    "ff02::1 ip6-allnodes",
+    "ff02::2 ip6-allrouters",
+    ...entries.map((e) => `${e.ip} ${e.host}`),
+    "",
+  ].join("\n");
 }
 
 /**
@@ -185,24 +250,31 @@ function caddyLabels(config: ClusterConfig): Record<string, string> {
 export function seatableContainer(config: ClusterConfig, host: NodeHost): ContainerSpec {
   const role = host.role;
   const snapshotCleanup = role === SNAPSHOT_CLEANUP_ROLE;
+  // Docker reads a published address back in its canonical form
+  const address = canonicalAddress(host.address);
   const ports: PortSpec[] = [];
   const volumes: VolumeSpec[] = [{ hostPath: SEATABLE_DIR, containerPath: "/shared", readOnly: false }];
   let labels: Record<string, string> = {};
   let networks: string[] = [];
   if (role === "dtable-web") {
     // gunicorn for the other nodes; never 5000 here: the proxy owns it.
-    ports.push({ ip: host.address, external: PORTS.dtableWeb, internal: PORTS.dtableWeb });
+    ports.push({ ip: address, external: PORTS.dtableWeb, internal: PORTS.dtableWeb });
     volumes.push({ hostPath: SEATABLE_NGINX_CONF, containerPath: "/etc/nginx/sites-enabled/default", readOnly: true });
     if (config.publicEntry === "caddy") {
       labels = caddyLabels(config);
       networks = [FRONTEND_NETWORK];
     } else {
-      ports.push({ ip: host.address, external: PORTS.http, internal: PORTS.http });
+      ports.push({ ip: address, external: PORTS.http, internal: PORTS.http });
     }
   } else if (role === "dtable-db") {
-    ports.push({ ip: host.address, external: PORTS.dtableDb, internal: PORTS.dtableDb });
+    ports.push({ ip: address, external: PORTS.dtableDb, internal: PORTS.dtableDb });
   } else {
-    ports.push({ ip: host.address, external: PORTS.dtableServer, internal: PORTS.dtableServer });
+    ports.push({ ip: address, external: PORTS.dtableServer, internal: PORTS.dtableServer });
+  }
+  const hostsFile = seatableHostsFile(config, host);
+  if (hostsFile !== undefined) {
+    volumes.push({ hostPath: SEATABLE_HOSTS, containerPath: "/etc/hosts", readOnly: true });
+    labels = { ...labels, [HOSTS_FILE_LABEL]: createHash("sha256").update(hostsFile).digest("hex") };
   }
   return {
     name: SEATABLE_CONTAINER,
@@ -211,14 +283,14 @@ export function seatableContainer(config: ClusterConfig, host: NodeHost): Contai
     secretEnv: secretEnvironmentNames(role, config),
     ports,
     volumes,
-    extraHosts: seatableExtraHosts(config, host),
+    extraHosts: hostsFile === undefined ? seatableExtraHosts(config, host) : [],
     labels,
     networks,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     restart: "unless-stopped",
     logOpts: LOG_OPTS,
     logDriver: "json-file",
-    healthcheck: healthcheck(HEALTHCHECK[role]),
+    healthcheck: healthcheck(HEALTHCHECK[role], SEATABLE_TIMING),
   };
 }
 
@@ -232,7 +304,7 @@ export function proxyContainer(config: ClusterConfig): ContainerSpec {
     env: {},
     secretEnv: {},
     // the proxy's port (stub_status at /nginx_status too), on the private address only
-    ports: [{ ip: web.address, external: config.proxy.port, internal: config.proxy.port }],
+    ports: [{ ip: canonicalAddress(web.address), external: config.proxy.port, internal: config.proxy.port }],
     volumes: [
       // the folder, not the file: a new config is renamed into place, which a file mount would not see
       { hostPath: PROXY_DIR, containerPath: PROXY_DIR_IN_CONTAINER, readOnly: true },
@@ -246,6 +318,8 @@ export function proxyContainer(config: ClusterConfig): ContainerSpec {
     restart: "unless-stopped",
     logDriver: "json-file",
     logOpts: LOG_OPTS,
+    // `up` fails when nginx does not start (a new image, a config it refuses)
+    healthcheck: healthcheck(proxyHealthCommand(config.proxy.port), PROXY_TIMING),
   };
 }
 
@@ -259,8 +333,8 @@ export function caddyContainer(config: ClusterConfig): ContainerSpec | undefined
     env: { CADDY_INGRESS_NETWORKS: FRONTEND_NETWORK },
     secretEnv: {},
     ports: [
-      { ip: publicAddress, external: PORTS.http, internal: PORTS.http },
-      { ip: publicAddress, external: PORTS.https, internal: PORTS.https },
+      { ip: canonicalAddress(publicAddress), external: PORTS.http, internal: PORTS.http },
+      { ip: canonicalAddress(publicAddress), external: PORTS.https, internal: PORTS.https },
     ],
     volumes: [
       { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock", readOnly: true },

@@ -10,7 +10,8 @@
 // register (and so replace) a container only after the steps before it ran.
 import { routingJson } from "../config/routing-file";
 import type { ClusterConfig, NodeHost } from "../config/schema";
-import { CADDY_IMAGE, caddyContainer } from "./containers";
+import { CADDY_IMAGE, caddyContainer, PROXY_CONTAINER } from "./containers";
+import { liveProxyImage } from "./host-containers";
 import type { ClusterPlan } from "./index";
 import { nodeSteps } from "./node-steps";
 import { containerId, HostStep, leaseCheck, LiveProxy, proxyFiles, rolloutSteps, Run, ServerHost, sha256 } from "./rollout";
@@ -57,6 +58,8 @@ export type GraphInput = {
   readonly fences?: readonly ServerHost[];
   /** the node steps' hashes the last verified `up` recorded */
   readonly recordedNodeSteps?: Readonly<Record<string, string>>;
+  /** dtable-servers whose container is stopped or unhealthy on their host, and why (host-containers.ts) */
+  readonly unwell?: Readonly<Record<string, string>>;
 };
 
 /** The servers whose buckets or pinned bases the live quarantine pauses, in the table the plan starts from. */
@@ -93,6 +96,9 @@ function isQuiet(input: GraphInput, stages: StagePlan, nodeSteps: Readonly<Recor
   // a node step that changed runs, and only inside a change's lease
   if (!sameRecord(input.recordedNodeSteps, nodeSteps)) return false;
   if (stages.stages.length > 0 || Object.values(input.containers).some((c) => c !== "same")) return false;
+  // a new proxy image is replaced inside a change: its switch tests the config in it (nginx -t), and verify follows
+  const proxy = live.containers?.[PROXY_CONTAINER];
+  if (proxy !== undefined && (liveProxyImage(live) !== plan.config.proxy.image || proxy.status !== "running")) return false;
   const files = proxyFiles(plan);
   return (
     routingJson(plan.previous) === routingJson(plan.routing) &&
@@ -113,6 +119,7 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     maxRestarting: config.rollout.maxRestarting,
     evict: config.rollout.evict,
     resume: pausedOwners(plan, input.live),
+    ...(input.unwell ? { unwell: input.unwell } : {}),
   });
   const stepsOf = new Map([web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript)] as const));
   const nodeStepHashes = Object.fromEntries([...stepsOf].flatMap(([host, st]) => [...st.before, ...st.after].map((s) => [`${host}-${s.id}`, nodeStepHash(s)] as const)));
@@ -158,7 +165,7 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
   const addNode = (host: NodeHost, containerAfter: readonly string[]) => {
     const planned = stepsOf.get(host.name)!;
     // in a change, each checks this run's lease (its claim on the host); in a quiet up each stays as the last up left it
-    const checked = (s: HostStep): HostStep => (quiet ? s : { ...s, command: [...leaseCheck(s.host, web.name, input.run, `${host.name}-${s.id}`), s.command].join("\n") });
+    const checked = (s: HostStep): HostStep => (quiet ? s : { ...s, command: [leaseCheck(s.host, web.name, input.run, `${host.name}-${s.id}`), s.command].join("\n") });
     const steps = { before: planned.before.map(checked), after: planned.after.map(checked) };
     const kept = quiet ? { kept: true as const } : {};
     const named = (s: HostStep) => `${host.name}-${s.id}`;
@@ -212,12 +219,30 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
  * existed if there is a table before; `replaceContainers` plans a change of
  * image or environment (every seatable-server container replaced).
  */
-export function offlineGraph(plan: ClusterPlan, replaceContainers: boolean, editScript: string): { graph: ClusterGraph; changes: Record<string, ContainerChange> } {
+export function offlineGraph(
+  plan: ClusterPlan,
+  replaceContainers: boolean,
+  editScript: string,
+  unwell?: Readonly<Record<string, string>>,
+): { graph: ClusterGraph; changes: Record<string, ContainerChange> } {
   const { web, db, servers } = plan.config.hosts;
-  const existing = new Set(plan.previous ? [web.name, db.name, ...Object.values(plan.previous.buckets), ...Object.values(plan.previous.pins), plan.previous.default] : []);
-  const changes = Object.fromEntries([web, db, ...servers].map((n): [string, ContainerChange] => [n.name, !existing.has(n.name) ? "create" : replaceContainers ? "replace" : "same"]));
+  const existing = existingNodes(plan);
+  const changes = offlineChanges(plan, replaceContainers);
   // servers the table names that left the config: their addresses are in the stack, not here
   const previousServers = [...existing].filter((n) => n !== web.name && n !== db.name).map((name) => servers.find((s) => s.name === name) ?? { name, address: "0.0.0.0", ssh: { user: "root", port: 22 } });
-  const graph = clusterGraph({ plan, previousServers, containers: changes, run: { stack: "(this stack)", id: "(this run)" }, editScript });
+  const graph = clusterGraph({ plan, previousServers, containers: changes, run: { stack: "(this stack)", id: "(this run)" }, editScript, ...(unwell ? { unwell } : {}) });
   return { graph, changes };
+}
+
+/** The nodes that exist if there is a table before: dtable-web, dtable-db and every server the table names. */
+function existingNodes(plan: ClusterPlan): Set<string> {
+  const { web, db } = plan.config.hosts;
+  return new Set(plan.previous ? [web.name, db.name, ...Object.values(plan.previous.buckets), ...Object.values(plan.previous.pins), plan.previous.default] : []);
+}
+
+/** What `npm run plan` takes Pulumi to do with each node's container: create a new one, replace every one (`replaceContainers`), or nothing. */
+export function offlineChanges(plan: ClusterPlan, replaceContainers: boolean): Record<string, ContainerChange> {
+  const { web, db, servers } = plan.config.hosts;
+  const existing = existingNodes(plan);
+  return Object.fromEntries([web, db, ...servers].map((n): [string, ContainerChange] => [n.name, !existing.has(n.name) ? "create" : replaceContainers ? "replace" : "same"]));
 }

@@ -6,25 +6,73 @@
 import { z } from "zod";
 import { parseRoutingTable } from "../config/routing-file";
 import { formatIssues } from "../config/problems";
-import { PROXY_CONFIG, PROXY_HOSTS } from "./containers";
+import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
+import { hostScript } from "./host-scripts";
 import { LiveProxy, PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS, PROXY_VERIFIED } from "./rollout";
 
-const HASHED = { conf: PROXY_CONFIG, hosts: PROXY_HOSTS, routing: PROXY_ROUTING } as const;
 const CONTENTS = { "routing-file": PROXY_ROUTING, "servers-file": PROXY_SERVERS, "quarantine-file": PROXY_QUARANTINE } as const;
 /** A file of the proxy's folder is read up to this size; a larger one is cut off, and its parse then fails. */
 export const LIVE_FILE_LIMIT = 1024 * 1024;
 
-/** The command run on dtable-web: it changes nothing. */
-export const LIVE_READ_COMMAND = [
-  "set -eu",
-  'echo "now $(date +%s)"',
-  ...Object.entries(HASHED).map(([key, path]) => `if [ -e ${path} ]; then echo "${key} $(sha256sum < ${path} | cut -c1-64)"; fi`),
-  ...Object.entries(CONTENTS).map(([key, path]) => `if [ -e ${path} ]; then echo "${key} $(head -c ${LIVE_FILE_LIMIT} ${path} | base64 -w0)"; fi`),
-  `if [ -e ${PROXY_INSTALLED} ]; then head -n 8 ${PROXY_INSTALLED} | sed 's/^/installed /'; fi`,
-  `if [ -e ${PROXY_LEASE} ]; then printf 'lease %s\\n' "$(head -c 300 ${PROXY_LEASE} | tr -d '\\n')"; echo "lease-since $(stat -c %Y ${PROXY_LEASE})"; fi`,
-  `if [ -e ${PROXY_PROGRESS} ]; then printf 'progress %s\\n' "$(head -c 300 ${PROXY_PROGRESS} | tr -d '\\n')"; fi`,
-  `if [ -e ${PROXY_VERIFIED} ]; then printf 'verified %s\\n' "$(head -c 300 ${PROXY_VERIFIED} | tr -d '\\n')"; fi`,
-].join("\n");
+/** Docker's container states (`.State.Status`), and its health states. */
+const DOCKER_STATUS = ["created", "restarting", "running", "removing", "paused", "exited", "dead"] as const;
+const HEALTH = ["starting", "healthy", "unhealthy"] as const;
+
+/** A container as its host's Docker shows it, read before planning (hostscripts/container-state.sh). */
+export type ContainerState =
+  | { readonly status: "missing" }
+  /** docker did not answer: its first line */
+  | { readonly status: "unreadable"; readonly reason: string }
+  | {
+      readonly status: (typeof DOCKER_STATUS)[number];
+      readonly startedAt: string;
+      readonly image: string;
+      /** absent: the container has no health check */
+      readonly health?: (typeof HEALTH)[number];
+    };
+
+/** The command that reads containers on a host: it changes nothing. */
+export const containerReadCommand = (containers: readonly string[]) => hostScript(["container-state"], { CONTAINERS: containers });
+
+const CONTAINER_LINE = new RegExp(
+  `^container (\\S+) (?:(missing)|unreadable (.*)|(${DOCKER_STATUS.join("|")}) (\\S+) (\\S+) ?(${HEALTH.join("|")})?)$`,
+);
+
+/** One `container …` line, or undefined for any other line. */
+function containerLine(line: string): [string, ContainerState] | undefined {
+  const m = CONTAINER_LINE.exec(line);
+  if (!m) return undefined;
+  if (m[2]) return [m[1], { status: "missing" }];
+  if (m[3] !== undefined) return [m[1], { status: "unreadable", reason: m[3] }];
+  const status = m[4] as (typeof DOCKER_STATUS)[number];
+  return [m[1], { status, startedAt: m[5], image: m[6], ...(m[7] ? { health: m[7] as (typeof HEALTH)[number] } : {}) }];
+}
+
+/** Parses containerReadCommand's output; anything else is an error that names the host. */
+export function parseContainerRead(output: string, host: string): Record<string, ContainerState> {
+  const states: Record<string, ContainerState> = {};
+  for (const line of output.split("\n").filter((l) => l.trim() !== "")) {
+    const parsed = containerLine(line);
+    if (!parsed) throw new Error(`reading the containers on ${host}: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    states[parsed[0]] = parsed[1];
+  }
+  return states;
+}
+
+/** The command run on dtable-web (hostscripts/live-read.sh, then its containers): it changes nothing. */
+export const LIVE_READ_COMMAND = hostScript(["live-read", "container-state"], {
+  CONTAINERS: [SEATABLE_CONTAINER, PROXY_CONTAINER],
+  CONF_FILE: PROXY_CONFIG,
+  HOSTS_FILE: PROXY_HOSTS,
+  ROUTING_FILE: PROXY_ROUTING,
+  SERVERS_FILE: PROXY_SERVERS,
+  QUARANTINE_FILE: PROXY_QUARANTINE,
+  INSTALLED_FILE: PROXY_INSTALLED,
+  LEASE_FILE: PROXY_LEASE,
+  PROGRESS_FILE: PROXY_PROGRESS,
+  VERIFIED_FILE: PROXY_VERIFIED,
+  LIMIT: LIVE_FILE_LIMIT,
+});
 
 const uniqueSorted = (a: readonly string[]) => [...new Set(a)].sort();
 const quarantineSchema = z.strictObject({
@@ -79,7 +127,10 @@ export function parseLiveRead(output: string): LiveProxy {
       }
     } else if ((m = /^(lease) (.*)$/.exec(line))) live.lease = m[2];
     else if ((m = /^verified (.*)$/.exec(line))) live.verified = m[1];
-    else throw new Error(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    else if (containerLine(line)) {
+      const [name, state] = containerLine(line)!;
+      live.containers = { ...live.containers, [name]: state };
+    } else throw new Error(`reading the proxy's live files on dtable-web: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
   }
   if (problems.length > 0) throw new Error(`reading the proxy's live files on dtable-web:\n${problems.join("\n")}`);
   if (installed.conf.length > 0 || installed.hosts.length > 0) live.installed = installed;

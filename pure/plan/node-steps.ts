@@ -1,12 +1,12 @@
 // Commands around each node's seatable-server container: files it needs before
 // it starts, and the conf edits after its first start (SeaTable writes conf/
-// then). Same HostStep shape as the rollout.
-import type { ClusterConfig, NodeHost } from "../config/schema";
-import { COMPOSE_DIR, containerRunning, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_NGINX_CONF, SNAPSHOT_CLEANUP_ROLE } from "./containers";
-import { HostStep, inSequence, PROGRESS, waitPing } from "./rollout";
-import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editCommand, shellQuote, versionStyle } from "./seatable";
+// then). Same HostStep shape as the rollout; the shell is in hostscripts/.
+import { PORTS, type ClusterConfig, type NodeHost } from "../config/schema";
+import { COMPOSE_DIR, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_HOSTS, SEATABLE_NGINX_CONF, seatableHostsFile, SNAPSHOT_CLEANUP_ROLE } from "./containers";
+import { hostScript } from "./host-scripts";
+import { HostStep, inSequence } from "./rollout";
+import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editVars, versionStyle } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
-import { ensureDir } from "./shell";
 
 export type NodeSteps = {
   /** before the container is created or changed */
@@ -15,29 +15,9 @@ export type NodeSteps = {
   readonly after: readonly HostStep[];
 };
 
-const running = containerRunning(SEATABLE_CONTAINER);
-
-/**
- * Renames each conf file SeaTable 6.2 no longer reads to
- * `<file>.moved-by-seatable-cluster-<UTC time>` (never deletes, never
- * overwrites) and prints what it moved; where none is left it changes nothing.
- */
+/** hostscripts/move-aside.sh: the conf files SeaTable 6.2 no longer reads, renamed aside (never deleted). */
 export function moveAsideCommand(confDir: string = CONF_DIR): string {
-  return [
-    "set -eu",
-    `D=${shellQuote(confDir)}`,
-    'T=$(date -u +%Y%m%dT%H%M%SZ)',
-    "n=0",
-    `for f in ${CONF_FILES_UNREAD_FROM_6_2.join(" ")}; do`,
-    '  [ -e "$D/$f" ] || [ -L "$D/$f" ] || continue',
-    '  to="$D/$f.moved-by-seatable-cluster-$T"',
-    '  if [ -e "$to" ] || [ -L "$to" ]; then echo "$to exists already; $D/$f left where it is" >&2; exit 1; fi',
-    '  mv "$D/$f" "$to"',
-    '  echo "moved $D/$f to $to (SeaTable 6.2 no longer reads it)"',
-    "  n=$((n + 1))",
-    "done",
-    'if [ "$n" = 0 ]; then echo "no conf file that SeaTable 6.2 no longer reads in $D"; fi',
-  ].join("\n");
+  return hostScript(["move-aside"], { CONF_DIR: confDir, UNREAD_FILES: CONF_FILES_UNREAD_FROM_6_2 });
 }
 
 /** `editScript` is the text of hostscripts/edit-conf.py (read by the resource layer). */
@@ -47,40 +27,25 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       id: "prepare",
       host: host.name,
       title: `create ${SEATABLE_DIR}/seatable for SeaTable's data and the license`,
-      command: ["set -eu", ensureDir(`${SEATABLE_DIR}/seatable`), ensureDir(COMPOSE_DIR)].join("\n"),
+      command: hostScript(["prepare"], { DIRS: [`${SEATABLE_DIR}/seatable`, COMPOSE_DIR] }),
     },
   ];
+  const hostsFile = seatableHostsFile(config, host);
+  if (hostsFile !== undefined) {
+    before.push({
+      id: "hosts-file",
+      host: host.name,
+      title: `write ${SEATABLE_HOSTS}, seatable-server's /etc/hosts (an IPv6 address cannot go in extra_hosts)`,
+      command: hostScript(["hosts-file"], { FILE: SEATABLE_HOSTS }),
+      stdin: hostsFile,
+    });
+  }
   if (host.role === "dtable-web") {
     before.push({
       id: "site-upload",
       host: host.name,
       title: "upload seatable-nginx.conf (ping locations to the proxy and dtable-db), test it with nginx -t in seatable-server, reload",
-      command: [
-        "set -eu",
-        ensureDir(`${COMPOSE_DIR}/config`),
-        `F=${SEATABLE_NGINX_CONF}`,
-        'cat > "$F.next"',
-        `if [ -f "$F" ] && ${running}; then`,
-        // Written in place, as the container mounts this one file (it would
-        // not see a renamed one), so nginx inside can test it. What nginx
-        // runs stays in $F.prev until the reload: a run that stopped half-way
-        // left it there, and it is the one to come back to.
-        '  [ -e "$F.prev" ] || cp -p "$F" "$F.prev"',
-        '  cat "$F.next" > "$F"',
-        `  if ! out=$(docker exec ${SEATABLE_CONTAINER} nginx -t 2>&1); then`,
-        '    cat "$F.prev" > "$F"',
-        '    rm -f "$F.prev" "$F.next"',
-        "    printf '%s\\n' \"$out\" >&2",
-        '    echo "nginx -t in seatable-server failed for the new $F; the live file and the running nginx are unchanged" >&2',
-        "    exit 1",
-        "  fi",
-        `  docker exec ${SEATABLE_CONTAINER} nginx -s reload`,
-        "else",
-        // no nginx runs this file yet: the container starts with it
-        '  cat "$F.next" > "$F"',
-        "fi",
-        'rm -f "$F.next" "$F.prev"',
-      ].join("\n"),
+      command: hostScript(["site-upload"], { SITE_DIR: `${COMPOSE_DIR}/config`, SITE_FILE: SEATABLE_NGINX_CONF, CONTAINER: SEATABLE_CONTAINER }),
       stdin: renderSeatableNginx(config),
     });
   }
@@ -96,21 +61,16 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
   const plan = confEdits(config, host.role, { snapshotCleanup: host.role === SNAPSHOT_CLEANUP_ROLE });
   const after: Omit<HostStep, "after">[] = [];
   if (plan.edits.length > 0) {
-    const { command, stdin } = editCommand(plan.edits, editScript);
     after.push({
       id: "conf-edits",
       host: host.name,
       title: `point ${plan.services.join(", ")} at the cluster (files under conf/), restart seatable-server if a file changed`,
-      command: [
-        "set -eu",
-        // a marker survives a lost restart, so that running the step again restarts
-        `M=${SEATABLE_DIR}/.conf-edits-restart-pending`,
-        `if ! out=$(${command}); then printf "%s\\n" "$out"; exit 1; fi`,
-        'printf "%s\\n" "$out"',
-        `if printf "%s\\n" "$out" | grep -q '^changed '; then touch "$M"; fi`,
-        `if [ -e "$M" ]; then docker restart -t ${config.stopTimeoutSeconds} ${SEATABLE_CONTAINER} >/dev/null; rm -f "$M"; echo "restarted ${SEATABLE_CONTAINER}"; fi`,
-      ].join("\n"),
-      stdin,
+      command: hostScript(
+        ["conf-edits"],
+        { ...editVars(plan.edits), MARKER: `${SEATABLE_DIR}/.conf-edits-restart-pending`, CONTAINER: SEATABLE_CONTAINER, STOP_TIMEOUT: config.stopTimeoutSeconds },
+        ["edit-conf"],
+      ),
+      stdin: editScript,
     });
   }
   if (host.role === "dtable-server") {
@@ -121,12 +81,7 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       id: "running",
       host: host.name,
       title: `start ${SEATABLE_CONTAINER} on ${host.name} if it is not running, and wait until it answers /ping/`,
-      command: [
-        "set -eu",
-        ...PROGRESS,
-        `if ! ${running}; then docker start ${SEATABLE_CONTAINER} >/dev/null; echo "started ${SEATABLE_CONTAINER} on ${host.name}: it was not running"; fi`,
-        ...waitPing(host.name),
-      ].join("\n"),
+      command: hostScript(["running"], { HOST: host.name, CONTAINER: SEATABLE_CONTAINER, DTABLE_SERVER_PORT: PORTS.dtableServer }, ["progress", "wait-ping"]),
     });
   }
   return { before: inSequence(before), after: inSequence(after) };

@@ -11,7 +11,8 @@ import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableSe
 import { COMPOSE_DIR, PROXY_CONFIG, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "./containers";
 import type { ClusterPlan } from "./index";
 import { refineTable, RoutingTable } from "./routing";
-import { shellQuote } from "./seatable";
+import { hostScript } from "./host-scripts";
+import type { ContainerState } from "./live";
 import type { Stage, StagePlan } from "./stages";
 
 /** A dtable-server as the program last deployed it: enough to reach it after it left the config. */
@@ -121,6 +122,8 @@ export type LiveProxy = {
   /** the lease line of the run whose final verification passed, until the next run takes the lease */
   readonly verified?: string;
   readonly progress?: { readonly step: string; readonly agoSeconds: number; readonly run?: string };
+  /** dtable-web's seatable-server and proxy containers as Docker shows them */
+  readonly containers?: Readonly<Record<string, ContainerState>>;
 };
 
 /** Who changes the cluster: the stack and this run of the program. */
@@ -148,142 +151,73 @@ export type RolloutInput = {
   readonly claims?: readonly string[];
 };
 
-// ---- shell --------------------------------------------------------------------------
+// ---- host scripts (hostscripts/*.sh) and their headers --------------------------------
+
+const unique = (values: readonly string[]) => [...new Set(values)];
+
+/** This run's lease line and where it is kept: lib/lease.sh. */
+const leaseVars = (run: Run) => ({ LEASE: leaseLine(run), LEASE_FILE: PROXY_LEASE, HOST_LEASE_FILE: HOST_LEASE });
+
+/** A step on dtable-web, and where it notes the last step done (lib/lease.sh, lib/done-step.sh). */
+const webVars = (run: Run) => ({ ...leaseVars(run), PROGRESS_FILE: PROXY_PROGRESS });
+
+/** And the probes through the proxy: lib/probe.sh. */
+const proxyVars = (run: Run, port: number, webAddress: string) => ({ ...webVars(run), P: `http://${urlHost(webAddress)}:${port}`, SERVER_HEADER, UPSTREAM_HEADER });
+
+/** Hashes of the files the guard lets a step replace; `routing`: tables that vouch for any file (no hashes recorded). */
+type Allowed = { conf: string[]; hosts: string[]; routing?: string[] };
 
 /**
- * Probes from dtable-web itself with its python3 (a prerequisite there): the
- * status and the proxy's two headers, for any answer (busybox wget in the
- * proxy's image shows headers of 2xx answers only).
+ * lib/live-guard.sh: the live files must be ones this program installed, the
+ * ones this stack recorded, or one of this run's own. start.ts refuses the same
+ * before planning; this is the check on the host, at the moment of the change.
  */
-const PROBE = [
-  "probe() { python3 - \"$1\" <<'PY'",
-  "import sys, urllib.request, urllib.error",
-  "try:",
-  "    r = urllib.request.urlopen(sys.argv[1], timeout=5)",
-  "except urllib.error.HTTPError as e:",
-  "    r = e",
-  "except Exception:",
-  "    print('000 - -'); sys.exit(0)",
-  `print(r.status, r.headers.get('${SERVER_HEADER}') or '-', r.headers.get('${UPSTREAM_HEADER}') or '-')`,
-  "PY",
-  "}",
-];
-
-/** `progress START WHAT`: a line every 10 s, so that no SSH session is silent long enough for a NAT to drop it. */
-export const PROGRESS = [`progress() { n=$(( $(date +%s) - $1 )); if [ $(( n - \${last:-0} )) -ge 10 ]; then last=$n; echo "still waiting for $2 ($n s)"; fi; }`];
-
-function proxyShell(run: Run, port: number, webAddress: string): string[] {
-  return [
-    "set -eu",
-    `D=${PROXY_DIR}`,
-    `P=http://${urlHost(webAddress)}:${port}`,
-    `LEASE=${shellQuote(leaseLine(run))}`,
-    ...PROBE,
-    ...PROGRESS,
-    // answers URL SERVER UPSTREAM STATUS: the proxy chose SERVER, and UPSTREAM (or "*") answered with STATUS (or "*")
-    `done_step() { printf '%s %s %s\\n' "$1" "$(date +%s)" "$LEASE" > ${PROXY_PROGRESS}; }`,
-    `answers() { r=$(probe "$1"); st=\${r%% *}; rest=\${r#* }; sv=\${rest%% *}; up=\${rest#* }; [ "$sv" = "$2" ] && { [ "$3" = "*" ] || [ "$up" = "$3" ]; } && { [ "$4" = "*" ] || [ "$st" = "$4" ]; }; }`,
-    `wait_answers() { t0=$(date +%s); until answers "$1" "$2" "$3" "$4"; do if [ $(( $(date +%s) - t0 )) -ge "$5" ]; then echo "the proxy did not answer $1 from $2 ($3, status $4) within $5 s; last answer: $(probe "$1")" >&2; exit 1; fi; progress "$t0" "$1"; sleep 0.2; done; }`,
-  ];
-}
-
-/** How nginx writes the address it connected to for a dtable-server ($upstream_addr). */
-const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtableServer}`;
-
-/**
- * The live files must be ones this program installed (the proxy's own record,
- * PROXY_INSTALLED), the ones this stack recorded, or one of this run's own: a
- * hand edit or another tool would otherwise have the next reload open a base
- * on a second server. start.ts refuses the same before planning; this is the
- * check on the host, at the moment of the change.
- */
-function liveGuard(allowed: Allowed): string[] {
-  const refuse = (file: string, what: string) =>
-    `echo "the proxy's ${what} (${file}) is not one this program installed (${PROXY_INSTALLED}), nor the one this stack recorded, nor one this run writes: it was edited by hand or another tool or stack manages this host. Nothing was changed. Undo the edit (routing.json says what the installed config routes), restart every dtable-server the edited file sent a base to that routing.json gives to another server, and run pulumi up again." >&2; exit 1`;
+const guardVars = (allowed: Allowed) => ({
+  CONF_FILE: PROXY_CONFIG,
+  HOSTS_FILE: PROXY_HOSTS,
+  ROUTING_FILE: PROXY_ROUTING,
+  INSTALLED_FILE: PROXY_INSTALLED,
+  ALLOWED_CONF: unique(allowed.conf),
+  ALLOWED_HOSTS: unique(allowed.hosts),
   // a stack recorded by an earlier version of this program has no file hashes: its table decides
-  const otherwise = (file: string, what: string) => (allowed.routing ? `routing_recorded || { ${refuse(file, what)}; }` : refuse(file, what));
-  const check = (file: string, key: "conf" | "hosts", hashes: readonly string[], what: string) => [
-    `if [ -e ${file} ]; then`,
-    `  h=$(sha256sum < ${file} | cut -c1-64)`,
-    `  case "$h" in`,
-    `    ${[...new Set(hashes)].join("|")}) ;;`,
-    `    *) installed ${key} "$h" || { ${otherwise(file, what)}; } ;;`,
-    "  esac",
-    "fi",
-  ];
-  return [
-    `installed() { [ -e ${PROXY_INSTALLED} ] && grep -qx "$1 $2" ${PROXY_INSTALLED}; }`,
-    ...(allowed.routing
-      ? [`routing_recorded() { [ -e ${PROXY_ROUTING} ] && case "$(sha256sum < ${PROXY_ROUTING} | cut -c1-64)" in ${[...new Set(allowed.routing)].join("|")}) true ;; *) false ;; esac; }`]
-      : []),
-    ...check(PROXY_CONFIG, "conf", allowed.conf, "config"),
-    ...check(PROXY_HOSTS, "hosts", allowed.hosts, "hosts file"),
-  ];
-}
+  ALLOWED_ROUTING: unique(allowed.routing ?? []),
+});
 
-const holdsLease = (what: string) => [
-  `if [ "$(cat ${PROXY_LEASE} 2>/dev/null)" != "$LEASE" ]; then echo "${what}: this run does not hold the lease ${PROXY_LEASE} (it holds: $(cat ${PROXY_LEASE} 2>/dev/null || echo nothing)); another run took over or the lease was removed by hand. Nothing was changed." >&2; exit 1; fi`,
-];
+const PROXY_LIBS = ["progress", "probe", "lease", "done-step"] as const;
 
 /**
- * On a host other than dtable-web: the claim this run wrote there after it
- * took the lease. A run that lost the lease (removed by hand, another run took
- * over and claimed the host) changes nothing more on it.
+ * The command that stops a step on `host` unless this run holds the lease
+ * (dtable-web) or its claim (any other host, written right after the lease):
+ * a run that lost the lease changes nothing more.
  */
-export function holdsClaim(run: Run, what: string): string[] {
-  return [
-    `LEASE=${shellQuote(leaseLine(run))}`,
-    `if [ "$(cat ${HOST_LEASE} 2>/dev/null)" != "$LEASE" ]; then echo "${what}: this run does not hold the lease on this host (${HOST_LEASE} holds: $(cat ${HOST_LEASE} 2>/dev/null || echo nothing)); another run took over. Nothing was changed." >&2; exit 1; fi`,
-  ];
-}
-
-/** The lines that stop a step on `host` unless this run holds the lease (dtable-web) or its claim (any other host). */
-export function leaseCheck(host: string, web: string, run: Run, what: string): string[] {
-  return host === web ? [`LEASE=${shellQuote(leaseLine(run))}`, ...holdsLease(what)] : holdsClaim(run, what);
-}
-
-/**
- * From dtable-web, the proxy's own vantage: an evicted server's port 5000 must
- * not answer, or it is not dead and may hold bases.
- */
-function evictCheck(evicted: readonly ServerHost[]): string[] {
-  if (evicted.length === 0) return [];
-  return [
-    `connects() { python3 -c 'import socket, sys; a = sys.argv[1]; s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(3); sys.exit(0 if s.connect_ex((a, int(sys.argv[2]))) == 0 else 1)' "$1" "$2"; }`,
-    ...evicted.map(
-      (s) =>
-        `if connects ${shellQuote(s.address)} ${PORTS.dtableServer}; then echo "${s.name} (${s.address}) answers on port ${PORTS.dtableServer} from dtable-web: it runs and may hold bases, so it cannot be evicted. Nothing was changed. Remove it from rollout.evict: pulumi up then stops it before its buckets move." >&2; exit 1; fi`,
-    ),
-    `echo "${evicted.map((s) => s.name).join(", ")} (rollout.evict): no answer on port ${PORTS.dtableServer} from dtable-web"`,
-  ];
+export function leaseCheck(host: string, web: string, run: Run, what: string): string {
+  return hostScript(["check-lease"], { ...leaseVars(run), ON_WEB: host === web ? "yes" : "no", WHAT: what }, ["lease"]);
 }
 
 /** The first step of a change: take the lease, after checking the live files and that evicted servers are down. */
-function leaseStep(web: string, run: Run, input: RolloutInput, allowed: Allowed, evicted: readonly ServerHost[]): Omit<HostStep, "after"> {
-  const { config } = input.plan;
+function leaseStep(web: string, run: Run, allowed: Allowed, evicted: readonly ServerHost[]): Omit<HostStep, "after"> {
   return {
     id: "lease",
     host: web,
     title:
       `take the lease on dtable-web for this change (stack ${run.stack}); refuse if another run holds it or the proxy's live files are not this program's` +
       (evicted.length > 0 ? `, or if ${evicted.map((s) => s.name).join(", ")} (rollout.evict) answer on port ${PORTS.dtableServer} from dtable-web` : ""),
-    command: [
-      ...proxyShell(run, config.proxy.port, config.hosts.web.address),
-      `[ -d "$D" ] || install -d -m 755 "$D"`,
-      // checked before the lease is taken: a refusal leaves the host as it was
-      ...liveGuard(allowed),
-      ...evictCheck(evicted),
-      `if ! ( set -C; printf '%s\\n' "$LEASE" > ${PROXY_LEASE} ) 2>/dev/null && [ "$(cat ${PROXY_LEASE})" != "$LEASE" ]; then`,
-      `  echo "another change holds the lease ${PROXY_LEASE} on dtable-web: $(cat ${PROXY_LEASE}). If that pulumi up is still running, wait for it. If it stopped, remove the lease (rm ${PROXY_LEASE} on dtable-web) and run pulumi up again: it starts from what the proxy runs." >&2`,
-      "  exit 1",
-      "fi",
-      // from here until this run's final verification, the hosts may differ from any record
-      `rm -f ${PROXY_VERIFIED}`,
-      "done_step lease",
-      `echo "lease taken: $LEASE"`,
-    ].join("\n"),
+    command: hostScript(
+      ["lease"],
+      {
+        ...webVars(run),
+        D: PROXY_DIR,
+        ...guardVars(allowed),
+        VERIFIED_FILE: PROXY_VERIFIED,
+        EVICTED: evicted.map((s) => `${s.name} ${s.address}`),
+        DTABLE_SERVER_PORT: PORTS.dtableServer,
+      },
+      ["lease", "done-step", "live-guard"],
+    ),
   };
 }
+
+const claimVars = (host: string, run: Run) => ({ HOST: host, COMPOSE_DIR, LEASE: leaseLine(run), HOST_LEASE_FILE: HOST_LEASE });
 
 /** On a host other than dtable-web, right after the lease: this run's claim, which every later step there checks. */
 function claimStep(host: string, run: Run): Omit<HostStep, "after"> {
@@ -291,27 +225,22 @@ function claimStep(host: string, run: Run): Omit<HostStep, "after"> {
     id: `claim-${host}`,
     host,
     title: `claim ${host} for this change (the lease on dtable-web is this run's): every later step on it checks the claim`,
-    command: ["set -eu", `install -d -m 755 ${COMPOSE_DIR}`, `printf '%s\\n' ${shellQuote(leaseLine(run))} > ${HOST_LEASE}.next`, `mv -f ${HOST_LEASE}.next ${HOST_LEASE}`, `echo "claimed ${host}: ${leaseLine(run)}"`].join("\n"),
+    command: hostScript(["claim"], claimVars(host, run)),
   };
 }
-
-/** Hashes of the files the guard lets a step replace; `routing`: tables that vouch for any file (no hashes recorded). */
-type Allowed = { conf: string[]; hosts: string[]; routing?: string[] };
 
 /** What a proxy step writes beside the config: servers.json, and a switch's table or a quarantine's paused set. */
 type ProxyRecords = { readonly servers: readonly ServerHost[]; readonly evicted: readonly ServerHost[]; readonly paused?: { readonly buckets: readonly string[]; readonly pins: readonly string[] } };
 
 export const serversJson = (servers: readonly ServerHost[], evicted: readonly ServerHost[]) => `${JSON.stringify({ servers, evicted })}\n`;
 
+/** What the proxy must answer after a reload: for a base, the server it names, the address that answered ("*": any), the status ("*": any). */
+type Expectation = { readonly uuid: string; readonly server: string; readonly upstream: string; readonly status: string };
+
 /**
- * Writes the proxy's next files into a private folder, checks them against
- * their hashes (a cut-off upload never goes live) and with `nginx -t` in the
- * proxy's image, installs them, and reloads the proxy when they changed. Only a
- * switch (`files.routing`) installs a table, and it does so before its config
- * goes live; a quarantine leaves quarantine.json, which its switch removes.
- * PROXY_INSTALLED names both the old and the new files until the new ones
- * answer. A marker survives a failed reload, so that running the step again
- * reloads.
+ * hostscripts/proxy-files.sh: the proxy's next files, checked against their
+ * hashes and with `nginx -t` in the proxy's image, installed, and reloaded
+ * when they changed. Only a switch (`files.routing`) installs a table.
  */
 function proxyStep(
   id: string,
@@ -321,71 +250,41 @@ function proxyStep(
   allowed: Allowed,
   files: ProxyFiles,
   records: ProxyRecords,
-  expect: readonly { uuid: string; server: string; upstream?: string }[],
+  expect: readonly Expectation[],
 ): Omit<HostStep, "after"> {
   const { config } = input.plan;
-  const image = config.proxy.image;
-  const routing = files.routing ? routingJson(files.routing) : undefined;
-  const conf = sha256(files.conf);
-  const hosts = sha256(files.hosts);
   return {
     id,
     host: web,
     title,
-    command: [
-      ...proxyShell(input.run, config.proxy.port, config.hosts.web.address),
-      ...holdsLease(id),
-      ...liveGuard(allowed),
-      'T=$(mktemp -d "$D/.incoming.XXXXXX")',
-      "trap 'rm -rf \"$T\"' EXIT",
-      `cat > "$T/nginx-proxy.conf"`,
-      `printf %s ${shellQuote(files.hosts)} > "$T/hosts"`,
-      `printf %s ${shellQuote(serversJson(records.servers, records.evicted))} > "$T/servers.json"`,
-      ...(routing ? [`printf %s ${shellQuote(routing)} > "$T/routing.json"`] : []),
-      ...(records.paused ? [`printf '%s\\n' ${shellQuote(JSON.stringify(records.paused))} > "$T/quarantine.json"`] : []),
-      `[ "$(sha256sum < "$T/nginx-proxy.conf" | cut -c1-64)" = ${conf} ] || { echo "the uploaded config is not the one this step rendered (cut off?); nothing changed" >&2; exit 1; }`,
-      `[ "$(sha256sum < "$T/hosts" | cut -c1-64)" = ${hosts} ] || { echo "the hosts file is not the one this step rendered; nothing changed" >&2; exit 1; }`,
-      // a failed test leaves the running proxy alone and fails with nginx's message
-      `docker run --rm --network none -v "$T":${PROXY_DIR_IN_CONTAINER}:ro -v "$T/hosts":/etc/hosts:ro ${shellQuote(image)} nginx -t -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`,
-      `if ! cmp -s "$T/nginx-proxy.conf" ${PROXY_CONFIG} || ! cmp -s "$T/hosts" ${PROXY_HOSTS}; then touch "$D/reload-pending"; fi`,
-      // the files about to go live, beside those live now: a step cut off in between leaves both known
-      `{ for f in ${PROXY_CONFIG}:conf ${PROXY_HOSTS}:hosts; do [ -e "\${f%:*}" ] && echo "\${f#*:} $(sha256sum < "\${f%:*}" | cut -c1-64)"; done; echo "conf ${conf}"; echo "hosts ${hosts}"; } > "$T/installed"`,
-      `mv -f "$T/installed" ${PROXY_INSTALLED}`,
-      `mv -f "$T/servers.json" ${PROXY_SERVERS}`,
-      ...(routing ? [`mv -f "$T/routing.json" ${PROXY_ROUTING}`] : []),
-      ...(records.paused ? [`mv -f "$T/quarantine.json" ${PROXY_QUARANTINE}`] : []),
-      // in place: the container mounts this one file
-      `cat "$T/hosts" > ${PROXY_HOSTS}`,
-      `mv -f "$T/nginx-proxy.conf" ${PROXY_CONFIG}`,
-      `if [ -e "$D/reload-pending" ] && [ "$(docker inspect -f '{{.State.Running}}' ${PROXY_CONTAINER} 2>/dev/null)" = true ]; then`,
-      `  docker exec ${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`,
-      ...expect.map((e) =>
-        e.server === QUARANTINE
-          ? `  wait_answers "$P${probePath(e.uuid)}" ${QUARANTINE} - 503 60`
-          : `  wait_answers "$P${probePath(e.uuid)}" ${shellQuote(e.server)} ${shellQuote(e.upstream ?? "*")} "*" 60`,
-      ),
-      "fi",
-      'rm -f "$D/reload-pending"',
-      ...(records.paused ? [] : [`rm -f ${PROXY_QUARANTINE}`]),
-      `printf 'conf %s\\nhosts %s\\n' ${conf} ${hosts} > "$D/.installed.next" && mv -f "$D/.installed.next" ${PROXY_INSTALLED}`,
-      `done_step ${id}`,
-      `echo "the proxy runs ${id}: config ${conf.slice(0, 12)}, hosts ${hosts.slice(0, 12)}"`,
-    ].join("\n"),
+    command: hostScript(
+      ["proxy-files"],
+      {
+        ...proxyVars(input.run, config.proxy.port, config.hosts.web.address),
+        D: PROXY_DIR,
+        ...guardVars(allowed),
+        STEP: id,
+        SERVERS_FILE: PROXY_SERVERS,
+        QUARANTINE_FILE: PROXY_QUARANTINE,
+        IMAGE: config.proxy.image,
+        PROXY_CONTAINER,
+        DIR_IN_CONTAINER: PROXY_DIR_IN_CONTAINER,
+        HOSTS_TEXT: files.hosts,
+        SERVERS_JSON: serversJson(records.servers, records.evicted),
+        ROUTING_JSON: files.routing ? routingJson(files.routing) : "",
+        PAUSED_JSON: records.paused ? JSON.stringify(records.paused) : "",
+        CONF_SHA: sha256(files.conf),
+        HOSTS_SHA: sha256(files.hosts),
+        EXPECT: expect.map((e) => `${probePath(e.uuid)} ${e.server} ${e.upstream} ${e.status}`),
+      },
+      [...PROXY_LIBS, "live-guard"],
+    ),
     stdin: files.conf,
   };
 }
 
-/** Waits until the host's dtable-server answers /ping/ again (after a restart or a start). */
-export const waitPing = (server: string) => [
-  "t0=$(date +%s)",
-  `until docker exec ${SEATABLE_CONTAINER} curl -fsS -m 5 http://127.0.0.1:${PORTS.dtableServer}/ping/ >/dev/null 2>&1; do`,
-  `  if [ $(( $(date +%s) - t0 )) -ge 600 ]; then echo "${server} did not answer /ping/ within 600 s of its restart" >&2; exit 1; fi`,
-  `  progress "$t0" "${server} to answer /ping/"; sleep 2`,
-  "done",
-  `echo "${server} answers /ping/ again"`,
-];
-
-const exists = `docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER} >/dev/null 2>&1`;
+/** The seatable-server container of a dtable-server and how long a stop waits: lib/wait-ping.sh and the steps that stop it. */
+const serverVars = (id: string, server: string, run: Run) => ({ ...leaseVars(run), STEP: id, SERVER: server, CONTAINER: SEATABLE_CONTAINER });
 
 /** `docker restart` (or stop) of a dtable-server, then wait for its /ping/; no claim that a stop saves. */
 function downStep(id: string, server: string, stop: boolean, stopTimeout: number, run: Run): Omit<HostStep, "after"> {
@@ -395,123 +294,85 @@ function downStep(id: string, server: string, stop: boolean, stopTimeout: number
     title: stop
       ? `stop ${server}: it leaves the cluster (its buckets answer 503 meanwhile)`
       : `restart ${server} so that it drops every base it holds (its buckets answer 503 meanwhile), and wait for /ping/`,
-    command: [
-      "set -eu",
-      ...holdsClaim(run, id),
-      ...PROGRESS,
-      // SIGTERM, SIGKILL after the timeout. Whether dtable-server saves on SIGTERM is not
-      // documented; what it has not saved is replayed from the operation log on the next load.
-      ...(stop
-        ? [
-            // a server added by an up that stopped before its container was made has none
-            `if ${exists}; then docker stop -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null; echo "stopped ${server}"; else echo "${server} has no ${SEATABLE_CONTAINER} container: nothing to stop"; fi`,
-          ]
-        : [`docker restart -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null`, ...waitPing(server)]),
-    ].join("\n"),
+    command: stop
+      ? hostScript(["stop"], { ...serverVars(id, server, run), STOP_TIMEOUT: stopTimeout }, ["lease"])
+      : hostScript(["restart"], { ...serverVars(id, server, run), STOP_TIMEOUT: stopTimeout, DTABLE_SERVER_PORT: PORTS.dtableServer }, ["progress", "lease", "wait-ping"]),
   };
 }
 
 /** Where a staged server's host keeps its container's identity from before its stage went live. */
 export const BEFORE_STAGE = `${COMPOSE_DIR}/seatable-cluster.before-stage`;
-const identity = `docker inspect -f '{{.Id}} {{.State.StartedAt}}' ${SEATABLE_CONTAINER}`;
 
 /**
- * Once its stage's quarantine is live, before Pulumi touches its container:
- * which container runs on the server, and since when.
+ * hostscripts/mark.sh: once its stage's quarantine is live, before Pulumi
+ * touches its container, which container runs on the server, and since when.
  */
 function markStep(id: string, server: string, run: Run): Omit<HostStep, "after"> {
   return {
     id,
     host: server,
     title: `note which ${SEATABLE_CONTAINER} runs on ${server} now that its stage's quarantine is live`,
-    command: [
-      "set -eu",
-      ...holdsClaim(run, id),
-      // no container yet: whatever runs later started after the quarantine
-      `${identity} > ${BEFORE_STAGE}.next 2>/dev/null || : > ${BEFORE_STAGE}.next`,
-      `mv -f ${BEFORE_STAGE}.next ${BEFORE_STAGE}`,
-      `echo "${server} before its stage: $(cat ${BEFORE_STAGE})"`,
-    ].join("\n"),
+    command: hostScript(["mark"], { ...serverVars(id, server, run), BEFORE_STAGE_FILE: BEFORE_STAGE }, ["lease"]),
   };
 }
 
-/**
- * After Pulumi's step for the container: the server must have started since
- * the mark, whether Pulumi replaced the container, updated it in place or
- * found nothing to change. If it did not, it is restarted here, inside the
- * quarantine, so that it holds no base it is about to give away.
- */
+/** hostscripts/restarted.sh: the server started since the mark, or it is restarted inside the quarantine. */
 function restartedStep(id: string, server: string, stopTimeout: number, run: Run): Omit<HostStep, "after"> {
   return {
     id,
     host: server,
     title: `check on ${server} that ${SEATABLE_CONTAINER} started after its stage's quarantine went live; restart it if not`,
-    command: [
-      "set -eu",
-      ...holdsClaim(run, id),
-      ...PROGRESS,
-      `now=$(${identity})`,
-      `if [ -s ${BEFORE_STAGE} ] && [ "$now" = "$(cat ${BEFORE_STAGE})" ]; then`,
-      `  echo "${SEATABLE_CONTAINER} on ${server} has run since before its stage's quarantine (Pulumi did not replace it): restarting it inside the quarantine"`,
-      `  docker restart -t ${stopTimeout} ${SEATABLE_CONTAINER} >/dev/null`,
-      "else",
-      `  echo "${SEATABLE_CONTAINER} on ${server} started after its stage's quarantine went live"`,
-      "fi",
-      ...waitPing(server),
-    ].join("\n"),
+    command: hostScript(
+      ["restarted"],
+      { ...serverVars(id, server, run), STOP_TIMEOUT: stopTimeout, DTABLE_SERVER_PORT: PORTS.dtableServer, BEFORE_STAGE_FILE: BEFORE_STAGE },
+      ["progress", "lease", "wait-ping"],
+    ),
   };
 }
 
-/**
- * An evicted server whose host answers again may still hold bases that live
- * elsewhere now: killed before anything else changes (SIGKILL: a save of its
- * stale copies would overwrite newer ones), and kept from starting again.
- */
+/** hostscripts/fence.sh, after the claim: an evicted server that answers again is killed without a save and kept stopped. */
 function fenceStep(server: string, run: Run): Omit<HostStep, "after"> {
   return {
     id: `fence-${server}`,
     host: server,
     title: `fence ${server}: it was evicted as dead and answers again; kill its ${SEATABLE_CONTAINER} without a save and keep it from starting`,
-    command: [
-      ...claimStep(server, run).command.split("\n"),
-      `if [ "$(docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER} 2>/dev/null)" = true ]; then docker kill ${SEATABLE_CONTAINER} >/dev/null; echo "killed ${SEATABLE_CONTAINER} on ${server}"; fi`,
-      `if ${exists}; then docker update --restart=no ${SEATABLE_CONTAINER} >/dev/null; echo "${SEATABLE_CONTAINER} on ${server} stays stopped (restart policy no)"; else echo "${server} has no ${SEATABLE_CONTAINER} container"; fi`,
-    ].join("\n"),
+    command: hostScript(["claim", "fence"], { ...claimVars(server, run), CONTAINER: SEATABLE_CONTAINER }),
   };
 }
 
+/** How nginx writes the address it connected to for a dtable-server ($upstream_addr). */
+const upstreamOf = (address: string) => `${urlHost(address)}:${PORTS.dtableServer}`;
+
 /**
- * Every server answers; the proxy runs `conf`; and a base of each server's
- * buckets reaches that server: the proxy names it and the answer came from its
- * address, whatever the status. `release`: the change is done, drop the lease.
+ * hostscripts/verify.sh: every server answers, the proxy runs `conf`, and a
+ * base of each server's buckets reaches that server. `release`: the change is
+ * done, drop the lease.
  */
 function verifyStep(id: string, input: RolloutInput, table: RoutingTable, conf: string, addresses: ReadonlyMap<string, string>, release: boolean): Omit<HostStep, "after"> {
   const { config } = input.plan;
   const web = config.hosts.web;
-  const checks = [
-    `check "the proxy runs this step's config" "$(sha256sum < ${PROXY_CONFIG} | cut -c1-64)" ${sha256(conf)}`,
-    ...config.hosts.servers.map((s) => `check "${s.name} answers /ping/ directly" "$(probe http://${upstreamOf(s.address)}/ping/ | cut -d' ' -f1)" 200`),
-    `check "dtable-web answers /api2/ping/ on ${PORTS.dtableWeb}" "$(probe http://${urlHost(web.address)}:${PORTS.dtableWeb}/api2/ping/ | cut -d' ' -f1)" 200`,
-    `check "the proxy sends requests without a base to ${table.default}" "$(answers "$P/ping/" ${shellQuote(table.default)} ${shellQuote(upstreamOf(addresses.get(table.default) ?? ""))} "*" && echo yes)" yes`,
-    ...serverProbes(table).map(
-      (p) => `check "a base of ${p.server} (${p.uuid}) reaches ${p.server} through the proxy" "$(answers "$P${probePath(p.uuid)}" ${shellQuote(p.server)} ${shellQuote(upstreamOf(addresses.get(p.server) ?? ""))} "*" && echo yes)" yes`,
-    ),
-  ];
   return {
     id,
     host: web.name,
     title: `verify: every server answers, the proxy runs the new config and sends each server's buckets to it${release ? "; release the lease" : ""}`,
-    command: [
-      ...proxyShell(input.run, config.proxy.port, web.address),
-      ...holdsLease(id),
-      "failed=0",
-      `check() { if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1 (got '$2', expected '$3')" >&2; failed=1; fi; }`,
-      ...checks,
-      '[ "$failed" = 0 ]',
-      `done_step ${id}`,
-      // only this run's own lease: checked again right before it goes
-      ...(release ? [...holdsLease(id), `printf '%s\\n' "$LEASE" > ${PROXY_VERIFIED}`, `rm -f ${PROXY_LEASE}`, 'echo "verified; lease released"'] : []),
-    ].join("\n"),
+    command: hostScript(
+      ["verify"],
+      {
+        ...proxyVars(input.run, config.proxy.port, web.address),
+        STEP: id,
+        CONF_FILE: PROXY_CONFIG,
+        CONF_SHA: sha256(conf),
+        WEB_PING: `http://${urlHost(web.address)}:${PORTS.dtableWeb}/api2/ping/`,
+        WEB_PORT: PORTS.dtableWeb,
+        SERVERS: config.hosts.servers.map((s) => `${s.name} ${upstreamOf(s.address)}`),
+        DEFAULT_SERVER: table.default,
+        DEFAULT_UPSTREAM: upstreamOf(addresses.get(table.default) ?? ""),
+        PROBES: serverProbes(table).map((p) => `${p.server} ${p.uuid} ${probePath(p.uuid)} ${upstreamOf(addresses.get(p.server) ?? "")}`),
+        RELEASE: release ? "yes" : "no",
+        VERIFIED_FILE: PROXY_VERIFIED,
+      },
+      PROXY_LIBS,
+    ),
   };
 }
 
@@ -550,9 +411,9 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
       ? { routing: [plan.previous, refineTable(plan.previous, plan.routing.bucketHexDigits), ...stages.map((st) => st.after), plan.routing].map((t) => sha256(routingJson(t))) }
       : {}),
   };
-  const probesOf = (table: RoutingTable) => serverProbes(table).map((p) => ({ uuid: p.uuid, server: p.server, upstream: upstreamOf(addresses.get(p.server) ?? "") }));
+  const probesOf = (table: RoutingTable): Expectation[] => serverProbes(table).map((p) => ({ uuid: p.uuid, server: p.server, upstream: upstreamOf(addresses.get(p.server) ?? ""), status: "*" }));
 
-  const steps: HostStep[] = [{ ...leaseStep(web, run, input, allowed, evictedHere), after: [] }];
+  const steps: HostStep[] = [{ ...leaseStep(web, run, allowed, evictedHere), after: [] }];
   // an evicted server that answers again is stopped before anything else changes
   const fences = (input.fences ?? []).map((f) => ({ ...fenceStep(f.name, run), after: ["lease"] }));
   steps.push(...fences);
@@ -570,7 +431,7 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
       id: "backup",
       host: backupHost,
       title: `back up before the first container stops (rollout.backup on ${backupHost}); a failure stops the change`,
-      command: ["set -eu", ...leaseCheck(backupHost, web, run, "backup"), config.rollout.backup.command].join("\n"),
+      command: [leaseCheck(backupHost, web, run, "backup"), config.rollout.backup.command].join("\n"),
       after: [...new Set([...first, ...claimOf(backupHost), "pulled"])],
     });
     gate = ["backup"];
@@ -581,7 +442,7 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
     const last = i === stages.length - 1;
     const quarantineProbe = stage.paused.buckets[0] !== undefined ? probeUuid(stage.before, stage.paused.buckets[0]) : stage.paused.pins[0];
     steps.push({
-      ...proxyStep(`${k}-quarantine`, web, stageTitle(stage), input, allowed, { conf: quarantines[i], hosts: hostsDuring }, { ...during, paused: stage.paused }, quarantineProbe ? [{ uuid: quarantineProbe, server: QUARANTINE }] : []),
+      ...proxyStep(`${k}-quarantine`, web, stageTitle(stage), input, allowed, { conf: quarantines[i], hosts: hostsDuring }, { ...during, paused: stage.paused }, quarantineProbe ? [{ uuid: quarantineProbe, server: QUARANTINE, upstream: "-", status: "503" }] : []),
       after: [previousStep, ...gate],
     });
     const downs: string[] = [];

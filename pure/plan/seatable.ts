@@ -29,6 +29,7 @@
 //   not say whether dtable-server or dtable-db do, and it harms none of them.
 import { DB_NAME, PORTS, SECRET_KEY_HINT, SecretKey, WEB_NAME, type ClusterConfig } from "../config/schema";
 import { checkVersion, VersionStyle } from "../config/versions";
+import { hostScript } from "./host-scripts";
 
 export type Role = "dtable-web" | "dtable-db" | "dtable-server";
 
@@ -295,25 +296,21 @@ export type EditCommandOptions = {
   readonly python?: string;
 };
 
-/** POSIX shell single quotes. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** The header of lib/edit-conf.sh: the edits (no secrets in them) and how edit-conf.py runs them. */
+export function editVars(edits: readonly ConfEdit[], options: EditCommandOptions = {}) {
+  return {
+    CONF_EDITS: JSON.stringify(edits),
+    EDIT_CONF_DIR: options.confDir ?? CONF_DIR,
+    EDIT_TIMEOUT: options.timeoutSeconds ?? 600,
+    EDIT_SETTLE: options.settleSeconds ?? 2,
+    PYTHON: options.python ?? "python3",
+  };
 }
 
 /**
- * The command the resource layer runs over SSH: the script text (read from
- * hostscripts/edit-conf.py by the caller) goes on stdin to `python3 -`, the edits
- * (no secrets in them) in the SEATABLE_CONF_EDITS environment variable.
+ * The conf edits run once (hostscripts/edit-conf.sh): the script text (read
+ * from hostscripts/edit-conf.py by the caller) goes on stdin to `python3 -`.
  */
 export function editCommand(edits: readonly ConfEdit[], script: string, options: EditCommandOptions = {}): { command: string; stdin: string } {
-  const args = [
-    "--conf-dir",
-    options.confDir ?? CONF_DIR,
-    "--timeout",
-    String(options.timeoutSeconds ?? 600),
-    "--settle",
-    String(options.settleSeconds ?? 2),
-  ];
-  const command = `SEATABLE_CONF_EDITS=${shellQuote(JSON.stringify(edits))} ${options.python ?? "python3"} - ${args.map(shellQuote).join(" ")}`;
-  return { command, stdin: script };
+  return { command: hostScript(["edit-conf"], editVars(edits, options), ["edit-conf"]), stdin: script };
 }

@@ -58,6 +58,8 @@ export type StageInput = {
    * first, and each restarts before its buckets answer again.
    */
   readonly resume?: readonly string[];
+  /** dtable-servers whose container is stopped or unhealthy on their host (host-containers.ts), and why */
+  readonly unwell?: Readonly<Record<string, string>>;
 };
 
 const apply = (table: RoutingTable, bucketMoves: readonly BucketMove[], pinMoves: readonly PinMove[], target: RoutingTable): RoutingTable => {
@@ -78,8 +80,10 @@ const defaultWhile = (target: RoutingTable, up: readonly string[], down: Readonl
 
 /**
  * The stages of this `up`. A server is in a stage when it loses buckets or
- * pins (restart), leaves the config (stop or evict), or its container changes
- * (replace). Stages follow the config's order of servers, leaving ones last;
+ * pins (restart), leaves the config (stop or evict), its container changes
+ * (replace), or its container is stopped or unhealthy on its host (restart).
+ * Stages follow the config's order of servers, leaving ones last; a stage an
+ * earlier up stopped in comes first, then the stopped or unhealthy servers;
  * each holds at most `maxRestarting` servers that really go down (an evicted
  * server is already down and takes no place). A stage's moves are those away
  * from its servers, so that after its switch every bucket is on a server that
@@ -104,7 +108,11 @@ export function planStages(input: StageInput): StagePlan {
     else if (change === "replace" || change === "unknown")
       down.push({ name, action: "replace", why: change === "replace" ? "its container changes (image or environment)" : "no container spec was recorded for it: it may be replaced" });
     else if (losing.has(name)) down.push({ name, action: "restart", why: "it gives up buckets or pinned bases" });
+    else if (input.unwell?.[name] !== undefined) down.push({ name, action: "restart", why: `${input.unwell[name]}: restarted inside its quarantine` });
   }
+  // a stopped or unhealthy server comes before any stage moves a bucket: a later stage may give it buckets,
+  // which must reach a server that runs (a stable sort keeps the config's order otherwise)
+  if (input.unwell) down.sort((a, b) => Number(input.unwell?.[b.name] !== undefined) - Number(input.unwell?.[a.name] !== undefined));
   // a stage an earlier up stopped in comes first: its servers may be down, their buckets paused
   const resumed = (input.resume ?? []).filter((name) => !evicted.has(name) && (current.includes(name) || leaving.includes(name)));
   for (const name of [...resumed].reverse()) {

@@ -28,23 +28,35 @@
 //
 // The fake `docker` is a few lines of Node (DOCKER_SHIM below) that send their
 // arguments and the host the step runs on to a control server in the test
-// process, which does what Docker would do in this world (`FakeDocker.handle`):
+// process, which does what Docker would do in this world (`FakeDocker.handle`).
+// tests/docker-contract.test.ts holds it to a real dockerd, form by form; its
+// messages are today's Docker Engine's (daemon errors in lower case).
 //   docker run --rm --network none -v D:C:ro -v H:/etc/hosts:ro IMAGE nginx -t -c C/F
-//                          → the real `nginx -t` on D/F, with H as /etc/hosts
-//   docker inspect -f '{{.State.Running}}' NAME
-//                          → "true" while that container runs (a frozen one too)
-//   docker inspect -f '{{.Id}} {{.State.StartedAt}}' seatable-server
-//                          → its 64-hex Id and last start as Docker prints it (Go's
-//                            RFC3339Nano in UTC: 2026-12-07T14:03:05.123456789Z, trailing
-//                            zeros of the fraction dropped). A created container (Pulumi's
-//                            create or replace) has a new Id; a restart keeps the Id and
-//                            changes StartedAt; stop and kill keep both. The format may
-//                            be any text around the actions {{.Id}}, {{.State.StartedAt}}
-//                            and {{.State.Running}} (only Running for dtable-server-proxy).
-//                            No such container: exit 1, "Error: No such object: NAME"
+//                          → the real `nginx -t` on D/F, with H as /etc/hosts, as in
+//                            the container: nginx is pid 1 ("[emerg] 1#1: ..."), UTC
+//   docker inspect -f FORMAT seatable-server|dtable-server-proxy
+//                          → FORMAT's text around the actions {{.Id}} (64 hex),
+//                            {{.State.StartedAt}} (Go's RFC3339Nano in UTC:
+//                            2026-12-07T14:03:05.123456789Z, trailing zeros of the
+//                            fraction dropped), {{.State.Running}} (true while it runs, a
+//                            frozen one too, and during a stop's wait), {{.State.Status}}
+//                            (running, exited), {{.Config.Image}} (as createContainer or
+//                            startProxy were told; otherwise unsupported),
+//                            {{.State.Health.Status}} and {{if .State.Health}}…{{end}};
+//                            and a newline. A created container (Pulumi's create or
+//                            replace) has a new Id; a restart keeps the Id and changes
+//                            StartedAt; stop and kill keep both. Health: each
+//                            seatable-server has Docker's health check (`health`
+//                            below); the proxy has none: the {{if}} shows nothing and
+//                            {{.State.Health.Status}} fails (exit 1, Go's "template
+//                            parsing error: … map has no entry for key "Health"").
+//                            No such container: exit 1, stdout "\n", stderr
+//                            "Error: No such object: NAME"
 //   docker exec dtable-server-proxy nginx -s reload -c C/F
-//                          → SIGHUP to the proxy's nginx master
-//   docker start seatable-server
+//                          → SIGHUP to the proxy's nginx master; with `reloadNotice`,
+//                            nginx's notice on stderr. Stopped: exit 1, "Error response
+//                            from daemon: container <Id> is not running"
+//   docker start seatable-server|dtable-server-proxy
 //                          → a stopped container starts again (same Id, a new start time);
 //                            a running one is left as it is
 //   docker restart|stop -t N seatable-server
@@ -53,7 +65,8 @@
 //                            one (below) sees only the SIGKILL
 //   docker kill seatable-server
 //                          → SIGKILL at once (no SIGTERM: nothing saves); the container
-//                            stays, stopped; prints its name. Not running: exit 1,
+//                            stays, stopped (a kill is a stop by hand: the restart policy
+//                            does not start it); prints its name. Not running: exit 1,
 //                            "Error response from daemon: cannot kill container:
 //                            seatable-server: container <Id> is not running"
 //   docker update --restart=P seatable-server   (also --restart P; P: no, always,
@@ -64,9 +77,19 @@
 //                          → the request to that host's stand-in, curl's exit codes
 //                            (7 refused, 22 HTTP error, 28 no answer within -m)
 //   docker exec seatable-server nginx -t | nginx -s reload   (on dtable-web)
-//                          → succeed: the site's nginx is tested for real in
-//                            tests/site-upload.nginx.test.ts
+//                          → succeed (-t with nginx's two lines on stderr): the site's
+//                            nginx is tested for real in tests/site-upload.nginx.test.ts
+// docker exec in a stopped container: exit 1, "Error response from daemon:
+// container <Id> is not running"; in a missing one: "Error response from daemon:
+// No such container: NAME".
 // Anything else fails with exit 125, so a step that changes shape shows up.
+//
+// The health check (`health`: interval, retries, start period; by default the
+// program's, 100 times faster) runs as Docker's does: "starting" from each start,
+// a check every interval; a pass makes it "healthy", `retries` failures in a row
+// "unhealthy" (not counted in the start period before the first pass). A check
+// fails while the server is frozen; it runs on the host, so a partition does not
+// fail it. Stopped or killed: "unhealthy".
 //
 // What a test does to the world besides Pulumi's and the steps' doings:
 //   setReachable(host, false)  the host's SSH does not answer: every runStep on it
@@ -191,21 +214,86 @@ const CREATED_RESTART_POLICY: ContainerSpec["restart"] = "unless-stopped";
 const RESTART_POLICY = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 
 /** The fields `docker inspect -f` may show here: their path in the template. */
-type InspectField = "Id" | "State.StartedAt" | "State.Running";
+type InspectField = "Id" | "State.StartedAt" | "State.Running" | "State.Status" | "State.Health.Status" | "Config.Image";
 
-/** A `docker inspect -f` format: literal text and the actions {{.Id}}, {{.State.StartedAt}}, {{.State.Running}}; undefined for anything else. */
-function inspectFormat(format: string): (string | { field: InspectField })[] | undefined {
-  const parts: (string | { field: InspectField })[] = [];
+/** A parsed `docker inspect -f` format: text, a field, or `{{if .State.Health}}…{{end}}` (`at`: where `.Health` is, for Go's error). */
+type InspectPart = string | { field: InspectField; at: number } | { ifHealth: InspectPart[] };
+
+/**
+ * A `docker inspect -f` format: literal text, the actions {{.Id}}, {{.State.StartedAt}},
+ * {{.State.Running}}, {{.State.Status}}, {{.State.Health.Status}}, {{.Config.Image}}
+ * and {{if .State.Health}}…{{end}} around any of them; undefined for anything else.
+ */
+function inspectFormat(format: string): InspectPart[] | undefined {
+  const top: InspectPart[] = [];
+  const open: InspectPart[][] = [top];
+  let at = 0;
+  let fields = 0;
   for (const part of format.split(/(\{\{.*?\}\})/)) {
+    const here = open[open.length - 1];
     if (part.startsWith("{{") && part.endsWith("}}")) {
-      const field = /^\s*\.(Id|State\.StartedAt|State\.Running)\s*$/.exec(part.slice(2, -2))?.[1] as InspectField | undefined;
-      if (field === undefined) return undefined;
-      parts.push({ field });
+      const inner = part.slice(2, -2);
+      const field = /^\s*\.(Id|State\.StartedAt|State\.Running|State\.Status|State\.Health\.Status|Config\.Image)\s*$/.exec(inner)?.[1] as InspectField | undefined;
+      if (field !== undefined) {
+        here.push({ field, at: at + 2 + inner.indexOf(".Health") });
+        fields++;
+      } else if (/^\s*if\s+\.State\.Health\s*$/.test(inner)) {
+        const body: InspectPart[] = [];
+        here.push({ ifHealth: body });
+        open.push(body);
+      } else if (/^\s*end\s*$/.test(inner) && open.length > 1) open.pop();
+      else return undefined;
     } else if (part.includes("{{") || part.includes("}}")) return undefined;
-    else if (part !== "") parts.push(part);
+    else if (part !== "") here.push(part);
+    at += part.length;
   }
-  return parts.some((p) => typeof p !== "string") ? parts : undefined;
+  return fields > 0 && open.length === 1 ? top : undefined;
 }
+
+/** What `docker inspect` shows of a container here. */
+type Inspected = { id?: string; startedAt?: string; image?: string; running: boolean; health?: HealthStatus };
+
+/**
+ * `docker inspect -f format` as Docker prints it: the text and a newline; a container
+ * without a health check has no .State.Health, so {{.State.Health.Status}} fails as Go's
+ * template does (exit 1; the newline only on stdout).
+ */
+function renderInspect(parts: readonly InspectPart[], c: Inspected): Result {
+  let out = "";
+  const walk = (ps: readonly InspectPart[]): string | undefined => {
+    for (const p of ps) {
+      if (typeof p === "string") out += p;
+      else if ("ifHealth" in p) {
+        if (c.health !== undefined) {
+          const error = walk(p.ifHealth);
+          if (error !== undefined) return error;
+        }
+      } else if (p.field === "State.Health.Status" && c.health === undefined) {
+        return `template parsing error: template: :1:${p.at}: executing "" at <.State.Health.Status>: map has no entry for key "Health"\n`;
+      } else out += p.field === "Id" ? c.id : p.field === "State.StartedAt" ? c.startedAt : p.field === "Config.Image" ? c.image : p.field === "State.Running" ? String(c.running) : p.field === "State.Status" ? (c.running ? "running" : "exited") : c.health;
+    }
+    return undefined;
+  };
+  const error = walk(parts);
+  return error === undefined ? ok(`${out}\n`) : fail(1, error, "\n");
+}
+
+/** Every field a parsed format shows, in an `if` too. */
+function fieldsOf(parts: readonly InspectPart[]): InspectField[] {
+  return parts.flatMap((p) => (typeof p === "string" ? [] : "ifHealth" in p ? fieldsOf(p.ifHealth) : [p.field]));
+}
+
+/** Now as nginx writes it in its error log, in a container's time zone (UTC): 2026/12/07 14:03:05. */
+const nginxTime = () => new Date().toISOString().slice(0, 19).replace(/-/g, "/").replace("T", " ");
+
+/** Docker's health states (`docker inspect -f '{{.State.Health.Status}}'`). */
+export type HealthStatus = "starting" | "healthy" | "unhealthy";
+
+/**
+ * The health check every seatable-server has (pure/plan/containers.ts: interval 20 s,
+ * 3 retries, a start period of 120 s), scaled down a hundredfold.
+ */
+export const DEFAULT_HEALTH = { intervalMs: 200, retries: 3, startPeriodMs: 1_200 } as const;
 
 // ---- the proxy "container" ----------------------------------------------------------
 
@@ -268,6 +356,15 @@ export type WorldOptions = {
   readonly killAfterMs: number;
   /** the conf files (under conf/) a node's seatable-server writes on its first start */
   readonly confFiles: (host: string) => readonly string[];
+  /**
+   * `docker exec dtable-server-proxy nginx -s reload` prints nginx's notice on stderr
+   * ("2026/12/07 14:03:05 [notice] 30#30: signal process started"), as the real one
+   * does (tests/docker-contract.test.ts). Off unless set: tests/rollout.host.test.ts
+   * still expects a reloading proxy step to write nothing on stderr.
+   */
+  readonly reloadNotice?: boolean;
+  /** the seatable-servers' health check (Docker's --health-interval, --health-retries, --health-start-period); DEFAULT_HEALTH if not given */
+  readonly health?: { readonly intervalMs: number; readonly retries: number; readonly startPeriodMs: number };
 };
 
 /**
@@ -278,11 +375,14 @@ export type WorldOptions = {
 type NodeContainer = {
   digest: string;
   readonly id: string;
+  readonly image?: string;
   startedAt: string;
   restartPolicy: string;
   running: boolean;
   frozen: boolean;
   held: (() => void)[];
+  /** Docker's health state, and the timer of its checks while it runs */
+  health: { status: HealthStatus; failingStreak: number; timer?: NodeJS.Timeout };
   standin?: StandinProcess;
   web?: http.Server;
 };
@@ -301,6 +401,13 @@ export class FakeDocker {
   /** now in ns since the epoch = this + process.hrtime.bigint() (a clock with Docker's resolution) */
   private readonly epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private proxy?: ProxyNginx;
+  /** the proxy container's image, if startProxy was told it, and its last start */
+  private proxyImage?: string;
+  private proxyStartedAt = "";
+  /** the proxy container's Id (Docker names it in some errors) */
+  private readonly proxyId = randomBytes(32).toString("hex");
+  /** the pid inside a container of the next `docker exec` (nginx prints its own) */
+  private nextExecPid = 30;
   private control?: http.Server;
   private controlUrl = "";
   private stopping?: Promise<void>;
@@ -489,10 +596,13 @@ export class FakeDocker {
     return `${seconds}${fraction === "" ? "" : `.${fraction}`}Z`;
   }
 
-  /** Creates and starts `host`'s seatable-server (it must not exist), and waits until it answers, as Pulumi's `wait: true`. */
-  async createContainer(host: string, digest: string): Promise<void> {
+  /**
+   * Creates and starts `host`'s seatable-server (it must not exist), and waits until it answers, as Pulumi's `wait: true`.
+   * `image`: what {{.Config.Image}} shows (without it, a step that reads it fails as an unsupported command does).
+   */
+  async createContainer(host: string, digest: string, image?: string): Promise<void> {
     if (this.containers.has(host)) throw new Error(`${host}: a ${SEATABLE_CONTAINER} container exists already`);
-    const c: NodeContainer = { digest, id: randomBytes(32).toString("hex"), startedAt: "", restartPolicy: CREATED_RESTART_POLICY, running: false, frozen: false, held: [] };
+    const c: NodeContainer = { digest, id: randomBytes(32).toString("hex"), image, startedAt: "", restartPolicy: CREATED_RESTART_POLICY, running: false, frozen: false, held: [], health: { status: "starting", failingStreak: 0 } };
     this.containers.set(host, c);
     await this.run(host, c);
   }
@@ -555,16 +665,61 @@ export class FakeDocker {
       c.web = server;
     }
     c.running = true;
+    this.monitorHealth(name, c);
+  }
+
+  /**
+   * Docker's health monitor (moby daemon/health.go): "starting" from each start; a
+   * check every interval from then on. A passing check makes it "healthy"; `retries`
+   * failed checks in a row make it "unhealthy", not counting those of the start
+   * period before the first pass. The check is the container's curl to its own
+   * port, on the host: it fails while the process is frozen (no answer within its
+   * timeout), not while the host is cut off (partition); dtable-db's passes while
+   * the container runs.
+   */
+  private monitorHealth(name: string, c: NodeContainer): void {
+    clearInterval(c.health.timer);
+    const { intervalMs, retries, startPeriodMs } = this.o.health ?? DEFAULT_HEALTH;
+    const started = Date.now();
+    const health: NodeContainer["health"] = { status: "starting", failingStreak: 0 };
+    const role = this.host(name).role;
+    health.timer = setInterval(() => {
+      if (!c.running) return;
+      const passes = !c.frozen && (role !== "server" || c.standin?.running === true);
+      if (passes) {
+        health.failingStreak = 0;
+        health.status = "healthy";
+      } else if (!(health.status === "starting" && Date.now() - started < startPeriodMs)) {
+        health.failingStreak += 1;
+        if (health.failingStreak >= retries) health.status = "unhealthy";
+      }
+    }, intervalMs);
+    health.timer.unref();
+    c.health = health;
+  }
+
+  /** The monitor stops with the container: Docker then shows it "unhealthy". */
+  private stopHealth(c: NodeContainer): void {
+    if (c.health.timer === undefined) return;
+    clearInterval(c.health.timer);
+    c.health = { status: "unhealthy", failingStreak: c.health.failingStreak };
+  }
+
+  /** What `docker inspect -f '{{.State.Health.Status}}'` shows of `host`'s seatable-server, if it exists. */
+  healthStatus(host: string): HealthStatus | undefined {
+    return this.containers.get(host)?.health.status;
   }
 
   /** `docker stop -t N`: SIGTERM, SIGKILL after N s (scaled down); a frozen process sees only the SIGKILL. */
   private async halt(c: NodeContainer, stopTimeoutS: number): Promise<void> {
-    c.running = false;
     const graceMs = Math.min(stopTimeoutS * 1000, this.o.killAfterMs);
+    // as Docker: it runs (and its health is checked) until its process is gone
     await c.standin?.stop(graceMs);
     // dtable-web's stand-in runs in this process: frozen, it "ignores" the SIGTERM too
     if (c.web && c.frozen) await sleep(graceMs);
     await this.closeWeb(c, c.frozen);
+    c.running = false;
+    this.stopHealth(c);
     c.standin = undefined;
     c.frozen = false;
     c.held = [];
@@ -573,6 +728,7 @@ export class FakeDocker {
   /** `docker kill`: SIGKILL at once (a frozen process dies too), the container stays. */
   private async kill(c: NodeContainer): Promise<void> {
     c.running = false;
+    this.stopHealth(c);
     const s = c.standin;
     if (s?.running) {
       process.kill(s.pid, "SIGKILL");
@@ -596,10 +752,22 @@ export class FakeDocker {
     web.closeAllConnections();
   }
 
-  /** Writes nothing: starts the proxy's nginx on the files in its folder, as its container does. */
-  async startProxy(): Promise<void> {
+  /**
+   * Writes nothing: starts the proxy's nginx on the files in its folder, as its container does.
+   * `image`: what {{.Config.Image}} shows (without it, a step that reads it fails as an unsupported command does).
+   */
+  async startProxy(image?: string): Promise<void> {
+    // another image: Pulumi replaces the container (delete before replace), a new start
+    if (image !== undefined && this.proxyImage !== undefined && image !== this.proxyImage && this.proxy?.running) await this.proxy.stop();
+    if (image !== undefined) this.proxyImage = image;
     if (this.proxy?.running) return;
+    this.proxyStartedAt = this.now();
     this.proxy = await startProxyNginx(this.proxyDir, path.join(this.root, "proxy"), this.o.proxyPort);
+  }
+
+  /** The proxy container stops (its nginx ends, as on `docker stop`); `docker start dtable-server-proxy` or startProxy starts it again (the same container). */
+  async stopProxy(): Promise<void> {
+    await this.proxy?.stop();
   }
 
   /** SIGHUP to the proxy (an operator's `docker exec dtable-server-proxy nginx -s reload`). */
@@ -679,12 +847,15 @@ export class FakeDocker {
     const format = cmd === "inspect" && rest.length === 3 && rest[0] === "-f" ? inspectFormat(rest[1]) : undefined;
     if (format) {
       const name = rest[2];
-      if (name === PROXY_CONTAINER && format.some((p) => typeof p !== "string" && p.field !== "State.Running")) return unsupported();
       const proxy = name === PROXY_CONTAINER && onWeb ? this.proxy : undefined;
       const inspected = name === SEATABLE_CONTAINER ? node : undefined;
-      if (!proxy && !inspected) return fail(1, `Error: No such object: ${name}\n`);
-      const value = (field: InspectField) => (field === "Id" ? inspected!.id : field === "State.StartedAt" ? inspected!.startedAt : String(proxy ? proxy.running : inspected!.running));
-      return ok(`${format.map((p) => (typeof p === "string" ? p : value(p.field))).join("")}\n`);
+      // as Docker: the (empty) line on stdout, the error on stderr
+      if (!proxy && !inspected) return fail(1, `Error: No such object: ${name}\n`, "\n");
+      // the proxy has no health check (pure/plan/containers.ts)
+      const fields = fieldsOf(format);
+      if (proxy) return fields.includes("Config.Image") && this.proxyImage === undefined ? unsupported() : renderInspect(format, { id: this.proxyId, startedAt: this.proxyStartedAt, running: proxy.running, image: this.proxyImage });
+      if (fields.includes("Config.Image") && inspected!.image === undefined) return unsupported();
+      return renderInspect(format, { id: inspected!.id, startedAt: inspected!.startedAt, image: inspected!.image, running: inspected!.running, health: inspected!.health.status });
     }
     if (cmd === "kill" && line === SEATABLE_CONTAINER) {
       if (!node) return fail(1, `Error response from daemon: cannot kill container: ${SEATABLE_CONTAINER}: No such container: ${SEATABLE_CONTAINER}\n`);
@@ -699,15 +870,23 @@ export class FakeDocker {
       return ok(`${SEATABLE_CONTAINER}\n`);
     }
     if (cmd === "exec" && onWeb && line === `${PROXY_CONTAINER} nginx -s reload -c ${PROXY_DIR_IN_CONTAINER}/nginx-proxy.conf`) {
-      if (!this.proxy?.running) return fail(1, `Error response from daemon: container ${PROXY_CONTAINER} is not running\n`);
+      if (!this.proxy) return fail(1, `Error response from daemon: No such container: ${PROXY_CONTAINER}\n`);
+      if (!this.proxy.running) return fail(1, `Error response from daemon: container ${this.proxyId} is not running\n`);
       this.proxy.reload();
-      return ok();
+      // the signalling nginx's notice goes to its compiled-in error log: stderr in nginx's image
+      const pid = this.nextExecPid++;
+      return ok("", this.o.reloadNotice ? `${nginxTime()} [notice] ${pid}#${pid}: signal process started\n` : "");
     }
     if ((cmd === "restart" || cmd === "stop") && rest.length === 3 && rest[0] === "-t" && /^\d+$/.test(rest[1]) && rest[2] === SEATABLE_CONTAINER) {
       if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\n`);
       await this.halt(node, Number(rest[1]));
       if (cmd === "restart") await this.run(host, node);
       return ok(`${SEATABLE_CONTAINER}\n`);
+    }
+    if (cmd === "start" && onWeb && line === PROXY_CONTAINER) {
+      if (!this.proxy) return fail(1, `Error response from daemon: No such container: ${PROXY_CONTAINER}\nError: failed to start containers: ${PROXY_CONTAINER}\n`);
+      await this.startProxy();
+      return ok(`${PROXY_CONTAINER}\n`);
     }
     if (cmd === "start" && line === SEATABLE_CONTAINER) {
       // as Docker: a running container is left as it is; a stopped one starts (a new start time, the same Id)
@@ -716,9 +895,12 @@ export class FakeDocker {
       return ok(`${SEATABLE_CONTAINER}\n`);
     }
     if (cmd === "exec" && rest[0] === SEATABLE_CONTAINER) {
-      if (!node?.running) return fail(1, `Error response from daemon: container ${SEATABLE_CONTAINER} is not running\n`);
+      if (!node) return fail(1, `Error response from daemon: No such container: ${SEATABLE_CONTAINER}\n`);
+      if (!node.running) return fail(1, `Error response from daemon: container ${node.id} is not running\n`);
       if (h.role === "server" && rest[1] === "curl") return this.curl(host, rest.slice(2));
-      if (onWeb && (line === `${SEATABLE_CONTAINER} nginx -t` || line === `${SEATABLE_CONTAINER} nginx -s reload`)) return ok("", line.endsWith("-t") ? "nginx: configuration file /etc/nginx/nginx.conf test is successful\n" : "");
+      if (onWeb && line === `${SEATABLE_CONTAINER} nginx -t`) return ok("", "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nnginx: configuration file /etc/nginx/nginx.conf test is successful\n");
+      // where the notice goes depends on SeaTable's nginx (its compiled-in error log): not modelled
+      if (onWeb && line === `${SEATABLE_CONTAINER} nginx -s reload`) return ok();
     }
     return unsupported();
   }
@@ -749,7 +931,9 @@ export class FakeDocker {
     const logPath = path.join(prefix, `out.${Date.now()}.${Math.random().toString(36).slice(2)}`);
     const fd = openSync(logPath, "a"); // a file, not a pipe: the config logs to /dev/stderr
     try {
-      const child = spawn("unshare", ["--mount", "sh", "-c", 'mount --bind "$1" /etc/hosts && exec "$0" -t -p "$2/" -c "$3" -e stderr', NGINX, hosts, prefix, conf], { stdio: ["ignore", fd, fd] });
+      // as in the container: nginx is pid 1 (it prints its pid: "[emerg] 1#1: ...") and the time is UTC
+      const launch = 'mount --bind "$1" /etc/hosts && exec "$0" -t -p "$2/" -c "$3" -e stderr';
+      const child = spawn("unshare", ["--mount", "--pid", "--fork", "--kill-child", "sh", "-c", launch, NGINX, hosts, prefix, conf], { stdio: ["ignore", fd, fd], env: { ...process.env, TZ: "UTC" } });
       const code = await withTimeout(new Promise<number>((resolve) => child.once("exit", (n) => resolve(n ?? -1))), 15_000, "nginx -t").catch(() => {
         child.kill("SIGKILL");
         return -1;

@@ -19,10 +19,11 @@ import * as path from "path";
 import type { ClusterConfig } from "../../pure/config/schema";
 import { AppliedContainers, appliedContext, AppliedRouting, appliedRouting } from "../../pure/plan/applied";
 import { containerChanges, containerDigest } from "../../pure/plan/changes";
-import { LICENSE_PATH, SEATABLE_DIR, seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
+import { LICENSE_PATH, SEATABLE_CONTAINER, SEATABLE_DIR, seatableContainer, SNAPSHOT_CLEANUP_ROLE } from "../../pure/plan/containers";
 import { ClusterGraph, clusterGraph, GraphNode } from "../../pure/plan/graph";
 import { buildPlan, ClusterPlan } from "../../pure/plan/index";
-import { LIVE_READ_COMMAND, parseLiveRead } from "../../pure/plan/live";
+import { containerReadCommand, LIVE_READ_COMMAND, parseContainerRead, parseLiveRead } from "../../pure/plan/live";
+import { containerFindings } from "../../pure/plan/host-containers";
 import { confEdits } from "../../pure/plan/seatable";
 import { evictedAfter, leaseLine, proxyFiles, Run, ServerHost, sha256 } from "../../pure/plan/rollout";
 import { evictAnswers, startingPoint } from "../../pure/plan/start";
@@ -73,7 +74,7 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
       return "copied";
     }
     if (node.kind === "proxy") {
-      await world.startProxy();
+      await world.startProxy(config.proxy.image);
       return "running";
     }
     if (node.kind === "container") {
@@ -82,7 +83,7 @@ export async function runGraph(world: FakeDocker, graph: ClusterGraph, config: C
       const current = world.containerDigest(node.host);
       if (current === digest) return "same";
       if (current !== undefined) await world.deleteContainer(node.host, config.stopTimeoutSeconds);
-      await world.createContainer(node.host, digest);
+      await world.createContainer(node.host, digest, config.image);
       await world.waitHealthy(node.host, healthTimeoutMs);
       return current === undefined ? "created" : "replaced";
     }
@@ -161,6 +162,16 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
   const fences: ServerHost[] = [];
   for (const e of start.evicted) if (world.reachable(e.name)) fences.push(e);
   const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? state.containers : undefined, {});
+  // what runs on each host, as index.ts reads it (io/hosts.ts readNodeContainers) once nothing refused the up: dtable-web's with the live read
+  const reads = await Promise.all(
+    (errors.length > 0 ? [] : [config.hosts.db, ...config.hosts.servers]).map(async (h) => {
+      const r = await world.runStep({ host: h.name, command: containerReadCommand([SEATABLE_CONTAINER]) });
+      return [h.name, r.code === 0 ? { containers: parseContainerRead(r.stdout, h.name) } : { unreadable: r.stderr.trim() }] as const;
+    }),
+  );
+  const found = containerFindings(config, { ...(live.containers ? { [config.hosts.web.name]: { containers: live.containers } } : {}), ...Object.fromEntries(reads) }, containers.changes, live);
+  errors.push(...found.errors);
+  warnings.push(...found.warnings);
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,
@@ -172,6 +183,7 @@ export async function prepareUp(world: FakeDocker, state: StackState, config: Cl
     evicted: start.evicted,
     fences,
     ...(state.applied?.nodeSteps ? { recordedNodeSteps: state.applied.nodeSteps } : {}),
+    unwell: found.unwell,
   });
   const record = () => {
     const files = proxyFiles(plan);

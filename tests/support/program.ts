@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { routingJson } from "../../pure/config/routing-file";
 import type { AppliedRouting } from "../../pure/plan/applied";
 import { sha256, type LiveProxy } from "../../pure/plan/rollout";
+import type { ContainerState } from "../../pure/plan/live";
 import { setHostAccess } from "../../io/hosts";
 import { PROJECT } from "../../pure/config/schema";
 import program from "../../index";
@@ -64,6 +65,8 @@ export type RunOptions = {
   readonly secrets?: Readonly<Record<string, string>>;
   /** what the proxy on dtable-web runs (default: nothing, as before a first deployment) */
   readonly live?: LiveProxy;
+  /** each host's containers as its Docker shows them (default: none read) */
+  readonly containers?: Readonly<Record<string, Record<string, ContainerState>>>;
   /** hosts (by name) whose SSH port does not answer */
   readonly unreachable?: readonly string[];
   /** resources (by name) that never finish: an `up` that fails or stops at that step */
@@ -80,6 +83,7 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
       liveReads.push({ host: web.name, sshOptions });
       return options.live ?? {};
     },
+    readContainers: async (h) => options.containers?.[h.name] ?? {},
     reachable: async (h) => !(options.unreachable ?? []).includes(h.name),
   });
   const resources: Registered[] = [];

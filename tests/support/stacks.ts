@@ -30,6 +30,17 @@ export function withServers(n: number): Record<string, any> {
   return v;
 }
 
+/** dev on private IPv6 addresses (fd00::/8), one written the long way round, caddy on a documentation-range address */
+export function ipv6Values(): Record<string, any> {
+  const v = stackValues("dev");
+  v.hosts.web.address = "fd00:5ea:7ab1::10";
+  v.hosts.web.publicAddress = "2001:db8::10";
+  v.hosts.db.address = "FD00:5EA:7AB1:0:0:0:0:11";
+  v.hosts.servers[0].address = "fd00:5ea:7ab1::21";
+  v.hosts.servers[1].address = "fd00:5ea:7ab1::22";
+  return v;
+}
+
 export function validate(values: Record<string, unknown>, secretKeys: string[] = [], requireSecrets = false, files: Record<string, string> = {}): Validated {
   const raw: RawStackConfig = { values, secretKeys: new Set(secretKeys) };
   return validateStackConfig(raw, {
