@@ -270,6 +270,12 @@ test("a dtable-server whose container is unhealthy or stopped on its host is res
   expect([...g.stages.stages[0].paused.buckets].sort()).toEqual(Object.keys(again.routing.buckets).filter((b) => again.routing.buckets[b] === "dtable-server-3").sort());
   expect(before(g, "dtable-server-proxy-stage-1-quarantine", "dtable-server-proxy-stage-1-restart-dtable-server-3")).toBe(true);
   expect(before(g, "dtable-server-proxy-stage-1-restart-dtable-server-3", "dtable-server-proxy-stage-1-switch")).toBe(true);
+  // its node's `running` step does not wait for the /ping/ a hung server never gives: its stage's restart does
+  const running = (graph: ClusterGraph, host: string) => graph.nodes.find((n) => n.id === `${host}-running`) as Extract<GraphNode, { kind: "step" }>;
+  expect(scriptVars(running(g, "dtable-server-3").step.command).WAIT_PING).toBe("no");
+  expect(scriptVars(running(g, "dtable-server-2").step.command).WAIT_PING).toBe("yes");
+  // recorded as the host keeps it: the next up, all well, is quiet
+  expect(g.nodeSteps).toEqual(graphOf(again).nodeSteps);
   // a server whose container changes anyway is replaced in its stage, as before
   const replaced = graphOf(again, { live: liveOf(again), unwell: { "dtable-server-3": why }, containers: { ...all(again, "same"), "dtable-server-3": "replace" } });
   expect(replaced.stages.stages.map((st) => st.servers.map((s) => s.action))).toEqual([["replace"]]);

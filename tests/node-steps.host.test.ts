@@ -110,4 +110,14 @@ test("a dtable-server's container that Pulumi left stopped is started and waited
   expect(w.running(server.name)).toBe(false);
   expect(await w.runStep(step, STEP_TIMEOUT_MS)).toMatchObject({ code: 0, stdout: `started seatable-server on ${server.name}: it was not running\n${server.name} answers /ping/ again\n`, stderr: "" });
   expect([starts().length, w.running(server.name)]).toEqual([1, true]);
+  // hung (Docker calls it running, it answers nothing) and restarted by its stage: started if stopped, never waited for here
+  const staged = nodeSteps(config, server, EDIT_SCRIPT, { restartedInStage: true }).after.find((s) => s.id === "running") as HostStep;
+  await w.freeze(server.name);
+  const hung = await w.runStep(staged, STEP_TIMEOUT_MS);
+  expect(hung).toMatchObject({ code: 0, stdout: `seatable-server on ${server.name}: its stage restarts it and waits for /ping/\n`, stderr: "" });
+  expect(hung.ms).toBeLessThan(5_000);
+  await w.thaw(server.name);
+  expect((await w.runStep({ host: server.name, command: "docker stop -t 1 seatable-server" })).code).toBe(0);
+  expect(await w.runStep(staged, STEP_TIMEOUT_MS)).toMatchObject({ code: 0, stdout: `started seatable-server on ${server.name}: it was not running\nseatable-server on ${server.name}: its stage restarts it and waits for /ping/\n` });
+  expect([starts().length, w.running(server.name)]).toEqual([2, true]);
 });

@@ -23,6 +23,13 @@
 //    scale-out 3 → 4 (every server gives up buckets), while Pulumi finds
 //    nothing to change for those containers (same image, same spec): each
 //    server must be restarted inside its quarantine by `stage-N-restarted-<server>`.
+// 4. A hung dtable-server (frozen: SIGSTOP; Docker calls it running, its health
+//    check fails until Docker calls it unhealthy) and an up with the same config
+//    (no routing change): the program reads each node's container before
+//    planning, so the hung server gets a stage of its own, action restart:
+//    quarantine (its buckets answer 503) → `docker restart` → switch → verify.
+//    A control first: the same up with nothing frozen is quiet; and the up after
+//    it is quiet again.
 //
 // Each scenario's flow goes on whatever the program does (a step that does not
 // fail, an up that is not refused), so that its figures say what happened
@@ -35,9 +42,15 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
+import type { ClusterConfig } from "../pure/config/schema";
 import { PORTS } from "../pure/config/schema";
+import { SEATABLE_CONTAINER } from "../pure/plan/containers";
+import { containerFindings } from "../pure/plan/host-containers";
+import { containerReadCommand, parseContainerRead } from "../pure/plan/live";
 import type { RoutingTable } from "../pure/plan/routing";
-import { bucketOf } from "../pure/plan/routing";
+import { bucketOf, ownerOf } from "../pure/plan/routing";
+import type { StageServer } from "../pure/plan/stages";
+import { stageNotes } from "../pure/plan/summary";
 import { DoubleHold, durableContents, readEvents, StandinEvent, StandinModel } from "./support/dtable-standin";
 import type { FakeDocker } from "./support/fake-docker";
 import { NodeTiming, prepareUp, runGraph, up, UpResult } from "./support/graph-runner";
@@ -51,7 +64,7 @@ const WARMUP_MS = 1_500; // load before the first change: every base loaded, wri
 const SETTLE_MS = 1_000; // load between and after the changes
 const S3 = "dtable-server-3";
 // worlds of their own: rollout.load.test.ts uses 0-5, rollout.recovery.load.test.ts 10-13
-const WORLD = { refused: 30, partition: 32, unknown: 34 } as const;
+const WORLD = { refused: 30, partition: 32, unknown: 34, hung: 36 } as const;
 
 // ---- what an admin sees -----------------------------------------------------------------
 
@@ -90,7 +103,7 @@ const eventsOf = (world: FakeDocker, server: string, since: bigint): StandinEven
 // ---- figures ----------------------------------------------------------------------------
 
 type Figure = {
-  readonly scenario: 1 | 2 | 3;
+  readonly scenario: 1 | 2 | 3 | 4;
   readonly model: StandinModel;
   readonly total: Counts;
   readonly byPhase: ReadonlyMap<string, Counts>;
@@ -160,8 +173,8 @@ async function refusedEviction(n: number, model: StandinModel): Promise<Refused>
     const folderA = proxyFolder(w.world);
     const callsA = w.world.calls.length;
     const ra = await up(w.world, w.state, evicting, OPTIONS);
-    a = { ...(ra.prepared.refused ? { refused: ra.prepared.refused } : {}), ran: ran(ra), proxyUnchanged: JSON.stringify(proxyFolder(w.world)) === JSON.stringify(folderA), dockerCalls: w.world.calls.length - callsA };
-    story.push(`(a) evict, SSH answers: ${ra.prepared.refused ? `refused before anything ran (${a.dockerCalls} docker calls, the proxy's files ${a.proxyUnchanged ? "unchanged" : "changed"}): "${ra.prepared.refused}"` : `not refused: ${describeUp(ra)}, ${a.ran.length} node(s) ran`}`);
+    a = { ...(ra.prepared.refused ? { refused: ra.prepared.refused } : {}), ran: ran(ra), proxyUnchanged: JSON.stringify(proxyFolder(w.world)) === JSON.stringify(folderA), dockerCalls: w.world.calls.slice(callsA).filter((c) => c.args[0] !== "inspect").length };
+    story.push(`(a) evict, SSH answers: ${ra.prepared.refused ? `refused before anything ran (${a.dockerCalls} docker calls but the read's inspect, the proxy's files ${a.proxyUnchanged ? "unchanged" : "changed"}): "${ra.prepared.refused}"` : `not refused: ${describeUp(ra)}, ${a.ran.length} node(s) ran`}`);
     await sleep(SETTLE_MS / 2);
 
     // (b) its SSH does not answer (a firewall, sshd down), but its process runs and listens
@@ -427,6 +440,197 @@ async function unknownContainers(n: number, model: StandinModel): Promise<Unknow
   };
 }
 
+// ---- 4. a hung server, restarted inside its own quarantine -------------------------------
+
+/** The stage's why for a dtable-server whose container Docker calls unhealthy (written out: the test holds the program to it). */
+const UNHEALTHY = "its seatable-server container is unhealthy on its host: restarted inside its quarantine";
+const HUNG_PHASES = { before: ["warm-up", "control up", "hung"], after: ["after", "next up"] } as const;
+
+type Hung = Figure & {
+  /** the same config's up before the freeze, nothing frozen */
+  readonly control: { result: string; quiet: boolean; stages: number; restarts: Record<string, number> };
+  /** from the freeze until Docker showed it unhealthy (undefined: not within 10 s), and what Docker showed as the up began */
+  readonly unhealthyAfterMs?: number;
+  readonly healthAtUp?: string;
+  /** the up with the same config: why it did not finish (or "done"), whether quiet, each stage's servers */
+  readonly result: string;
+  readonly quiet: boolean;
+  readonly stages: readonly (readonly StageServer[])[];
+  /** what the stage with dtable-server-3 pauses, and dtable-server-3's buckets before */
+  readonly paused?: { readonly buckets: readonly string[]; readonly pins: readonly string[] };
+  readonly itsBuckets: readonly string[];
+  /** what the engine did with its container */
+  readonly container?: string;
+  /** `docker restart` calls that succeeded in the up, by host */
+  readonly restarts: Record<string, number>;
+  /** its stage's restart step ran after the stage's quarantine and before its switch */
+  readonly insideQuarantine: boolean;
+  /** what the admin reads: prepareUp's warnings; the container lines and the stage notes index.ts logs; the quarantine step's title */
+  readonly warnings: readonly string[];
+  readonly lines: readonly string[];
+  readonly notes: readonly string[];
+  readonly title?: string;
+  /** after the up: its container, a direct request to its port 5000, writes acknowledged on its bases through the proxy since */
+  readonly after: { running: boolean; frozen: boolean; health?: string; directly: string; ackedOnItsBases: number };
+  /** the next up, the same config */
+  readonly next: { result: string; quiet: boolean; stages: number };
+  /**
+   * what the writers saw: 503 on its bases (outside its stage: before its quarantine's start or over
+   * half a second after its switch's end; all of them when either did not run) and elsewhere; 502 on
+   * its bases and elsewhere; no answer within 5 s on its bases; from its first 503 to its last; its
+   * stage's quarantine start to its switch's end
+   */
+  readonly answers: { s503: number; s503Outside: number; s503Elsewhere: number; s502: number; s502Elsewhere: number; noAnswer: number; spanMs: number; stageMs?: number };
+  /** from the freeze until its quarantine was live (its bases' requests hang meanwhile), and the up's own time */
+  readonly hungMs?: number;
+  readonly upMs: number;
+};
+
+/** `docker restart` calls that succeeded, by host. */
+const restartsIn = (calls: FakeDocker["calls"]) =>
+  calls.filter((c) => c.args[0] === "restart" && c.code === 0).reduce<Record<string, number>>((m, c) => ({ ...m, [c.host]: (m[c.host] ?? 0) + 1 }), {});
+
+/** The lines index.ts logs for the dtable-servers' containers before planning (found.lines), read as prepareUp reads them. */
+async function containerLines(world: FakeDocker, config: ClusterConfig): Promise<string[]> {
+  const reads = await Promise.all(
+    config.hosts.servers.map(async (h) => {
+      const r = await world.runStep({ host: h.name, command: containerReadCommand([SEATABLE_CONTAINER]) });
+      return [h.name, r.code === 0 ? { containers: parseContainerRead(r.stdout, h.name) } : { unreadable: r.stderr.trim() }] as const;
+    }),
+  );
+  return [...containerFindings(config, Object.fromEntries(reads), {}, undefined).lines];
+}
+
+/** A step ran after the quarantine was live and was done before the switch began. */
+const insideOf = (quarantine?: NodeTiming, step?: NodeTiming, sw?: NodeTiming) => quarantine !== undefined && step !== undefined && sw !== undefined && quarantine.end <= step.start && step.end <= sw.start;
+
+async function hungServer(n: number, model: StandinModel): Promise<Hung> {
+  const started = performance.now();
+  const w = await deployed(n, model, 3);
+  const before = w.state.applied!.table;
+  const address = addressesOf(n).servers.find((s) => s.name === S3)!.address;
+  const itsBuckets = Object.keys(before.buckets).filter((b) => before.buckets[b] === S3).sort();
+  const config = w.config({ servers: 3 });
+  const writers = new Writers(w.proxyPort, `e${n}-`);
+  const story: string[] = [];
+  writers.start();
+  let control: Hung["control"];
+  let unhealthyAfterMs: number | undefined;
+  let healthAtUp: string | undefined;
+  let lines: string[];
+  let r: UpResult;
+  let calls: FakeDocker["calls"];
+  let frozenAt = 0;
+  let upMs = 0;
+  let now: Omit<Hung["after"], "ackedOnItsBases">;
+  let next: Hung["next"];
+  try {
+    await sleep(WARMUP_MS);
+    // the control: the same config, nothing frozen
+    writers.phase = "control up";
+    const c0 = w.world.calls.length;
+    const rc = await up(w.world, w.state, config, OPTIONS);
+    control = { result: describeUp(rc), quiet: rc.prepared.graph.quiet, stages: rc.prepared.graph.stages.stages.length, restarts: restartsIn(w.world.calls.slice(c0)) };
+
+    // dtable-server-3 hangs (SIGSTOP): it answers nothing and saves nothing; Docker calls it running,
+    // and its health check fails until Docker calls it unhealthy
+    writers.phase = "hung";
+    frozenAt = performance.now();
+    await w.world.freeze(S3);
+    while (w.world.healthStatus(S3) !== "unhealthy" && performance.now() < frozenAt + 10_000) await sleep(20);
+    if (w.world.healthStatus(S3) === "unhealthy") unhealthyAfterMs = performance.now() - frozenAt;
+
+    // the admin runs the same up again
+    healthAtUp = w.world.healthStatus(S3);
+    lines = await containerLines(w.world, config);
+    writers.phase = "up";
+    const c1 = w.world.calls.length;
+    const t0 = performance.now();
+    r = await up(w.world, w.state, config, OPTIONS);
+    upMs = performance.now() - t0;
+    calls = w.world.calls.slice(c1);
+    writers.phase = "after";
+    // Docker checks its health every 0.2 s: a restarted server is healthy long before this
+    await sleep(SETTLE_MS);
+    const health = w.world.healthStatus(S3);
+    now = { running: w.world.running(S3), frozen: w.world.frozen(S3), ...(health ? { health } : {}), directly: await direct(address) };
+
+    // the next up, the same config: nothing is wrong any more
+    writers.phase = "next up";
+    const rn = await up(w.world, w.state, config, OPTIONS);
+    next = { result: describeUp(rn), quiet: rn.prepared.graph.quiet, stages: rn.prepared.graph.stages.stages.length };
+  } finally {
+    await writers.stop();
+  }
+  const figure = await figureOf(w, writers, { scenario: 4, model, before, phasesBefore: HUNG_PHASES.before, story, started });
+
+  const stages = r.prepared.graph.stages.stages;
+  const stage = stages.find((st) => st.servers.some((s) => s.name === S3));
+  const k = `${P}stage-${stage?.index}`;
+  const quarantine = timingOf(r, `${k}-quarantine`);
+  const restart = timingOf(r, `${k}-restart-${S3}`);
+  const sw = timingOf(r, `${k}-switch`);
+  const quarantineNode = r.prepared.graph.nodes.find((x) => x.id === `${k}-quarantine`);
+  // its bases (by the table before), and the answers the writers saw on them and elsewhere
+  const itsBases = writers.bases.filter((b) => ownerOf(before, b.uuid) === S3);
+  const others = writers.bases.filter((b) => ownerOf(before, b.uuid) !== S3);
+  const seen = (bs: typeof itsBases, status: number) => bs.flatMap((b) => b.seen.filter((x) => x.status === status).map((x) => x.t));
+  const t503 = seen(itsBases, 503);
+  // a writer notes an answer after its pause (PACE_MS) on a busy event loop: half a second of slack
+  const inStage = (t: number) => quarantine !== undefined && sw !== undefined && t >= quarantine.start && t <= sw.end + 500;
+  const answers: Hung["answers"] = {
+    s503: t503.length,
+    s503Outside: t503.filter((t) => !inStage(t)).length,
+    s503Elsewhere: seen(others, 503).length,
+    s502: seen(itsBases, 502).length,
+    s502Elsewhere: seen(others, 502).length,
+    noAnswer: seen(itsBases, -1).length,
+    spanMs: t503.length > 0 ? Math.max(...t503) - Math.min(...t503) : 0,
+    ...(quarantine && sw ? { stageMs: sw.end - quarantine.start } : {}),
+  };
+  const after = { ...now, ackedOnItsBases: itsBases.reduce((a, b) => a + b.acked.filter((x) => (HUNG_PHASES.after as readonly string[]).includes(x.phase)).length, 0) };
+  const restarts = restartsIn(calls);
+  const hung = figure.byPhase.get("hung");
+  const hungMs = quarantine ? quarantine.end - frozenAt : undefined;
+  const s = (ms: number | undefined) => (ms === undefined ? "—" : `${(ms / 1000).toFixed(1)} s`);
+  const actions = stages.map((st) => st.servers.map((x) => `${x.name} (${x.action}: ${x.why})`).join(" + ")).join(" → ") || "no stage";
+  story.push(
+    `control, the same config with nothing frozen: ${headline(control.result)}, ${control.quiet ? "quiet" : "not quiet"}, ${control.stages} stage(s)`,
+    `dtable-server-3 frozen: Docker showed it ${healthAtUp ?? "without a container"}${unhealthyAfterMs !== undefined ? ` ${s(unhealthyAfterMs)} after the freeze` : " (not unhealthy within 10 s)"}; ` +
+      `its container line: "${lines.find((l) => l.startsWith(`${S3}:`)) ?? "none"}"; prepareUp's warnings: ${r.prepared.warnings.length > 0 ? r.prepared.warnings.map((x) => `"${x}"`).join(", ") : "none"}`,
+    `the same config's up: ${headline(describeUp(r))} in ${s(upMs)}, ${r.prepared.graph.quiet ? "quiet" : "not quiet"}; stages ${actions}; ${stage?.paused.buckets.length ?? 0} bucket(s) paused (its ${itsBuckets.length}); ` +
+      `Pulumi: its container ${timingOf(r, `container-${S3}`)?.what ?? "not in the up"}; docker restarts: ${Object.entries(restarts).map(([h, c]) => `${h} ${c}`).join(", ") || "none"}; ` +
+      `the restart ran ${insideOf(quarantine, restart, sw) ? "inside" : "not inside"} its quarantine`,
+    `its bases: no answer for ${s(hungMs)} from the freeze until its quarantine was live (${answers.noAnswer} writes to them unanswered within 5 s; ${hung?.acked ?? 0} writes acknowledged in the ${s(unhealthyAfterMs)} until Docker called it unhealthy); ` +
+      `then 503 for ${s(answers.spanMs)} from the first to the last (${answers.s503}; ${answers.s503Outside} outside its stage, which took ${s(answers.stageMs)} from its quarantine's start to its switch's end; ${answers.s503Elsewhere} elsewhere); 502: ${answers.s502} (${answers.s502Elsewhere} elsewhere)`,
+    `after the up: it ${after.running ? "runs" : "does not run"}${after.frozen ? " (still frozen)" : ""}, Docker shows it ${after.health ?? "without a container"}, a direct request to its port 5000: ${after.directly}; ` +
+      `${after.ackedOnItsBases} writes acknowledged on its bases since; the next up, the same config: ${headline(next.result)}, ${next.quiet ? "quiet" : "not quiet"}`,
+  );
+  return {
+    ...figure,
+    control,
+    ...(unhealthyAfterMs !== undefined ? { unhealthyAfterMs } : {}),
+    ...(healthAtUp !== undefined ? { healthAtUp } : {}),
+    result: describeUp(r),
+    quiet: r.prepared.graph.quiet,
+    stages: stages.map((st) => st.servers),
+    ...(stage ? { paused: { buckets: [...stage.paused.buckets].sort(), pins: stage.paused.pins } } : {}),
+    itsBuckets,
+    ...(timingOf(r, `container-${S3}`) ? { container: timingOf(r, `container-${S3}`)!.what } : {}),
+    restarts,
+    insideQuarantine: insideOf(quarantine, restart, sw),
+    warnings: r.prepared.warnings,
+    lines,
+    notes: stageNotes(r.prepared.graph.stages),
+    ...(quarantineNode?.kind === "step" ? { title: quarantineNode.step.title } : {}),
+    after,
+    next,
+    answers,
+    ...(hungMs !== undefined ? { hungMs } : {}),
+    upMs,
+  };
+}
+
 // ---- the report ----------------------------------------------------------------------------
 
 const figures: Figure[] = [];
@@ -434,6 +638,7 @@ const TITLES: Record<Figure["scenario"], string> = {
   1: "1. Evicting a server that still runs: (a) SSH answers, (b) SSH down but port 5000 answers; then removed without evict",
   2: "2. A partitioned server evicted, then back: fenced before it saves",
   3: "3. First up after the program upgrade (no container digests) with a scale-out 3 → 4, Pulumi changing no container",
+  4: "4. A hung dtable-server (frozen, Docker calls it unhealthy), the same config's up: restarted inside its own quarantine",
 };
 
 function writeReport(): void {
@@ -445,7 +650,7 @@ function writeReport(): void {
     const split = f.scenario === 3 ? `- | **${f.lostAfter.length}**` : `${f.lostBefore.length} | **${f.lostAfter.length}**`;
     return `| ${f.model} | ${f.total.acked} | **${bases(f.doubleHeld)}** | ${split} | ${s502} | ${f.total.other} | ${ms(f.ms)} |`;
   };
-  const scenarios = ([1, 2, 3] as const).filter((k) => figures.some((f) => f.scenario === k));
+  const scenarios = ([1, 2, 3, 4] as const).filter((k) => figures.some((f) => f.scenario === k));
   writeReportSection(EVICT_SECTION, [
     "## Evicting a dtable-server, and containers Pulumi leaves alone, under load",
     "",
@@ -462,12 +667,15 @@ function writeReport(): void {
     "- **lost before eviction**: acknowledged writes a load does not find, acknowledged before the eviction",
     "  on a bucket of the evicted server, so by that server alone and not saved by it: what `rollout.evict`",
     "  gives up (`saves-on-sigterm` has nothing else; `crash-only` replays them from the operation log).",
+    "  Scenario 4: acknowledged before dtable-server-3 hung, on its buckets, and not saved by it (a hung",
+    "  process saves nothing, and `docker restart` ends it with SIGKILL).",
     "- **lost otherwise**: every other acknowledged write a load does not find; it must be 0.",
     "- **held twice**: bases two server processes held at once (stand-ins' event log). An evicted server",
     "  holds its bases in memory until it is killed, so scenario 2 counts those it held while their new",
     "  owners loaded them; it neither answers nor saves meanwhile.",
-    "- **502**: writes answered 502 (a partitioned server's buckets until they move); **other**: no answer",
-    "  within 5 s or a connection closed (a request on a connection to the partitioned server hangs).",
+    "- **502**: writes answered 502 (a partitioned server's buckets until they move; a request the hung",
+    "  server never answered, when its restart kills it); **other**: no answer within 5 s or a connection",
+    "  closed (a request on a connection to the partitioned server hangs, as does one to the hung server).",
     "",
     "Scenario 2's partition (`FakeDocker.partition`, described in `tests/support/fake-docker.ts`): dtable-server-3's",
     "SSH does not answer, its port 5000 refuses connections (a real partition times out instead), a request on a",
@@ -479,6 +687,13 @@ function writeReport(): void {
     "fence in the program, it is thawed before that up instead: what a server that comes back does when nothing",
     "stops it. The fence up's end deletes its container (the test's engine deletes a container the graph no",
     "longer declares on a host that answers), so its restart policy is read from what Docker showed just before.",
+    "",
+    "Scenario 4's hung server (`FakeDocker.freeze`: SIGSTOP): Docker still calls its container running, and its",
+    "health check (the program's, 100 times faster: every 0.2 s, 3 retries) fails until Docker calls it unhealthy.",
+    "First a control, the up of the same config with nothing frozen; then the freeze, and once Docker shows it",
+    "unhealthy the up of the same config (no routing change), which reads each node's container before planning;",
+    "then 1 s of load and the next up, the same config again. Requests to its bases hang (each writer gives up",
+    "after 5 s) until its quarantine answers 503 for them.",
     "",
     ...scenarios.flatMap((k) => [
       `### ${TITLES[k]}`,
@@ -503,7 +718,7 @@ describe.each(MODELS.map((m, i) => [m, i] as const))("stand-in model %s", (model
   test("1. evicting a server that runs is refused: its SSH answers → before anything runs; its port 5000 answers → the lease step refuses, nothing moves and no lease is left; removed without evict → 0 held twice, 0 lost", async () => {
     const f = await refusedEviction(WORLD.refused + i, model);
     figures.push(f);
-    // (a) refused before anything ran: no step, no docker call, the proxy's files as they were
+    // (a) refused before anything ran: no step, no docker call but the read-only inspect of dtable-web's containers, the proxy's files as they were
     expect(f.a.refused).toMatch(new RegExp(`^rollout\\.evict: ${S3} \\(.*\\) answers SSH, so it is not dead and may hold bases\\. Nothing was changed\\. Remove it from rollout\\.evict`));
     expect([f.a.ran, f.a.dockerCalls, f.a.proxyUnchanged]).toEqual([[], 0, true]);
     // (b) the lease step refuses naming port 5000 before it takes the lease; nothing ran; the proxy routes as before
@@ -573,5 +788,45 @@ describe.each(MODELS.map((m, i) => [m, i] as const))("stand-in model %s", (model
     expect(f.doubleHeld).toEqual([]);
     expect(f.total.restarting502).toBe(0);
     expect(f.byPhase.get("scale-out 3 → 4, no digests recorded")?.quarantined503 ?? 0).toBeGreaterThan(0);
+  });
+
+  test("4. a hung dtable-server (frozen: Docker calls it running, its health check fails) is seen before planning and restarted inside its own quarantine: the same config's up has one stage, dtable-server-3 restart; then it runs, healthy, and answers; 0 held twice, 0 lost after it hung", async () => {
+    const f = await hungServer(WORLD.hung + i, model);
+    figures.push(f);
+    // the control: the same config with nothing frozen is a quiet up, no stage, no restart
+    expect(f.control).toEqual({ result: "done", quiet: true, stages: 0, restarts: {} });
+    // Docker's health check called it unhealthy before the up
+    expect(f.healthAtUp).toBe("unhealthy");
+    // what the admin reads before anything runs: its container's line (only its own unhealthy), the stage note, the quarantine step's title
+    expect(f.lines).toContainEqual(expect.stringMatching(new RegExp(`^${S3}: seatable-server running, unhealthy, image `)));
+    expect(f.lines.filter((l) => l.includes("unhealthy"))).toHaveLength(1);
+    expect(f.notes).toContain(`  stage 1: ${S3} restart (${UNHEALTHY})`);
+    expect(f.title).toContain(`${S3} (restart: ${UNHEALTHY})`);
+    // not a warning: the up restarts it (a hung dtable-web or dtable-db would be one)
+    expect(f.warnings).toEqual([]);
+    // the up: not quiet, one stage of its own, all its buckets paused and nothing else, its container left as it is
+    expect(f.result).toBe("done");
+    expect(f.quiet).toBe(false);
+    expect(f.stages).toEqual([[{ name: S3, action: "restart", why: UNHEALTHY }]]);
+    expect(f.itsBuckets.length).toBeGreaterThan(0);
+    expect(f.paused).toEqual({ buckets: f.itsBuckets, pins: [] });
+    expect(f.container).toBe("same");
+    // restarted once, by its stage's restart step, after its quarantine went live and before its switch
+    expect(f.restarts).toEqual({ [S3]: 1 });
+    expect(f.insideQuarantine).toBe(true);
+    // its bases answered 503 inside its stage and never outside it; no other base did
+    expect(f.answers.s503).toBeGreaterThan(0);
+    expect(f.answers.s503Outside).toBe(0);
+    expect(f.answers.s503Elsewhere).toBe(0);
+    // after the up: it runs, not frozen, healthy, and answers, directly and through the proxy
+    expect([f.after.running, f.after.frozen, f.after.health, f.after.directly]).toEqual([true, false, "healthy", "HTTP 200"]);
+    expect(f.after.ackedOnItsBases).toBeGreaterThan(100);
+    // the next up, the same config, is quiet again
+    expect(f.next).toEqual({ result: "done", quiet: true, stages: 0 });
+    // no base open twice; nothing lost but, without an operation log, what it acknowledged before it hung and had not saved
+    expect(f.total.acked).toBeGreaterThan(1000);
+    expect(f.doubleHeld).toEqual([]);
+    expect(f.lostAfter).toEqual([]);
+    if (model === "crash-only") expect(f.lostBefore).toEqual([]);
   });
 });

@@ -121,8 +121,11 @@ export function clusterGraph(input: GraphInput): ClusterGraph {
     resume: pausedOwners(plan, input.live),
     ...(input.unwell ? { unwell: input.unwell } : {}),
   });
-  const stepsOf = new Map([web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript)] as const));
-  const nodeStepHashes = Object.fromEntries([...stepsOf].flatMap(([host, st]) => [...st.before, ...st.after].map((s) => [`${host}-${s.id}`, nodeStepHash(s)] as const)));
+  const stepsOf = new Map([web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript, { restartedInStage: input.unwell?.[h.name] !== undefined })] as const));
+  // recorded as a host keeps them: a server restarted in its stage has its `running` step skip the wait this once only,
+  // and the next up must not take that for a change
+  const steady = [web, db, ...servers].map((h) => [h.name, nodeSteps(config, h, input.editScript)] as const);
+  const nodeStepHashes = Object.fromEntries(steady.flatMap(([host, st]) => [...st.before, ...st.after].map((s) => [`${host}-${s.id}`, nodeStepHash(s)] as const)));
   const quiet = isQuiet(input, stages, nodeStepHashes);
   const nodes: GraphNode[] = [];
   const pulls = imagesOf(config).map((i) => ({ kind: "pull" as const, id: `${i.host}-image-${i.what}`, host: i.host, image: i.image }));

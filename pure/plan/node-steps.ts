@@ -20,8 +20,14 @@ export function moveAsideCommand(confDir: string = CONF_DIR): string {
   return hostScript(["move-aside"], { CONF_DIR: confDir, UNREAD_FILES: CONF_FILES_UNREAD_FROM_6_2 });
 }
 
-/** `editScript` is the text of hostscripts/edit-conf.py (read by the resource layer). */
-export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: string): NodeSteps {
+/**
+ * `editScript` is the text of hostscripts/edit-conf.py (read by the resource
+ * layer). `restartedInStage`: a dtable-server whose container is stopped or
+ * unhealthy, which its stage restarts (host-containers.ts): its `running` step
+ * starts it if it is stopped but does not wait for a /ping/ a hung server never
+ * gives; the stage's restart waits for it.
+ */
+export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: string, options: { readonly restartedInStage?: boolean } = {}): NodeSteps {
   const before: Omit<HostStep, "after">[] = [
     {
       id: "prepare",
@@ -80,8 +86,14 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
     after.push({
       id: "running",
       host: host.name,
-      title: `start ${SEATABLE_CONTAINER} on ${host.name} if it is not running, and wait until it answers /ping/`,
-      command: hostScript(["running"], { HOST: host.name, CONTAINER: SEATABLE_CONTAINER, DTABLE_SERVER_PORT: PORTS.dtableServer }, ["progress", "wait-ping"]),
+      title: options.restartedInStage
+        ? `start ${SEATABLE_CONTAINER} on ${host.name} if it is not running (its stage restarts it and waits for /ping/)`
+        : `start ${SEATABLE_CONTAINER} on ${host.name} if it is not running, and wait until it answers /ping/`,
+      command: hostScript(
+        ["running"],
+        { HOST: host.name, CONTAINER: SEATABLE_CONTAINER, DTABLE_SERVER_PORT: PORTS.dtableServer, WAIT_PING: options.restartedInStage ? "no" : "yes" },
+        ["progress", "wait-ping"],
+      ),
     });
   }
   return { before: inSequence(before), after: inSequence(after) };
