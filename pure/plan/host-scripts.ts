@@ -12,7 +12,7 @@ export const HOSTSCRIPTS_DIR = join(__dirname, "..", "..", "hostscripts");
 export type ScriptLib = "progress" | "probe" | "lease" | "done-step" | "live-guard" | "wait-ping" | "edit-conf";
 
 /** A header value: a string, a number, or lines (joined with newlines, read back with `while read`). */
-export type ScriptValue = string | number | readonly string[];
+type ScriptValue = string | number | readonly string[];
 
 /** Header names: upper case, so that shellcheck takes them as set by the caller. */
 const NAME = /^[A-Z][A-Z0-9_]*$/;
@@ -30,7 +30,7 @@ export function scriptText(file: string): string {
 }
 
 /** POSIX shell single quotes. */
-export function shellQuote(s: string): string {
+function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
