@@ -101,8 +101,13 @@ http {
   }
 }
 `;
-/** SIGSTOP or SIGCONT to every nginx process of the container (master and worker). */
-const signalNginx = (signal: "STOP" | "CONT") => `for d in /proc/[0-9]*; do read c < $d/comm 2>/dev/null || continue; [ "$c" = nginx ] && kill -${signal} \${d#/proc/}; done; :`;
+/**
+ * SIGSTOP or SIGCONT to every nginx process of the container, master and worker:
+ * again until both got it (up to 200 scans), as right after `nginx` the master may not have forked
+ * its worker yet (a worker forked after the scan would answer /ping/).
+ */
+const signalNginx = (signal: "STOP" | "CONT") =>
+  `n=0 i=0; while [ $n -lt 2 ] && [ $i -lt 200 ]; do n=0 i=$((i + 1)); for d in /proc/[0-9]*; do read c < $d/comm 2>/dev/null || continue; [ "$c" = nginx ] && kill -${signal} \${d#/proc/} && n=$((n + 1)); done; done; [ $n -ge 2 ]`;
 /** PID 1 of the real seatable-server (/bin/sh is dash). */
 const serverScript = (onTerm: OnTerm, frozen: boolean) =>
   [
