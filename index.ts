@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { SECRET_KEYS, SecretKey } from "./pure/config/schema";
+import { SECRET_KEYS, SecretKey, SecretRef } from "./pure/config/schema";
+import { ENVIRONMENT_SECRETS } from "./pure/config/environment";
 import { rawStackConfig } from "./pure/config/stack-file";
 import { urlHost } from "./pure/config/values";
 import { fromConfigString, validateStackConfig } from "./pure/config/validate";
@@ -41,10 +42,23 @@ function rawConfig() {
   );
 }
 
+/** environmentSecrets' values by name ({} when unset), as the CLI hands them over: JSON. */
+function environmentSecretValues(): Record<string, string> {
+  const text = pulumi.runtime.allConfig()[`${pulumi.getProject()}:${ENVIRONMENT_SECRETS}`];
+  if (text === undefined) return {};
+  return Object.fromEntries(Object.entries(JSON.parse(text) as Record<string, unknown>).map(([name, v]) => [name, asText(v)]));
+}
+
+/** A config value as the container gets it: text as it is, a number or boolean as written. */
+const asText = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+
 /** Secret values, to tell whether a container changes (they only enter a digest kept as a secret). */
-function secretValues(): Partial<Record<SecretKey, string>> {
+function secretValues(): Partial<Record<SecretRef, string>> {
   const all = pulumi.runtime.allConfig();
-  return Object.fromEntries(Object.keys(SECRET_KEYS).flatMap((k) => (all[`${pulumi.getProject()}:${k}`] !== undefined ? [[k, all[`${pulumi.getProject()}:${k}`]]] : [])));
+  return {
+    ...Object.fromEntries(Object.keys(SECRET_KEYS).flatMap((k) => (all[`${pulumi.getProject()}:${k}`] !== undefined ? [[k, all[`${pulumi.getProject()}:${k}`]]] : []))),
+    ...Object.fromEntries(Object.entries(environmentSecretValues()).map(([name, v]) => [`${ENVIRONMENT_SECRETS}.${name}`, v])),
+  };
 }
 
 /** This program's name and version (package.json), recorded with the stack's state. */
@@ -88,9 +102,11 @@ export = async () => {
   const plan = buildPlan(config, start.previous, validated.startTable);
 
   const pulumiConfig = new pulumi.Config();
-  const secrets: Secrets = Object.fromEntries(
-    config.secretsSet.filter((k) => k !== "sshPrivateKey").map((k: SecretKey) => [k, pulumiConfig.requireSecret(k)]),
-  );
+  const secrets: Secrets = Object.fromEntries([
+    ...config.secretsSet.filter((k) => k !== "sshPrivateKey").map((k: SecretKey) => [k, pulumiConfig.requireSecret(k)]),
+    // each name's value, kept secret (the names are validated against the decrypted map above)
+    ...Object.keys(environmentSecretValues()).map((name) => [`${ENVIRONMENT_SECRETS}.${name}`, pulumiConfig.requireSecretObject<Record<string, string>>(ENVIRONMENT_SECRETS).apply((m) => asText(m[name]))]),
+  ]);
   const sshPrivateKey = config.secretsSet.includes("sshPrivateKey")
     ? pulumiConfig.requireSecret("sshPrivateKey")
     : config.ssh.privateKeyPath

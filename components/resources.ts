@@ -3,11 +3,11 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { remote, types } from "@pulumi/command";
-import type { SecretKey } from "../pure/config/schema";
+import type { SecretRef } from "../pure/config/schema";
 import type { ContainerSpec } from "../pure/plan/containers";
 import type { HostStep } from "../pure/plan/rollout";
 
-export type Secrets = Readonly<Partial<Record<SecretKey, pulumi.Output<string>>>>;
+export type Secrets = Readonly<Partial<Record<SecretRef, pulumi.Output<string>>>>;
 
 /** Beyond Docker's own stop timeout and health wait, so that Pulumi never gives up first. */
 const MARGIN_SECONDS = 300;
@@ -30,7 +30,7 @@ export function containerResource(
   const plain = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const secret = Object.entries(spec.secretEnv).map(([variable, key]) => {
     const value = secrets[key];
-    if (!value) throw new Error(`${key}: not set; run \`pulumi config set --secret ${key} <value>\``);
+    if (!value) throw new Error(`${key}: not set; run \`pulumi config set --secret ${key.includes(".") ? `--path '${key}'` : key} <value>\``);
     return pulumi.interpolate`${variable}=${value}`;
   });
   const stop = spec.stopTimeoutSeconds;

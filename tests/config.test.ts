@@ -566,7 +566,7 @@ describe("each validation rule names the key path, what was found and what is ex
     test("at the top level, the known keys include the secrets", () => {
       const v = stackValues();
       v.colour = "blue";
-      expect(one(problemsOf(v))).toMatch(/^colour: unknown key \(known here: image, seatableVersion, .*, rollout, mariadbPassword, redisPassword, .*, secretKey\)$/);
+      expect(one(problemsOf(v))).toMatch(/^colour: unknown key \(known here: image, seatableVersion, .*, rollout, environment, mariadbPassword, mariadbRootPassword, redisPassword, .*, secretKey, environmentSecrets\)$/);
     });
   });
 

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { addressFormProblem, isUuid } from "./values";
 import { describe, quote } from "./problems";
 import { parseImageReference } from "./image-reference";
+import { EMPTY_ENVIRONMENT, ENVIRONMENT_SECRETS, environmentSchema, EnvironmentConfig } from "./environment";
 
 /** A number as written (`found 0; …`), anything else with its type (`found "2" (a string)`). */
 const found = (input: unknown) => (typeof input === "number" ? String(input) : describe(input));
@@ -30,6 +31,10 @@ export const SECRET_KEY_HINT =
  */
 export const SECRET_KEYS = {
   mariadbPassword: { required: true, what: "password of the MariaDB user" },
+  mariadbRootPassword: {
+    required: false,
+    what: "password of MariaDB's root user, which SeaTable's first start on dtable-web uses to create its databases and user (only when mariadb.user is not root; without it, create them yourself)",
+  },
   redisPassword: { required: false, what: "Redis password, if Redis asks for one" },
   jwtPrivateKey: { required: true, what: "JWT_PRIVATE_KEY shared by all SeaTable nodes (40+ random characters)" },
   adminPassword: { required: true, what: "password of the first SeaTable admin account" },
@@ -43,6 +48,8 @@ export const SECRET_KEYS = {
   },
 } satisfies Record<string, { required: boolean | "6.2"; what: string; how?: string }>;
 export type SecretKey = keyof typeof SECRET_KEYS;
+/** Where a secret environment value comes from: a secret config key, or a name in environmentSecrets. */
+export type SecretRef = SecretKey | `${typeof ENVIRONMENT_SECRETS}.${string}`;
 
 /**
  * Names every container's hosts file already defines: the proxy's own
@@ -225,6 +232,7 @@ export const stackConfigSchema = z.strictObject({
     .default({ image: "nginx:1.27.5-alpine", port: PORTS.dtableServer, keepalive: 64, workerConnections: 4096, retryAfterSeconds: 10 }),
   routing: routingSchema.default({ bucketHexDigits: 2, pins: {} }),
   rollout: rolloutSchema.default({ maxRestarting: 1, evict: [] }),
+  environment: environmentSchema.default(EMPTY_ENVIRONMENT),
 });
 
 export type StackConfigInput = z.input<typeof stackConfigSchema>;
@@ -244,7 +252,7 @@ export type SshTarget = { readonly user: string; readonly port: number; readonly
 
 /** The validated, frozen cluster config every later layer works from. */
 export type ClusterConfig = Readonly<
-  Omit<Parsed, "hosts" | "routing" | "ssh" | "insecureSkipHostKeyCheck"> & {
+  Omit<Parsed, "hosts" | "routing" | "ssh" | "insecureSkipHostKeyCheck" | "environment"> & {
     seatableVersion: string;
     ssh: Readonly<{ privateKeyPath?: string }>;
     hosts: Readonly<{ web: NodeHost; db: NodeHost; servers: readonly (DtableServerHost & NodeHost)[] }>;
@@ -256,6 +264,7 @@ export type ClusterConfig = Readonly<
     }>;
     /** Which secret keys the stack sets (values never enter the plan). */
     secretsSet: readonly SecretKey[];
+    environment: EnvironmentConfig;
   }
 >;
 

@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { describe, keyPath, quote, suggestion } from "./problems";
 import { PROJECT } from "./schema";
+import { ENVIRONMENT_SECRETS } from "./environment";
 import { fromConfigString, RawStackConfig, validateStackConfig, Validated } from "./validate";
 
 /** The top level of a stack file, as the Pulumi CLI reads it; anything else there is ignored by it. */
@@ -14,6 +15,26 @@ const STACK_FILE_KEYS = ["config", "environment", "secretsprovider", "encryptedk
 const nearMiss = (namespace: string) => /seatable/i.test(namespace) || suggestion(namespace, [PROJECT]) !== "";
 
 const isMap = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** What `pulumi config set --secret` writes: {secure: <ciphertext>}. */
+const isSecure = (value: unknown) => isMap(value) && Object.keys(value).length === 1 && "secure" in value;
+
+/**
+ * environmentSecrets as the plan may see it: its names (never its values), or
+ * the marker when it is one encrypted value whose names only `pulumi up` sees.
+ * `pulumi up` hands it over as JSON, the stack file as a map.
+ */
+function secretNamesOnly(value: unknown): unknown {
+  let map = value;
+  if (typeof value === "string") {
+    try {
+      map = JSON.parse(value);
+    } catch {
+      return "[secret]";
+    }
+  }
+  return isMap(map) && !isSecure(map) ? Object.fromEntries(Object.keys(map).map((k) => [k, "[secret]"])) : "[secret]";
+}
 
 /**
  * The project's keys of a stack, from (full key, value, is it a secret) entries:
@@ -42,7 +63,7 @@ export function rawStackConfig(entries: Iterable<{ key: string; value: unknown; 
     }
     writtenAs.set(key, fullKey);
     if (secret) secretKeys.add(key);
-    values[key] = secret ? "[secret]" : value;
+    values[key] = key === ENVIRONMENT_SECRETS && secret ? secretNamesOnly(value) : secret ? "[secret]" : value;
   }
   return { values, secretKeys, ...(problems.length > 0 ? { problems } : {}) };
 }
@@ -64,8 +85,8 @@ export function rawFromStackYaml(text: string): RawStackConfig {
       // `pulumi config set key 600` writes "600": the program gets a string either
       // way and converts it (index.ts); do the same so that plan and `up` agree
       value: typeof value === "string" ? fromConfigString(key.slice(key.indexOf(":") + 1), value) : value,
-      // what `pulumi config set --secret` writes: {secure: <ciphertext>}
-      secret: isMap(value) && Object.keys(value).length === 1 && "secure" in value,
+      // `--secret --path environmentSecrets.<name>` writes a map of {secure: …}, which the CLI hands over as one secret
+      secret: isSecure(value) || (key.endsWith(`:${ENVIRONMENT_SECRETS}`) && isMap(value) && Object.keys(value).length > 0 && Object.values(value).every(isSecure)),
     })),
   );
   return { ...raw, problems: [...problems, ...(raw.problems ?? [])] };

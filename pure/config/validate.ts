@@ -3,6 +3,7 @@ import { z } from "zod";
 import { addressProblem, canonicalAddress, normaliseUuid, versionFromImage } from "./values";
 import { checkVersion, minorOf, VersionStyle } from "./versions";
 import { formatIssues, keyPath, quote } from "./problems";
+import { ENVIRONMENT_SECRETS, environmentProblems } from "./environment";
 import { parseRoutingTable, RoutingTable } from "./routing-file";
 import {
   ClusterConfig,
@@ -53,7 +54,7 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
   }
   const def = unwrap(schema)._zod.def as { type: string; shape?: Record<string, unknown> };
   const keys = def.type === "object" && def.shape ? Object.keys(def.shape) : [];
-  return path.length === 0 ? [...keys, ...Object.keys(SECRET_KEYS)] : keys;
+  return path.length === 0 ? [...keys, ...Object.keys(SECRET_KEYS), ENVIRONMENT_SECRETS] : keys;
 }
 
 /**
@@ -96,9 +97,22 @@ function secretProblems(raw: RawStackConfig, requireSecrets: boolean, style: Ver
     }
   }
   for (const key of raw.secretKeys) {
-    if (!(key in SECRET_KEYS)) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${keyPath([key])} ...\``);
+    if (!(key in SECRET_KEYS) && key !== ENVIRONMENT_SECRETS) problems.push(`${keyPath([key])}: is a secret, but this setting is not secret; set it in plain text with \`pulumi config set ${keyPath([key])} ...\``);
   }
   return { problems, set };
+}
+
+/** environmentSecrets: a secret; its names, or undefined when it is one encrypted value (only `pulumi up` sees them). */
+function environmentSecrets(raw: RawStackConfig): { problems: string[]; names: string[] | undefined } {
+  const value = raw.values[ENVIRONMENT_SECRETS];
+  if (value === undefined) return { problems: [], names: [] };
+  if (!raw.secretKeys.has(ENVIRONMENT_SECRETS)) {
+    return {
+      problems: [`${ENVIRONMENT_SECRETS}: set in plain text; its values are the secrets environment entries name: keep it out of the stack file and set each with \`pulumi config set --secret --path '${ENVIRONMENT_SECRETS}.<name>' <value>\``],
+      names: value !== null && typeof value === "object" ? Object.keys(value) : [],
+    };
+  }
+  return { problems: [], names: value !== null && typeof value === "object" ? Object.keys(value) : undefined };
 }
 
 /**
@@ -198,6 +212,11 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
     if (twin !== undefined) problems.push(`${at}: the same base as routing.pins.${twin}; pin each base once`);
     pinned.set(key, uuid);
   }
+  const buckets = 16 ** c.routing.bucketHexDigits;
+  if (servers.length > buckets) {
+    const more = c.routing.bucketHexDigits < 3 ? `; raise routing.bucketHexDigits to ${c.routing.bucketHexDigits + 1} (${16 ** (c.routing.bucketHexDigits + 1)} buckets)` : "";
+    problems.push(`hosts.servers: ${servers.length} dtable-servers, but routing.bucketHexDigits ${c.routing.bucketHexDigits} makes ${buckets} buckets, and every dtable-server needs one${more}`);
+  }
   const drained = c.hosts.servers.filter((s) => s.drain).map((s) => s.name);
   if (drained.length === servers.length) {
     problems.push("hosts.servers: every dtable-server has drain: true; at least one must keep serving bases");
@@ -236,7 +255,7 @@ function crossChecks(c: z.output<typeof stackConfigSchema>): { problems: string[
 
 export function validateStackConfig(raw: RawStackConfig, options: ValidateOptions): Validated {
   const fileProblems = raw.problems ?? [];
-  const plain = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k) && !(k in SECRET_KEYS)));
+  const plain = Object.fromEntries(Object.entries(raw.values).filter(([k]) => !raw.secretKeys.has(k) && !(k in SECRET_KEYS) && k !== ENVIRONMENT_SECRETS));
   const parsed = stackConfigSchema.safeParse(plain, { reportInput: true });
   if (!parsed.success) {
     // the version decides which secrets are required: read it alone, if it is readable
@@ -247,7 +266,12 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
   const c = parsed.data;
   const cross = crossChecks(c);
   const secrets = secretProblems(raw, options.requireSecrets, cross.version.style);
-  const problems = [...fileProblems, ...cross.problems, ...secrets.problems];
+  const envSecrets = environmentSecrets(raw);
+  const hostNames = [WEB_NAME, DB_NAME, ...c.hosts.servers.map((s) => s.name)];
+  const problems = [...fileProblems, ...cross.problems, ...secrets.problems, ...envSecrets.problems, ...environmentProblems(c.environment, hostNames, envSecrets.names)];
+  if (envSecrets.names === undefined) {
+    cross.warnings.push(`${ENVIRONMENT_SECRETS}: set as one encrypted value, so plan cannot see which secrets it holds (pulumi up checks them); set each with \`pulumi config set --secret --path '${ENVIRONMENT_SECRETS}.<name>' <value>\` to have them checked here`);
+  }
   const license = licenseProblem(c.licenseFile, options.readFile);
   if (license !== undefined) (options.requireSecrets ? problems : cross.warnings).push(license);
   // an up reads the key for the commands on the hosts unless the sshPrivateKey secret is set
@@ -313,6 +337,7 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
       ...(c.routing.start !== undefined ? { start: c.routing.start } : {}),
     },
     secretsSet: secrets.set,
+    environment: c.environment,
   });
   return { ok: true, config, ...(startTable ? { startTable } : {}), warnings: cross.warnings };
 }

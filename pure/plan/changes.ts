@@ -1,7 +1,7 @@
 // What Pulumi will do with each node's container in this `up`, decided from
 // the digests the last verified `up` recorded: the stages need to know which
 // dtable-servers go down before Pulumi replaces anything.
-import type { ClusterConfig, NodeHost, SecretKey } from "../config/schema";
+import type { ClusterConfig, NodeHost, SecretRef } from "../config/schema";
 import type { AppliedContainers } from "./applied";
 import { ContainerSpec, seatableContainer } from "./containers";
 import { sha256 } from "./rollout";
@@ -12,7 +12,7 @@ import type { ContainerChange } from "./stages";
  * included (a new MariaDB password replaces the container too). It is kept
  * only as a secret stack output.
  */
-export function containerDigest(spec: ContainerSpec, secretValues: Readonly<Partial<Record<SecretKey, string>>>): string {
+export function containerDigest(spec: ContainerSpec, secretValues: Readonly<Partial<Record<SecretRef, string>>>): string {
   const secrets = Object.entries(spec.secretEnv).map(([variable, key]) => [variable, secretValues[key] ?? ""]);
   return sha256(JSON.stringify({ spec, secrets }));
 }
@@ -35,7 +35,7 @@ export function containerChanges(
   config: ClusterConfig,
   deployed: { readonly servers: readonly { readonly name: string }[] } | undefined,
   recorded: AppliedContainers | undefined,
-  secretValues: Readonly<Partial<Record<SecretKey, string>>>,
+  secretValues: Readonly<Partial<Record<SecretRef, string>>>,
 ): ContainerChanges {
   const nodes: NodeHost[] = [config.hosts.web, config.hosts.db, ...config.hosts.servers];
   const digests = Object.fromEntries(nodes.map((n) => [n.name, containerDigest(seatableContainer(config, n), secretValues)]));

@@ -1,11 +1,12 @@
 // What runs on each host: the containers, as plain data the resource layer maps
 // onto docker.Container one to one.
 import { createHash } from "node:crypto";
-import type { ClusterConfig, NodeHost, SecretKey } from "../config/schema";
+import type { ClusterConfig, NodeHost, SecretRef } from "../config/schema";
 import { PORTS } from "../config/schema";
 import { canonicalAddress } from "../config/values";
 import { goDuration } from "./go-duration";
 import { nodeEnvironment, Role, secretEnvironmentNames } from "./seatable";
+import { NodeEnvironment, withAdminEnvironment } from "./environment";
 
 export const SEATABLE_CONTAINER = "seatable-server";
 export const PROXY_CONTAINER = "dtable-server-proxy";
@@ -43,8 +44,8 @@ export type ContainerSpec = {
   readonly command?: readonly string[];
   /** plain environment */
   readonly env: Readonly<Record<string, string>>;
-  /** environment variable → the secret config key whose value it carries */
-  readonly secretEnv: Readonly<Record<string, SecretKey>>;
+  /** environment variable → the secret config key (or environmentSecrets name) whose value it carries */
+  readonly secretEnv: Readonly<Record<string, SecretRef>>;
   readonly ports: readonly PortSpec[];
   readonly volumes: readonly VolumeSpec[];
   /** extra_hosts: name → address; IPv4 only (an IPv6 entry does not survive the provider's read-back) */
@@ -247,9 +248,14 @@ function caddyLabels(config: ClusterConfig): Record<string, string> {
   return labels;
 }
 
+/** A node's seatable-server environment: the program's, then the stack config's environment. */
+export function seatableEnvironment(config: ClusterConfig, host: NodeHost): NodeEnvironment {
+  const snapshotCleanup = host.role === SNAPSHOT_CLEANUP_ROLE;
+  return withAdminEnvironment(config, host, { env: nodeEnvironment(config, host.role, { snapshotCleanup }), secretEnv: secretEnvironmentNames(host.role, config) });
+}
+
 export function seatableContainer(config: ClusterConfig, host: NodeHost): ContainerSpec {
   const role = host.role;
-  const snapshotCleanup = role === SNAPSHOT_CLEANUP_ROLE;
   // Docker reads a published address back in its canonical form
   const address = canonicalAddress(host.address);
   const ports: PortSpec[] = [];
@@ -271,6 +277,7 @@ export function seatableContainer(config: ClusterConfig, host: NodeHost): Contai
   } else {
     ports.push({ ip: address, external: PORTS.dtableServer, internal: PORTS.dtableServer });
   }
+  const environment = seatableEnvironment(config, host);
   const hostsFile = seatableHostsFile(config, host);
   if (hostsFile !== undefined) {
     volumes.push({ hostPath: SEATABLE_HOSTS, containerPath: "/etc/hosts", readOnly: true });
@@ -279,8 +286,8 @@ export function seatableContainer(config: ClusterConfig, host: NodeHost): Contai
   return {
     name: SEATABLE_CONTAINER,
     image: config.image,
-    env: nodeEnvironment(config, role, { snapshotCleanup }),
-    secretEnv: secretEnvironmentNames(role, config),
+    env: environment.env,
+    secretEnv: environment.secretEnv,
     ports,
     volumes,
     extraHosts: hostsFile === undefined ? seatableExtraHosts(config, host) : [],

@@ -28,10 +28,11 @@
 //   goes to every node: dtable-web and dtable-events read it, the sources do
 //   not say whether dtable-server or dtable-db do, and it harms none of them.
 import { DB_NAME, PORTS, SECRET_KEY_HINT, SecretKey, WEB_NAME, type ClusterConfig } from "../config/schema";
+import type { Role } from "../config/environment";
 import { checkVersion, VersionStyle } from "../config/versions";
 import { hostScript } from "./host-scripts";
 
-export type Role = "dtable-web" | "dtable-db" | "dtable-server";
+export type { Role };
 
 /** Where the seatable-server container keeps its conf files on the host (REL: /opt/seatable-server:/shared). */
 export const CONF_DIR = "/opt/seatable-server/seatable/conf";
@@ -181,7 +182,8 @@ const ALL_ROLES_SECRETS: Record<string, SecretKey> = {
 export function secretEnvironmentNames(role: Role, config?: ClusterConfig): Record<string, SecretKey> {
   const names: Record<string, SecretKey> = { ...ALL_ROLES_SECRETS };
   if (role === "dtable-web") {
-    names.INIT_SEATABLE_MYSQL_ROOT_PASSWORD = "mariadbPassword";
+    // the first start creates the databases and the user as MariaDB's root: its password, never another user's
+    names.INIT_SEATABLE_MYSQL_ROOT_PASSWORD = config === undefined || config.mariadb.user === "root" ? "mariadbPassword" : "mariadbRootPassword";
     names.SEATABLE_ADMIN_PASSWORD = "adminPassword";
   }
   if (!config) return names;
