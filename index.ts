@@ -21,7 +21,8 @@ import { PROGRAM_OUTPUT, programRecordProblem } from "./pure/plan/program-versio
 import { ownStackReference, READ_STACK_OUTPUTS } from "./pure/plan/stack-reference";
 import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
-import { hostAccess, readNodeContainers, readProxy } from "./io/hosts";
+import { hostAccess, readNodeContainers, readNodeFacts, readProxy } from "./io/hosts";
+import { factFindings } from "./pure/plan/node-facts";
 
 // Whether a key was set with --secret. Pulumi.yaml declares the required
 // secrets `secret: true`, so the CLI refuses those in plain text; the optional
@@ -123,10 +124,13 @@ export = async () => {
   }
   const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretValues());
   // what runs on each host: a stopped or unhealthy dtable-server goes into a stage
-  const found = containerFindings(config, await readNodeContainers(config, live), containers.changes, live);
-  if (found.errors.length > 0) throw new pulumi.RunError(found.errors.join("\n"));
-  for (const line of found.lines) pulumi.log.info(line);
-  for (const warning of found.warnings) pulumi.log.warn(warning);
+  // and each host's memory and conf files: a leftover seatable-controller.conf, 6.1 settings a move to 6.2 would drop
+  const [reads, factReads] = await Promise.all([readNodeContainers(config, live), readNodeFacts(config)]);
+  const found = containerFindings(config, reads, containers.changes, live);
+  const facts = factFindings(config, factReads);
+  if (found.errors.length + facts.errors.length > 0) throw new pulumi.RunError([...found.errors, ...facts.errors].join("\n"));
+  for (const line of [...found.lines, ...facts.lines]) pulumi.log.info(line);
+  for (const warning of [...found.warnings, ...facts.warnings]) pulumi.log.warn(warning);
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,

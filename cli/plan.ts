@@ -16,13 +16,16 @@ import { renderedFiles } from "../pure/plan/files";
 import { offlineChanges, offlineGraph } from "../pure/plan/graph";
 import { containerFindings, HostContainers } from "../pure/plan/host-containers";
 import { versionNotes } from "../pure/plan/seatable";
+import { seatableEnvironment } from "../pure/plan/containers";
+import { environmentLines } from "../pure/plan/environment";
 import { parseBaseUuid, whereLines } from "../pure/plan/where";
 import type { ClusterConfig } from "../pure/config/schema";
 import type { LiveProxy } from "../pure/plan/rollout";
 import { appliedContext } from "../pure/plan/applied";
 import { describeLease } from "../pure/plan/live";
 import { evictedWarning, startingPoint } from "../pure/plan/start";
-import { readNodeContainers, readProxy } from "../io/hosts";
+import { readNodeContainers, readNodeFacts, readProxy } from "../io/hosts";
+import { factFindings, HostFacts } from "../pure/plan/node-facts";
 
 const USAGE =
   "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
@@ -85,8 +88,8 @@ function capture(body: (stderr: string[]) => string): PlanRun {
  * With --live, `live` is what the proxy on dtable-web runs, as planCommand
  * reads it (the tests hand in their own).
  */
-export function plan(argv: string[], live?: LiveProxy, containers?: HostContainers): PlanRun {
-  return capture((stderr) => run(setUp(argv), live, stderr, containers));
+export function plan(argv: string[], live?: LiveProxy, containers?: HostContainers, facts?: HostFacts): PlanRun {
+  return capture((stderr) => run(setUp(argv), live, stderr, containers, facts));
 }
 
 /** The command as the entry point runs it: with --live, it first reads what the proxy on dtable-web runs. */
@@ -108,8 +111,8 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
     return { code: 2, stdout: "", stderr: `${(e as Error).message}\n` };
   }
   // each node's containers (not for --where, which says where a base is); a host that does not answer is reported in the plan
-  const containers = ready.base ? undefined : await readNodeContainers(ready.validated.config, live);
-  return capture((stderr) => run(ready, live, stderr, containers));
+  const [containers, facts] = ready.base ? [] : await Promise.all([readNodeContainers(ready.validated.config, live), readNodeFacts(ready.validated.config)]);
+  return capture((stderr) => run(ready, live, stderr, containers, facts));
 }
 
 
@@ -156,7 +159,7 @@ function fromLive(config: ClusterConfig, live: LiveProxy, stderr: string[]): Rou
 }
 
 /** Returns what goes to stdout; writes warnings and notes to `stderr`. */
-function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], containers?: HostContainers): string {
+function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], containers?: HostContainers, facts?: HostFacts): string {
   if (ready.help) return `${USAGE}\n`;
   const { args, stackFile, validated, base } = ready;
   const { config } = validated;
@@ -187,8 +190,10 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
   const plan = buildPlan(config, applied, validated.startTable);
   // what runs on each host (--live): a stopped or unhealthy dtable-server goes into a stage, as in `pulumi up`
   const found = containers ? containerFindings(config, containers, offlineChanges(plan, args["replace-containers"] === true), live) : undefined;
-  for (const warning of found?.warnings ?? []) stderr.push(`warning: ${warning}\n`);
-  if (found && found.errors.length > 0) fail([...found.errors]);
+  // each host's memory and conf files (--live): what `pulumi up` refuses, plan ends with too
+  const checked = facts ? factFindings(config, facts) : undefined;
+  for (const warning of [...(found?.warnings ?? []), ...(checked?.warnings ?? [])]) stderr.push(`warning: ${warning}\n`);
+  if ((found?.errors.length ?? 0) + (checked?.errors.length ?? 0) > 0) fail([...(found?.errors ?? []), ...(checked?.errors ?? [])]);
   for (const warning of validated.warnings) stderr.push(`warning: ${warning}\n`);
   for (const note of versionNotes(config)) stderr.push(`note: ${note}\n`);
 
@@ -206,6 +211,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
     ...routingSummary(config, plan.routing),
     "",
     ...(found ? ["Containers, as read on the hosts:", ...found.lines.map((l) => `  ${l}`), ""] : []),
+    ...(checked ? ["Hosts, as read:", ...checked.lines.map((l) => `  ${l}`), ""] : []),
   ];
   if (plan.previous) {
     const label = applied ? appliedLabel : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";
@@ -223,6 +229,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
     );
   }
   out.push("Order of `pulumi up` (after every image is pulled on every host):", ...graphSummary(graph, changes), "");
+  out.push(...environmentSection(config));
 
   if (args.out !== undefined) {
     const files = [{ path: "routing.json", content: routingJson(plan.routing) }, ...renderedFiles(plan).map((f) => ({ path: join(f.host, f.path), content: f.content }))];
@@ -234,6 +241,23 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
     }
   }
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * Each node's seatable-server environment, secret values masked; nodes whose
+ * environment is the same share one block (the dtable-servers, as a rule).
+ */
+function environmentSection(config: ClusterConfig): string[] {
+  const blocks = new Map<string, string[]>();
+  for (const node of [config.hosts.web, config.hosts.db, ...config.hosts.servers]) {
+    const text = environmentLines(seatableEnvironment(config, node)).join("\n");
+    blocks.set(text, [...(blocks.get(text) ?? []), node.name]);
+  }
+  return [
+    "Environment of seatable-server (secret values masked; marked: set by the stack's environment):",
+    ...[...blocks].flatMap(([text, names]) => [`  ${names.join(", ")}:`, ...text.split("\n").map((l) => `    ${l}`)]),
+    "",
+  ];
 }
 
 // Stryker disable all: runs only in a child process (the "as a process" tests), which per-test coverage does not see

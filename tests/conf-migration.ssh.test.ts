@@ -1,11 +1,12 @@
 // The read of the conf files SeaTable 6.2 no longer reads
-// (hostscripts/deprecated-conf.sh), run for real: the system ssh against a real
+// (hostscripts/deprecated-conf.sh) and the node read around it (node-facts.sh), run for real: the system ssh against a real
 // sshd on 127.0.0.1, the corpus in a temporary conf dir given in the header.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { changedSettings, deprecatedConfReadCommand, DeprecatedFile, parseDeprecatedConfRead } from "../pure/plan/conf-migration";
 import { CONF_FILES_UNREAD_FROM_6_2 } from "../pure/plan/seatable";
+import { nodeFactsCommand, parseNodeFacts } from "../pure/plan/node-facts";
 import { runOverSsh, Sshd, startSshd, stopSshd } from "./support/sshd";
 
 let sshd: Sshd | undefined;
@@ -61,4 +62,18 @@ test("a missing file is no file, an empty one has no settings, one over the limi
 
 test("a conf dir without any of the files reads as nothing to migrate", async () => {
   expect(await read()).toEqual({ files: {}, problems: [] });
+}, 30000);
+
+test("the node read (memory, seatable-controller.conf, then the five files) over ssh: what factFindings is given", async () => {
+  writeFileSync(join(conf, "dtable_server_config.json"), corpusText("dtable_server_config.json"));
+  const run = async () => {
+    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    return parseNodeFacts(r.stdout, "dtable-server-2");
+  };
+  const facts = await run();
+  const kib = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
+  expect(facts).toEqual({ memoryKiB: kib, controllerConf: false, deprecatedConf: { files: { "dtable_server_config.json": corpusText("dtable_server_config.json") }, problems: [] } });
+  writeFileSync(join(conf, "seatable-controller.conf"), "[SEATABLE]\nENABLE_DTABLE_DB = true\n");
+  expect((await run()).controllerConf).toBe(true);
 }, 30000);

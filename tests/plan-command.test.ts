@@ -9,7 +9,10 @@ import { setHostAccess } from "../io/hosts";
 import { allBuckets, parseRoutingTable, RoutingTable, routingJson } from "../pure/config/routing-file";
 import { PROXY_CONFIG } from "../pure/plan/containers";
 import type { LiveProxy } from "../pure/plan/rollout";
-import { ROOT, stackValues, writeStackFile } from "./support/stacks";
+import { configOf, ROOT, stackValues, writeStackFile } from "./support/stacks";
+import { NO_FACTS } from "./support/program";
+import { seatableEnvironment } from "../pure/plan/containers";
+import { environmentLines } from "../pure/plan/environment";
 
 const run = promisify(execFile);
 const plan = (...args: string[]) => planCommand(args);
@@ -58,6 +61,8 @@ test("the whole of what a first plan prints, and the files it writes", () => {
   const out = join(dir, "out");
   const r = plan("--stack", "dev", "--out", out);
   const proxy = join(out, "dtable-web", "opt", "seatable-compose", "dtable-server-proxy");
+  const dev = configOf(stackValues("dev"));
+  expect(environmentLines(seatableEnvironment(dev, dev.hosts.servers[1]))).toEqual(environmentLines(seatableEnvironment(dev, dev.hosts.servers[0])));
   expect(r.stdout).toBe(
     [
       `Stack file ${join(ROOT, "Pulumi.dev.yaml")}`,
@@ -80,6 +85,13 @@ test("the whole of what a first plan prints, and the files it writes", () => {
       "  6. [dtable-server-2] create the seatable-server container (waits until healthy)",
       "  7. [dtable-web] put the proxy's config, hosts file and table in place (reload only if they changed)",
       "  8. [dtable-web] verify: every server answers, the proxy runs the new config and sends each server's buckets to it; release the lease",
+      "",
+      // each node's environment; the two dtable-servers' are the same, so they share a block
+      "Environment of seatable-server (secret values masked; marked: set by the stack's environment):",
+      ...[[dev.hosts.web], [dev.hosts.db], dev.hosts.servers].flatMap((group) => [
+        `  ${group.map((n) => n.name).join(", ")}:`,
+        ...environmentLines(seatableEnvironment(dev, group[0])).map((l) => `    ${l}`),
+      ]),
       "",
       `wrote ${join(out, "routing.json")}`,
       `wrote ${join(proxy, "nginx-proxy.conf")}`,
@@ -105,7 +117,9 @@ test("against its own table: the comparison and the (empty) stages, each section
     "",
     "Order of `pulumi up` (after every image is pulled on every host):",
   ]);
-  expect(lines.slice(-3)).toEqual([expect.stringMatching(/^ {2}4\. \[dtable-web\] verify: /), "", ""]);
+  const environment = lines.indexOf("Environment of seatable-server (secret values masked; marked: set by the stack's environment):");
+  expect(lines.slice(environment - 2, environment)).toEqual([expect.stringMatching(/^ {2}4\. \[dtable-web\] verify: /), ""]);
+  expect(lines.slice(-2)).toEqual(["", ""]);
 });
 
 test("routing.start.file: the moves away from the starting table", () => {
@@ -481,7 +495,7 @@ describe("--live: usage, --where, and what is read", () => {
   });
 
   test("planCommand without --live reads no host: the same run as plan", async () => {
-    setHostAccess({ readLive: () => Promise.reject(new Error("read a host")), readContainers: () => Promise.reject(new Error("read a host")), reachable: () => Promise.reject(new Error("probed a host")) });
+    setHostAccess({ readLive: () => Promise.reject(new Error("read a host")), readContainers: () => Promise.reject(new Error("read a host")), readFacts: () => Promise.reject(new Error("read a host")), reachable: () => Promise.reject(new Error("probed a host")) });
     expect(await planWithHosts(["--stack", "dev"])).toEqual(plan("--stack", "dev"));
     expect(await planWithHosts(["--stack", "dev", "--colour"])).toEqual(plan("--stack", "dev", "--colour"));
     expect(await planWithHosts(["--help"])).toEqual(plan("--help"));
@@ -494,6 +508,7 @@ describe("--live: usage, --where, and what is read", () => {
     setHostAccess({
       readLive: (web, options) => (calls.push({ web, options }), Promise.resolve({ table: seedTable })),
       readContainers: () => Promise.resolve({}),
+      readFacts: () => Promise.resolve(NO_FACTS),
       reachable: () => Promise.reject(new Error("probed a host")),
     });
     const r = await planWithHosts(["--stack-file", writeStack(v), "--live"]);
@@ -521,7 +536,7 @@ describe("--live: usage, --where, and what is read", () => {
   test("planCommand --live: a read that fails exits 2 with its own words; an invalid stack is not read at all", async () => {
     const failure = "reading the proxy's live files on dtable-web (192.0.2.10) over SSH failed: ssh: connect to host 192.0.2.10 port 22: Connection timed out";
     let reads = 0;
-    setHostAccess({ readLive: () => (reads++, Promise.reject(new Error(failure))), readContainers: () => Promise.resolve({}), reachable: () => Promise.reject(new Error("probed a host")) });
+    setHostAccess({ readLive: () => (reads++, Promise.reject(new Error(failure))), readContainers: () => Promise.resolve({}), readFacts: () => Promise.resolve(NO_FACTS), reachable: () => Promise.reject(new Error("probed a host")) });
     expect(await planWithHosts(["--stack-file", devStack(), "--live"])).toEqual({ code: 2, stdout: "", stderr: `${failure}\n` });
     const v = stackValues("dev");
     v.hosts.web.address = "10.0.0";
@@ -529,4 +544,24 @@ describe("--live: usage, --where, and what is read", () => {
     expect(await planWithHosts(["--stack", "dev", "--live", "--previous", "x.json"])).toEqual(expect.objectContaining({ code: 2 }));
     expect(reads).toBe(1);
   });
+});
+
+test("plan --live, a 6.1 cluster moving to 6.2 with an admin's settings in the old conf files: refused with the lines to add; with them, the plan shows each variable carried", () => {
+  const corpus = join(__dirname, "corpus", "conf-6.1", "edited");
+  const files = Object.fromEntries(readdirSync(corpus).map((f) => [f, readFileSync(join(corpus, f), "utf8")]));
+  const v = stackValues("dev");
+  const to62 = { ...v, image: "seatable/seatable-enterprise:6.2.13", s3: { ...v.s3, buckets: { ...v.s3.buckets, avatar: "avatars" } } };
+  const facts = Object.fromEntries(["dtable-web", "dtable-db", "dtable-server", "dtable-server-2"].map((h) => [h, { ...NO_FACTS, deprecatedConf: { files, problems: [] } }]));
+  const refused = planCommand(["--stack-file", writeStack(to62), "--live"], {}, {}, facts);
+  expect(refused.code).toBe(1);
+  const lines = refused.stderr.split("\n");
+  expect(lines).toContain("SeaTable 6.2.13 no longer reads these settings of 6.1's conf files, and the move to it would drop them (the manual's 6.2 upgrade notice: they must move to environment variables):");
+  const yaml = lines.slice(lines.findIndex((l) => l.startsWith("Add these lines under config:")) + 1).filter((l) => l.startsWith("  "));
+  expect(yaml[0]).toBe("  seatable-cluster:environment:");
+  // the admin pastes them, as printed, at the end of the stack file's config: section
+  const stackFile = writeStack(to62);
+  writeFileSync(stackFile, `${readFileSync(stackFile, "utf8")}${yaml.join("\n")}\n`);
+  const accepted = planCommand(["--stack-file", stackFile, "--live"], {}, {}, facts);
+  expect([accepted.code, accepted.stderr.split("\n").filter((l) => !l.startsWith("warning: licenseFile") && !l.startsWith("note: "))]).toEqual([0, [""]]);
+  expect(accepted.stdout).toMatch(/^ {4}BASE_WRITABLE_LIMIT=\d+ {2}\(environment\.[a-z-]+\)$/m);
 });

@@ -7,6 +7,7 @@ import type { ContainerState } from "../../pure/plan/live";
 import { setHostAccess } from "../../io/hosts";
 import { PROJECT } from "../../pure/config/schema";
 import program from "../../index";
+import type { NodeFacts } from "../../pure/plan/node-facts";
 
 export type Registered = {
   readonly type: string;
@@ -67,6 +68,8 @@ export type RunOptions = {
   readonly live?: LiveProxy;
   /** each host's containers as its Docker shows them (default: none read) */
   readonly containers?: Readonly<Record<string, Record<string, ContainerState>>>;
+  /** each host's memory and conf files (default: enough memory, nothing to migrate) */
+  readonly facts?: Readonly<Record<string, NodeFacts>>;
   /** hosts (by name) whose SSH port does not answer */
   readonly unreachable?: readonly string[];
   /** resources (by name) that never finish: an `up` that fails or stops at that step */
@@ -74,6 +77,9 @@ export type RunOptions = {
   /** keys of other namespaces, as written ("docker:host") */
   readonly otherKeys?: Readonly<Record<string, string>>;
 };
+
+/** A host with 64 GiB, no seatable-controller.conf and none of the conf files 6.2 no longer reads. */
+export const NO_FACTS: NodeFacts = { memoryKiB: 64 * 1024 * 1024, controllerConf: false, deprecatedConf: { files: {}, problems: [] } };
 
 export async function runProgram(values: Record<string, unknown>, options: RunOptions = {}): Promise<ProgramRun> {
   const secrets = options.secrets ?? SECRET_VALUES;
@@ -84,6 +90,7 @@ export async function runProgram(values: Record<string, unknown>, options: RunOp
       return options.live ?? {};
     },
     readContainers: async (h) => options.containers?.[h.name] ?? {},
+    readFacts: async (h) => options.facts?.[h.name] ?? NO_FACTS,
     reachable: async (h) => !(options.unreachable ?? []).includes(h.name),
   });
   const resources: Registered[] = [];

@@ -1,0 +1,124 @@
+// What the plan checks on each node before anything changes, besides its
+// containers (host-containers.ts): the host's memory against dtable-server's
+// heap, a leftover seatable-controller.conf, and, on the way to 6.2, the
+// settings of the conf files 6.2 no longer reads (conf-migration.ts).
+import { DTABLE_SERVER_MEMORY_DEFAULT_MB } from "../config/environment";
+import type { ClusterConfig, NodeHost } from "../config/schema";
+import { changedSettings, deprecatedConfReadCommand, DeprecatedConfRead, migrationProblems, NodeSettings, parseDeprecatedConfRead } from "./conf-migration";
+import { seatableEnvironment } from "./containers";
+import { hostScript } from "./host-scripts";
+import { CONF_DIR, versionStyle } from "./seatable";
+
+export type NodeFacts = {
+  /** MemTotal; absent when /proc/meminfo could not be read */
+  readonly memoryKiB?: number;
+  readonly controllerConf: boolean;
+  /** the conf files 6.2 no longer reads, as found */
+  readonly deprecatedConf: DeprecatedConfRead;
+};
+
+/** Each node's facts, or why they could not be read. */
+export type HostFacts = Readonly<Record<string, NodeFacts | { readonly unreadable: string }>>;
+
+export const CONTROLLER_CONF = `${CONF_DIR}/seatable-controller.conf`;
+
+/**
+ * What a dtable-server container needs besides dtable-server's heap: its
+ * storage server, nginx, the monitor, Node's memory outside the heap. Our
+ * choice (the manual gives none): 2 GiB.
+ */
+export const CONTAINER_ROOM_MB = 2048;
+
+/** The read-only command (hostscripts/node-facts.sh, then deprecated-conf.sh). */
+export function nodeFactsCommand(confDir: string = CONF_DIR): string {
+  return `${hostScript(["node-facts"], { CONF_DIR: confDir })}\n${deprecatedConfReadCommand(confDir)}`;
+}
+
+export const NODE_FACTS_COMMAND = nodeFactsCommand();
+
+/** Parses nodeFactsCommand's output; a line of neither script is an error that names the host. */
+export function parseNodeFacts(output: string, host: string): NodeFacts {
+  let memoryKiB: number | undefined;
+  let controllerConf: boolean | undefined;
+  const rest: string[] = [];
+  for (const line of output.split("\n")) {
+    let m: RegExpExecArray | null;
+    if ((m = /^memory-kib (\d{1,15})$/.exec(line))) memoryKiB = Number(m[1]);
+    else if ((m = /^controller-conf (present|absent)$/.exec(line))) controllerConf = m[1] === "present";
+    else rest.push(line);
+  }
+  if (controllerConf === undefined) throw new Error(`reading ${host}: no "controller-conf" line in what it printed`);
+  return { ...(memoryKiB !== undefined ? { memoryKiB } : {}), controllerConf, deprecatedConf: parseDeprecatedConfRead(rest.join("\n"), host) };
+}
+
+export type FactFindings = {
+  /** what stops an `up` before anything changes */
+  readonly errors: readonly string[];
+  readonly warnings: readonly string[];
+  /** one line per node, for `plan --live` and `up`'s log */
+  readonly lines: readonly string[];
+};
+
+const gib = (kib: number) => `${(kib / 1024 / 1024).toFixed(1)} GiB`;
+
+/** The heap a node's dtable-server gets: its DTABLE_SERVER_MEMORY_SIZE, or the start script's default. */
+export function dtableServerHeapMb(config: ClusterConfig, host: NodeHost): number {
+  const set = seatableEnvironment(config, host).env.DTABLE_SERVER_MEMORY_SIZE;
+  return set !== undefined ? Number(set) : DTABLE_SERVER_MEMORY_DEFAULT_MB;
+}
+
+export function factFindings(config: ClusterConfig, facts: HostFacts): FactFindings {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const lines: string[] = [];
+  const nodes: NodeHost[] = [config.hosts.web, config.hosts.db, ...config.hosts.servers];
+  const to62 = versionStyle(config.seatableVersion) === "6.2";
+  const settings: NodeSettings[] = [];
+  for (const node of nodes) {
+    const read = facts[node.name];
+    if (read === undefined) continue;
+    if ("unreadable" in read) {
+      warnings.push(`${node.name} (${node.address}): its memory and conf files could not be read (${read.unreadable}); they are not checked`);
+      continue;
+    }
+    if (read.controllerConf) {
+      errors.push(
+        `${node.name}: ${CONTROLLER_CONF} exists. Older manuals had admins create it; it overrides the role switches (ENABLE_*) this program sets, and the container then skips database upgrades. Move it aside on the host (\`mv ${CONTROLLER_CONF} ${CONTROLLER_CONF}.disabled\`) and run again.`,
+      );
+    }
+    const memory = read.memoryKiB !== undefined ? `${gib(read.memoryKiB)} memory` : "memory unknown";
+    if (node.role === "dtable-server") {
+      const heap = dtableServerHeapMb(config, node);
+      lines.push(`${node.name}: ${memory}; dtable-server heap up to ${heap} MB (DTABLE_SERVER_MEMORY_SIZE)`);
+      if (read.memoryKiB !== undefined && (heap + CONTAINER_ROOM_MB) * 1024 > read.memoryKiB) {
+        warnings.push(
+          `${node.name}: dtable-server may grow its heap to ${heap} MB (DTABLE_SERVER_MEMORY_SIZE${heap === DTABLE_SERVER_MEMORY_DEFAULT_MB ? ", the start script's default" : ""}), and the rest of its container needs about ${CONTAINER_ROOM_MB} MB more, but the host has ${gib(read.memoryKiB)}: when the heap fills, the kernel kills dtable-server and its unsaved bases replay from the operation log. Set environment.hosts.${node.name}.DTABLE_SERVER_MEMORY_SIZE to at most ${Math.max(0, Math.floor(read.memoryKiB / 1024) - CONTAINER_ROOM_MB)}, or give the host more memory.`,
+        );
+      }
+    } else {
+      lines.push(`${node.name}: ${memory}`);
+    }
+    if (to62) {
+      errors.push(...read.deprecatedConf.problems);
+      const changed = changedSettings(read.deprecatedConf.files);
+      errors.push(...changed.problems.map((p) => `${node.name}: ${p}`));
+      settings.push({ host: node.name, role: node.role, settings: changed.settings });
+    }
+  }
+  if (settings.length > 0) {
+    const environmentOf = (host: string) => {
+      const e = seatableEnvironment(config, nodes.find((n) => n.name === host)!);
+      return { ...e.env, ...Object.fromEntries(Object.keys(e.secretEnv).map((k) => [k, "[secret]"])) };
+    };
+    const migration = migrationProblems(settings, environmentOf, config.environment.acceptDefaults);
+    if (migration.problems.length > 0) {
+      errors.push(
+        `SeaTable ${config.seatableVersion} no longer reads these settings of 6.1's conf files, and the move to it would drop them (the manual's 6.2 upgrade notice: they must move to environment variables):`,
+        ...migration.problems.map((p) => `  ${p}`),
+        "Add these lines under config: in the stack file, indented as printed (merge them with an environment section it has), then run again; docs/conf-migration.md lists every setting and its variable:",
+        ...migration.lines.map((l) => `  ${l}`),
+      );
+    }
+  }
+  return { errors, warnings, lines };
+}
