@@ -23,6 +23,7 @@ import { SeaTableCluster } from "./components/cluster";
 import type { Secrets } from "./components/resources";
 import { hostAccess, readNodeContainers, readNodeFacts, readProxy } from "./io/hosts";
 import { factFindings } from "./pure/plan/node-facts";
+import { versionFindings } from "./pure/plan/version-change";
 
 // Whether a key was set with --secret. Pulumi.yaml declares the required
 // secrets `secret: true`, so the CLI refuses those in plain text; the optional
@@ -128,9 +129,12 @@ export = async () => {
   const [reads, factReads] = await Promise.all([readNodeContainers(config, live), readNodeFacts(config)]);
   const found = containerFindings(config, reads, containers.changes, live);
   const facts = factFindings(config, factReads);
-  if (found.errors.length + facts.errors.length > 0) throw new pulumi.RunError([...found.errors, ...facts.errors].join("\n"));
-  for (const line of [...found.lines, ...facts.lines]) pulumi.log.info(line);
-  for (const warning of [...found.warnings, ...facts.warnings]) pulumi.log.warn(warning);
+  // a version change from what the nodes run: never down, never without a backup (or a reason)
+  const version = versionFindings(config, reads);
+  const checks = [found, facts, version];
+  if (checks.some((c) => c.errors.length > 0)) throw new pulumi.RunError(checks.flatMap((c) => c.errors).join("\n"));
+  for (const line of checks.flatMap((c) => c.lines)) pulumi.log.info(line);
+  for (const warning of checks.flatMap((c) => c.warnings)) pulumi.log.warn(warning);
   const graph = clusterGraph({
     plan,
     previousServers: start.previousServers,

@@ -26,6 +26,7 @@ import { describeLease } from "../pure/plan/live";
 import { evictedWarning, startingPoint } from "../pure/plan/start";
 import { readNodeContainers, readNodeFacts, readProxy } from "../io/hosts";
 import { factFindings, HostFacts } from "../pure/plan/node-facts";
+import { versionFindings } from "../pure/plan/version-change";
 
 const USAGE =
   "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
@@ -192,8 +193,10 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
   const found = containers ? containerFindings(config, containers, offlineChanges(plan, args["replace-containers"] === true), live) : undefined;
   // each host's memory and conf files (--live): what `pulumi up` refuses, plan ends with too
   const checked = facts ? factFindings(config, facts) : undefined;
-  for (const warning of [...(found?.warnings ?? []), ...(checked?.warnings ?? [])]) stderr.push(`warning: ${warning}\n`);
-  if ((found?.errors.length ?? 0) + (checked?.errors.length ?? 0) > 0) fail([...(found?.errors ?? []), ...(checked?.errors ?? [])]);
+  const version = containers ? versionFindings(config, containers) : undefined;
+  const checks = [found, checked, version].filter((c) => c !== undefined);
+  for (const warning of checks.flatMap((c) => c.warnings)) stderr.push(`warning: ${warning}\n`);
+  if (checks.some((c) => c.errors.length > 0)) fail(checks.flatMap((c) => c.errors));
   for (const warning of validated.warnings) stderr.push(`warning: ${warning}\n`);
   for (const note of versionNotes(config)) stderr.push(`note: ${note}\n`);
 
@@ -212,6 +215,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
     "",
     ...(found ? ["Containers, as read on the hosts:", ...found.lines.map((l) => `  ${l}`), ""] : []),
     ...(checked ? ["Hosts, as read:", ...checked.lines.map((l) => `  ${l}`), ""] : []),
+    ...(version && version.lines.length > 0 ? [...version.lines, ""] : []),
   ];
   if (plan.previous) {
     const label = applied ? appliedLabel : config.routing.start === "seed" ? "the seed's hand-built table (routing.start: seed)" : "the starting table (routing.start.file)";

@@ -100,7 +100,7 @@ export class SeaTableCluster extends pulumi.ComponentResource {
         const container = node.owner === PROXY ? undefined : containers.get(node.owner);
         const triggers = [hash, ...(container && node.after.includes(`container-${node.owner}`) ? [container.id] : [])];
         const parent = node.owner === PROXY ? proxy : nodes.get(node.owner)!.component;
-        made.set(node.id, node.kept ? keptCommand(node.id, on(node.step.host).connection, { parent, dependsOn }) : stepCommand(node.id, node.step, on(node.step.host).connection, triggers, { parent, dependsOn }));
+        made.set(node.id, node.kept ? keptCommand(node.id, on(node.step.host).connection, { parent, dependsOn }) : stepCommand(node.id, node.step, on(node.step.host).connection, triggers, secrets, { parent, dependsOn }));
         hashes.set(node.id, hash);
       }
     }

@@ -91,14 +91,18 @@ export function stepCommand(
   step: HostStep,
   connection: types.input.remote.ConnectionArgs,
   triggers: pulumi.Input<unknown>[],
+  secrets: Secrets,
   opts: pulumi.CustomResourceOptions,
 ): remote.Command {
+  const secretStdin = step.secretStdin !== undefined ? secrets[step.secretStdin] : undefined;
+  if (step.secretStdin !== undefined && !secretStdin) throw new Error(`${step.secretStdin}: not set; run \`pulumi config set --secret --path '${step.secretStdin}' <value>\``);
   return new remote.Command(
     name,
     {
       connection,
       create: step.command,
       ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
+      ...(secretStdin ? { stdin: pulumi.secret(secretStdin) } : {}),
       triggers,
       // the command's own output from the run before is of no use to it
       addPreviousOutputInEnv: false,

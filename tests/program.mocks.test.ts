@@ -506,3 +506,40 @@ describe("the stack's own outputs: the backend's layout and the program's versio
     expect(result.outputs.program).toEqual({ name: "seatable-cluster", version: VERSION });
   });
 });
+
+describe("environmentSecrets: a secret environment value and the backup command, secret in every input that carries them", () => {
+  const ENVIRONMENT_SECRET_VALUES = { smtp: "secret-smtp-Ab1c2", backup: "/usr/local/bin/backup --password secret-backup-Dd3e4" };
+  const programRun = runForTests(async () => {
+    const v = stackValues("dev");
+    v.environment = { "dtable-web": { SEATABLE_EMAIL_PASSWORD: { secret: "smtp" } } };
+    v.rollout = { backup: { host: "dtable-db", commandSecret: "backup" } };
+    const secrets = { ...SECRET_VALUES, environmentSecrets: JSON.stringify(ENVIRONMENT_SECRET_VALUES) };
+    const state = afterUp(await runProgram(v, { secrets }));
+    // a change of environment: every container is replaced, after the backup
+    v.environment = { ...v.environment, all: { SAVE_INTERVAL: "600" } };
+    return runProgram(v, { ...state, secrets });
+  });
+
+  test("neither value appears outside a secret; each reaches where it belongs", async () => {
+    const run = await programRun();
+    const found: string[] = [];
+    const walk = (value: unknown, path: string) => {
+      if (isSecret(value)) return;
+      if (typeof value === "string") for (const [k, s] of Object.entries(ENVIRONMENT_SECRET_VALUES)) if (value.includes(s)) found.push(`${path} holds ${k}`);
+      if (Array.isArray(value)) value.forEach((x, i) => walk(x, `${path}[${i}]`));
+      else if (value && typeof value === "object") for (const [k, x] of Object.entries(value)) walk(x, `${path}.${k}`);
+    };
+    for (const r of run.resources) walk(r.inputs, `${r.type} ${r.name}`);
+    walk(run.outputs, "stack outputs");
+    expect(found).toEqual([]);
+    const web = run.one("dtable-web-seatable-server");
+    expect(isSecret(web.inputs.envs)).toBe(true);
+    expect(envOf(web).SEATABLE_EMAIL_PASSWORD).toBe(ENVIRONMENT_SECRET_VALUES.smtp);
+    expect(envOf(run.one("dtable-db-seatable-server")).SEATABLE_EMAIL_PASSWORD).toBeUndefined();
+    // the backup command comes on stdin, to a shell that runs it; the command text does not hold it
+    const backup = run.one("dtable-server-proxy-backup");
+    expect((backup.inputs.create as string).split("\n").pop()).toBe("sh -s");
+    expect(isSecret(backup.inputs.stdin)).toBe(true);
+    expect(unwrap(backup.inputs.stdin)).toBe(ENVIRONMENT_SECRET_VALUES.backup);
+  });
+});

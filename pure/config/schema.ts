@@ -140,8 +140,16 @@ export const dtableServerSchema = z.strictObject({
 
 export const rolloutSchema = z.strictObject({
   maxRestarting: wholeNumber(1, 64).default(1),
-  // runs on the named host before the first container of a change stops; a failure stops the change
-  backup: z.strictObject({ host: z.string().min(1), command: z.string().min(1) }).optional(),
+  // runs on the named host before the first container of a change stops; a failure stops the change.
+  // command, or commandSecret: the name of a value in environmentSecrets (a command with credentials), sent on stdin
+  backup: z
+    .strictObject({ host: z.string().min(1), command: z.string().min(1).optional(), commandSecret: z.string().min(1).optional() })
+    .refine((b) => (b.command === undefined) !== (b.commandSecret === undefined), {
+      error: () => "expected either command (the backup command) or commandSecret (the name of a value in environmentSecrets holding it), not both or neither",
+    })
+    .optional(),
+  // a SeaTable version change runs only after a backup (AD: no rollback); the reason an admin skips it, written down
+  versionChangeWithoutBackup: z.string().min(1).optional(),
   // dtable-servers removed from hosts.servers whose host is dead: their buckets move without an unload
   evict: z.array(z.string().min(1)).default([]),
 });

@@ -269,6 +269,10 @@ export function validateStackConfig(raw: RawStackConfig, options: ValidateOption
   const envSecrets = environmentSecrets(raw);
   const hostNames = [WEB_NAME, DB_NAME, ...c.hosts.servers.map((s) => s.name)];
   const problems = [...fileProblems, ...cross.problems, ...secrets.problems, ...envSecrets.problems, ...environmentProblems(c.environment, hostNames, envSecrets.names)];
+  const backupSecret = c.rollout.backup?.commandSecret;
+  if (backupSecret !== undefined && envSecrets.names !== undefined && !envSecrets.names.includes(backupSecret)) {
+    problems.push(`rollout.backup.commandSecret: ${quote(backupSecret)} is not in ${ENVIRONMENT_SECRETS}; run \`pulumi config set --secret --path '${ENVIRONMENT_SECRETS}.${backupSecret}' '<backup command>'\``);
+  }
   if (envSecrets.names === undefined) {
     cross.warnings.push(`${ENVIRONMENT_SECRETS}: set as one encrypted value, so plan cannot see which secrets it holds (pulumi up checks them); set each with \`pulumi config set --secret --path '${ENVIRONMENT_SECRETS}.<name>' <value>\` to have them checked here`);
   }

@@ -4,7 +4,8 @@
 // optional backup. Containers that Pulumi replaces take their place in this
 // graph: a step may wait for `container-<host>`, and a container for steps.
 import { createHash } from "node:crypto";
-import { PORTS, SshTarget } from "../config/schema";
+import { PORTS, SecretRef, SshTarget } from "../config/schema";
+import { ENVIRONMENT_SECRETS } from "../config/environment";
 import { allBuckets, routingJson } from "../config/routing-file";
 import { urlHost } from "../config/values";
 import { renderProxyConfig, renderProxyHosts, QUARANTINE, SERVER_HEADER, tableServers, UPSTREAM_HEADER } from "./nginx";
@@ -27,6 +28,8 @@ export type HostStep = {
   readonly command: string;
   /** file contents for the command (never a secret) */
   readonly stdin?: string;
+  /** a secret for the command's stdin instead (the backup command from environmentSecrets); only its name is here */
+  readonly secretStdin?: SecretRef;
   /** ids of what must be done first: steps, or `container-<host>`; steps with the same `after` run side by side */
   readonly after: readonly string[];
 };
@@ -431,7 +434,9 @@ export function rolloutSteps(input: RolloutInput): HostStep[] {
       id: "backup",
       host: backupHost,
       title: `back up before the first container stops (rollout.backup on ${backupHost}); a failure stops the change`,
-      command: [leaseCheck(backupHost, web, run, "backup"), config.rollout.backup.command].join("\n"),
+      // a secret command arrives on stdin, never in the command text (nor in the state's plain inputs)
+      command: [leaseCheck(backupHost, web, run, "backup"), config.rollout.backup.command ?? "sh -s"].join("\n"),
+      ...(config.rollout.backup.commandSecret !== undefined ? { secretStdin: `${ENVIRONMENT_SECRETS}.${config.rollout.backup.commandSecret}` as const } : {}),
       after: [...new Set([...first, ...claimOf(backupHost), "pulled"])],
     });
     gate = ["backup"];
