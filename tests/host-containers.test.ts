@@ -131,4 +131,32 @@ describe("what the plan makes of them", () => {
     expect(containerFindings(config, {}, same, { containers: { [PROXY_CONTAINER]: { status: "missing" } } }).errors).toEqual([]);
     expect(describeContainer({ status: "unreadable", reason: "x" })).toBe("could not be read (x)");
   });
+
+  test("the lines plan --live and up print: one per container as read, the proxy's last; what was not read says so", () => {
+    const live = { conf: "a".repeat(64), containers: { [PROXY_CONTAINER]: running("healthy", "nginx:1.27.5-alpine") } };
+    const f = containerFindings(
+      config,
+      { ...reads({ "dtable-db": { status: "missing" }, "dtable-server": { unreadable: "ssh: timeout" }, "dtable-server-2": { ...running(), status: "exited" } }), "dtable-server-3": { containers: {} } },
+      { ...same, "dtable-db": "create" },
+      live,
+    );
+    expect(f.lines).toEqual([
+      `dtable-web: seatable-server running, healthy, image seatable/seatable-enterprise:6.1.8, started ${STARTED}`,
+      "dtable-db: seatable-server missing",
+      "dtable-server: seatable-server could not be read",
+      `dtable-server-2: seatable-server exited, image seatable/seatable-enterprise:6.1.8, started ${STARTED}`,
+      `dtable-server-4: seatable-server running, healthy, image seatable/seatable-enterprise:6.1.8, started ${STARTED}`,
+      `dtable-web: dtable-server-proxy running, healthy, image nginx:1.27.5-alpine, started ${STARTED}`,
+    ]);
+    // a proxy that runs and is healthy, or whose docker does not answer, is no warning of its own
+    expect(f.warnings).toEqual([`dtable-server (${config.hosts.servers[0].address}): its containers could not be read (ssh: timeout); the plan takes them as running`]);
+    expect(containerFindings(config, {}, same, { containers: { [PROXY_CONTAINER]: { status: "unreadable", reason: "x" } } }).warnings).toEqual([]);
+    expect(containerFindings(config, {}, same, { containers: { [PROXY_CONTAINER]: running(undefined, "nginx:1.27.5-alpine") } }).warnings).toEqual([]);
+  });
+
+  test("missing on dtable-web or dtable-db: the refresh, without the dtable-server's reassurance", () => {
+    expect(containerFindings(config, reads({ "dtable-db": { status: "missing" } }), same, undefined).errors).toEqual([
+      "dtable-db: the seatable-server container is missing on the host, although the stack has it. Pulumi does not see that without a refresh: run `pulumi refresh`, then `pulumi up` creates it.",
+    ]);
+  });
 });

@@ -30,8 +30,7 @@ export function describeContainer(state: ContainerState): string {
 }
 
 /** Why a container needs a restart, or undefined if it runs and is not unhealthy (a health check still starting is waited for). */
-function ailment(state: ContainerState): string | undefined {
-  if (state.status === "missing" || state.status === "unreadable") return undefined;
+function ailment(state: Extract<ContainerState, { startedAt: string }>): string | undefined {
   if (state.status !== "running") return `its ${SEATABLE_CONTAINER} container is ${state.status} on its host`;
   return state.health === "unhealthy" ? `its ${SEATABLE_CONTAINER} container is unhealthy on its host` : undefined;
 }
