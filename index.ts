@@ -128,7 +128,8 @@ export = async () => {
   // and each host's memory and conf files: a leftover seatable-controller.conf, 6.1 settings a move to 6.2 would drop
   const [reads, factReads] = await Promise.all([readNodeContainers(config, live), readNodeFacts(config)]);
   const found = containerFindings(config, reads, containers.changes, live);
-  const facts = factFindings(config, factReads);
+  const secretKey = secretValues().secretKey;
+  const facts = factFindings(config, factReads, secretKey !== undefined ? sha256(secretKey) : undefined);
   // a version change from what the nodes run: never down, never without a backup (or a reason)
   const version = versionFindings(config, reads);
   const checks = [found, facts, version];

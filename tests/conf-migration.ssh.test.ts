@@ -1,13 +1,22 @@
 // The read of the conf files SeaTable 6.2 no longer reads
 // (hostscripts/deprecated-conf.sh) and the node read around it (node-facts.sh), run for real: the system ssh against a real
 // sshd on 127.0.0.1, the corpus in a temporary conf dir given in the header.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { changedSettings, deprecatedConfReadCommand, DeprecatedFile, parseDeprecatedConfRead } from "../pure/plan/conf-migration";
 import { CONF_FILES_UNREAD_FROM_6_2 } from "../pure/plan/seatable";
 import { nodeFactsCommand, parseNodeFacts } from "../pure/plan/node-facts";
 import { runOverSsh, Sshd, startSshd, stopSshd } from "./support/sshd";
+import { nodeSteps } from "../pure/plan/node-steps";
+import { scriptVars } from "./support/host-script";
+import { configOf, stackValues } from "./support/stacks";
+
+const to62 = () => {
+  const v = stackValues("dev");
+  return { ...v, image: "seatable/seatable-enterprise:6.2.13", s3: { ...v.s3, buckets: { ...v.s3.buckets, avatar: "avatars" } } };
+};
 
 let sshd: Sshd | undefined;
 let conf: string;
@@ -77,3 +86,37 @@ test("the node read (memory, seatable-controller.conf, then the five files) over
   writeFileSync(join(conf, "seatable-controller.conf"), "[SEATABLE]\nENABLE_DTABLE_DB = true\n");
   expect((await run()).controllerConf).toBe(true);
 }, 30000);
+
+describe("SECRET_KEY on the way to 6.2: compared by its hash, then its line removed as SeaTable's migration does", () => {
+  const KEY = "8f0c2b6a1d9e4f3a7b5c0d2e1f4a6b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6";
+  const settings = (line: string) => `# -*- coding: utf-8 -*-\n${line}\n\nDATABASES = {'default': {'ENGINE': 'django.db.backends.mysql'}}\nINNER_DTABLE_SERVER_URL = 'http://dtable-web:5000/'\n`;
+
+  test("the node read gives the sha256 of the value, in either quotes; none without the line; the value never", async () => {
+    for (const line of [`SECRET_KEY = "${KEY}"`, `SECRET_KEY='${KEY}'`]) {
+      writeFileSync(join(conf, "dtable_web_settings.py"), settings(line));
+      const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+      expect(r.stdout).not.toContain(KEY);
+      expect(parseNodeFacts(r.stdout, "dtable-web").secretKeySha256).toBe(createHash("sha256").update(KEY).digest("hex"));
+    }
+    writeFileSync(join(conf, "dtable_web_settings.py"), settings("# SECRET_KEY moved to the environment"));
+    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+    expect(parseNodeFacts(r.stdout, "dtable-web").secretKeySha256).toBeUndefined();
+  }, 30000);
+
+  test("the secret-key step removes the line, keeps the file before beside it with its owner and mode, and then has nothing to do", async () => {
+    const file = join(conf, "dtable_web_settings.py");
+    writeFileSync(file, settings(`SECRET_KEY = "${KEY}"`), { mode: 0o640 });
+    const step = nodeSteps(configOf(to62()), configOf(to62()).hosts.web, "EDIT").before.find((s) => s.id === "secret-key")!;
+    const command = step.command.replace(scriptVars(step.command).SETTINGS, file);
+    const first = await runOverSsh(sshd as Sshd, command);
+    expect([first.status, first.stderr]).toEqual([0, ""]);
+    expect(readFileSync(file, "utf8")).toBe(settings(`SECRET_KEY = "${KEY}"`).replace(`SECRET_KEY = "${KEY}"\n`, ""));
+    const kept = readdirSync(conf).filter((f) => f.startsWith("dtable_web_settings.py.before-seatable-cluster-"));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(conf, kept[0]), "utf8")).toBe(settings(`SECRET_KEY = "${KEY}"`));
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+    expect(first.stdout).not.toContain(KEY);
+    const again = await runOverSsh(sshd as Sshd, command);
+    expect([again.status, again.stdout.trim()]).toEqual([0, `no SECRET_KEY line in ${file}`]);
+  }, 30000);
+});

@@ -2,6 +2,7 @@
 // the heap warning at its exact edge, a leftover seatable-controller.conf
 // refused, and a move to 6.2 refused until every changed 6.1 setting is
 // carried or accepted, with the lines that do it.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -100,4 +101,21 @@ test("parseNodeFacts: the two lines of node-facts.sh and the files after them; w
   expect(parseNodeFacts("controller-conf present\n", "h")).toEqual({ controllerConf: true, deprecatedConf: { files: {}, problems: [] } });
   expect(() => parseNodeFacts("memory-kib 8000000\n", "dtable-db")).toThrow('reading dtable-db: no "controller-conf" line in what it printed');
   expect(parseNodeFacts("controller-conf absent\nhello\n", "h").deprecatedConf.problems).toEqual(['h: unexpected line from the conf read: "hello"']);
+});
+
+test("6.2's SECRET_KEY: the old line's hash against the secret's; a mismatch refuses without printing either; 6.1, plan (no secret) or no line: nothing", () => {
+  const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+  const web = (secretKeySha256?: string) => ({ "dtable-web": facts(65536, secretKeySha256 ? { secretKeySha256 } : {}) });
+  const c62 = configOf(v62());
+  const refused = factFindings(c62, web(hash("old-key")), hash("new-key")).errors;
+  expect(refused).toEqual([
+    "dtable-web: the SECRET_KEY in /opt/seatable-server/seatable/conf/dtable_web_settings.py is not the secret secretKey. SeaTable 6.2 takes it from the environment, and dtable-events derives the key of encrypted automation secrets from it: with another value they cannot be read. Set secretKey to the file's value (on dtable-web: `grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`, then `pulumi config set --secret secretKey '<value>'`) and run again.",
+  ]);
+  expect(refused.join("")).not.toContain(hash("old-key"));
+  expect(factFindings(c62, web(hash("same")), hash("same")).errors).toEqual([]);
+  expect(factFindings(c62, web(hash("old-key")), undefined).errors).toEqual([]);
+  expect(factFindings(c62, web(), hash("new-key")).errors).toEqual([]);
+  expect(factFindings(configOf(stackValues("dev")), web(hash("old-key")), hash("new-key")).errors).toEqual([]);
+  // only dtable-web's file counts
+  expect(factFindings(c62, { "dtable-db": facts(65536, { secretKeySha256: hash("old-key") }) }, hash("new-key")).errors).toEqual([]);
 });

@@ -318,7 +318,14 @@ describe.each(cases)("%s", (_label, values) => {
         expect(envOf(container).SECRET_KEY).toBe(SECRET_VALUES.secretKey);
         expect(scriptVars(moveAside!.inputs.create as string).UNREAD_FILES).toMatch(/dtable-storage-server\.conf\ndtable_server_config\.json/);
         expect(moveAside!.inputs.create).toContain('mv "$CONF_DIR/$f" "$to"');
-        expect(container.dependencies).toContain(moveAside!.urn);
+        // then, on dtable-web only, the SECRET_KEY line goes (6.2 takes it from the environment)
+        const secretKey = run.resources.find((r) => r.name === `${host}-secret-key`);
+        expect(secretKey !== undefined).toBe(host === "dtable-web");
+        if (secretKey) {
+          expect(scriptVars(secretKey.inputs.create as string).SETTINGS).toBe("/opt/seatable-server/seatable/conf/dtable_web_settings.py");
+          expect(secretKey.dependencies).toContain(moveAside!.urn);
+        }
+        expect(container.dependencies).toContain((secretKey ?? moveAside)!.urn);
       }
     }
   });

@@ -7,12 +7,14 @@ import type { ClusterConfig, NodeHost } from "../config/schema";
 import { changedSettings, deprecatedConfReadCommand, DeprecatedConfRead, migrationProblems, NodeSettings, parseDeprecatedConfRead } from "./conf-migration";
 import { seatableEnvironment } from "./containers";
 import { hostScript } from "./host-scripts";
-import { CONF_DIR, versionStyle } from "./seatable";
+import { CONF_DIR, versionStyle, WEB_SETTINGS } from "./seatable";
 
 export type NodeFacts = {
   /** MemTotal; absent when /proc/meminfo could not be read */
   readonly memoryKiB?: number;
   readonly controllerConf: boolean;
+  /** sha256 of the SECRET_KEY value in dtable_web_settings.py; absent when the file has none */
+  readonly secretKeySha256?: string;
   /** the conf files 6.2 no longer reads, as found */
   readonly deprecatedConf: DeprecatedConfRead;
 };
@@ -40,15 +42,18 @@ export const NODE_FACTS_COMMAND = nodeFactsCommand();
 export function parseNodeFacts(output: string, host: string): NodeFacts {
   let memoryKiB: number | undefined;
   let controllerConf: boolean | undefined;
+  let secretKeySha256: string | undefined;
   const rest: string[] = [];
   for (const line of output.split("\n")) {
     let m: RegExpExecArray | null;
     if ((m = /^memory-kib (\d{1,15})$/.exec(line))) memoryKiB = Number(m[1]);
     else if ((m = /^controller-conf (present|absent)$/.exec(line))) controllerConf = m[1] === "present";
+    else if ((m = /^secret-key-sha256 ([0-9a-f]{64})$/.exec(line))) secretKeySha256 = m[1];
+    else if (line === "secret-key absent") continue;
     else rest.push(line);
   }
   if (controllerConf === undefined) throw new Error(`reading ${host}: no "controller-conf" line in what it printed`);
-  return { ...(memoryKiB !== undefined ? { memoryKiB } : {}), controllerConf, deprecatedConf: parseDeprecatedConfRead(rest.join("\n"), host) };
+  return { ...(memoryKiB !== undefined ? { memoryKiB } : {}), controllerConf, ...(secretKeySha256 !== undefined ? { secretKeySha256 } : {}), deprecatedConf: parseDeprecatedConfRead(rest.join("\n"), host) };
 }
 
 export type FactFindings = {
@@ -67,7 +72,11 @@ export function dtableServerHeapMb(config: ClusterConfig, host: NodeHost): numbe
   return set !== undefined ? Number(set) : DTABLE_SERVER_MEMORY_DEFAULT_MB;
 }
 
-export function factFindings(config: ClusterConfig, facts: HostFacts): FactFindings {
+/**
+ * `secretKeySha256`: the sha256 of the secret secretKey (`pulumi up` has it;
+ * the offline plan has none, and compares nothing).
+ */
+export function factFindings(config: ClusterConfig, facts: HostFacts, secretKeySha256?: string): FactFindings {
   const errors: string[] = [];
   const warnings: string[] = [];
   const lines: string[] = [];
@@ -97,6 +106,12 @@ export function factFindings(config: ClusterConfig, facts: HostFacts): FactFindi
       }
     } else {
       lines.push(`${node.name}: ${memory}`);
+    }
+    if (to62 && node.role === "dtable-web" && read.secretKeySha256 !== undefined && secretKeySha256 !== undefined && read.secretKeySha256 !== secretKeySha256) {
+      // compared as hashes: neither value is printed
+      errors.push(
+        `${node.name}: the SECRET_KEY in ${WEB_SETTINGS} is not the secret secretKey. SeaTable 6.2 takes it from the environment, and dtable-events derives the key of encrypted automation secrets from it: with another value they cannot be read. Set secretKey to the file's value (on dtable-web: \`grep SECRET_KEY ${WEB_SETTINGS}\`, then \`pulumi config set --secret secretKey '<value>'\`) and run again.`,
+      );
     }
     if (to62) {
       errors.push(...read.deprecatedConf.problems);

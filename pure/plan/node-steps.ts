@@ -5,7 +5,7 @@ import { PORTS, type ClusterConfig, type NodeHost } from "../config/schema";
 import { COMPOSE_DIR, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_HOSTS, SEATABLE_NGINX_CONF, seatableHostsFile, SNAPSHOT_CLEANUP_ROLE } from "./containers";
 import { hostScript } from "./host-scripts";
 import { HostStep, inSequence } from "./rollout";
-import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editVars, versionStyle } from "./seatable";
+import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editVars, versionStyle, WEB_SETTINGS } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
 
 export type NodeSteps = {
@@ -63,6 +63,15 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
       title: `rename the conf files SeaTable 6.2 no longer reads (${CONF_FILES_UNREAD_FROM_6_2.join(", ")}) to <file>.moved-by-seatable-cluster-<time>`,
       command: moveAsideCommand(),
     });
+    if (host.role === "dtable-web") {
+      // as SeaTable's migration does; the plan compared it with the secret secretKey first (node-facts.ts)
+      before.push({
+        id: "secret-key",
+        host: host.name,
+        title: `remove the SECRET_KEY line from ${WEB_SETTINGS} (6.2 takes it from the environment); the file before is kept beside it`,
+        command: hostScript(["secret-key"], { SETTINGS: WEB_SETTINGS }),
+      });
+    }
   }
   const plan = confEdits(config, host.role, { snapshotCleanup: host.role === SNAPSHOT_CLEANUP_ROLE });
   const after: Omit<HostStep, "after">[] = [];

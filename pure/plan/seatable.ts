@@ -37,6 +37,9 @@ export type { Role };
 /** Where the seatable-server container keeps its conf files on the host (REL: /opt/seatable-server:/shared). */
 export const CONF_DIR = "/opt/seatable-server/seatable/conf";
 
+/** dtable-web's settings; 6.1 reads SECRET_KEY there, 6.2 from the environment. */
+export const WEB_SETTINGS = `${CONF_DIR}/dtable_web_settings.py`;
+
 /**
  * The conf files SeaTable 6.2 no longer reads: REL's compose/migrate/migrate_6.1_6.2.sh
  * reports each as deprecated and asks for its removal before the upgrade.
