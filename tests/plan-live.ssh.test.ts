@@ -159,6 +159,13 @@ const halfWay: RoutingTable = {
   pins: {},
 };
 
+/** the hosts outside this test's network */
+const OTHERS = [
+  ["dtable-db", "192.0.2.11"],
+  ["dtable-server", "192.0.2.21"],
+  ["dtable-server-2", "192.0.2.22"],
+] as const;
+
 test("a held lease: the warning names the run, its age and its last step; the plan starts from the proxy's routing.json", async () => {
   proxyRuns(halfWay);
   const lease = put(PROXY_LEASE, "stack=acme/seatable-cluster/dev run=2026-11-25T10:00:00.000Z-abc123\n");
@@ -174,17 +181,20 @@ test("a held lease: the warning names the run, its age and its last step; the pl
       "the last step it completed on dtable-web: stage-1-switch, 2 min ago; pulumi up refuses to start while it is held",
     // the other hosts are not in this test's network: each is reported, and the plan goes on
     hosts: [
-      ...[
-        ["dtable-db", "192.0.2.11"],
-        ["dtable-server", "192.0.2.21"],
-        ["dtable-server-2", "192.0.2.22"],
-      ].map(
+      ...OTHERS.map(
         ([name, address]) =>
           `warning: ${name} (${address}): its containers could not be read (reading the containers on ${name} (${address}) over SSH failed: ssh: connect to host ${address} port 22: Network is unreachable); the plan takes them as running`,
+      ),
+      ...OTHERS.map(
+        ([name, address]) =>
+          `warning: ${name} (${address}): its memory and conf files could not be read (reading the memory and conf files on ${name} (${address}) over SSH failed: ssh: connect to host ${address} port 22: Network is unreachable); they are not checked`,
       ),
       "",
     ],
   });
+  // dtable-web's own read, over this test's sshd: its memory, as /proc/meminfo gives it
+  const kib = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
+  expect(r.stdout).toContain(`Hosts, as read:\n  dtable-web: ${(kib / 1024 / 1024).toFixed(1)} GiB memory\n`);
   // no Docker daemon answers on this dtable-web
   expect(docker).toMatch(/^warning: dtable-web: docker did not answer \(.+\); pulumi up cannot change this host until it does$/);
   expect(r.stdout).toContain("Containers, as read on the hosts:\n  dtable-web: seatable-server could not be read");
