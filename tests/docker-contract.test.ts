@@ -32,6 +32,7 @@ import { join, relative } from "node:path";
 import { buildPlan } from "../pure/plan";
 import { PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER } from "../pure/plan/containers";
 import { renderProxyConfig, renderProxyHosts } from "../pure/plan/nginx";
+import { WEB_PID_FILE } from "../pure/plan/seatable";
 import { compileStandin } from "./support/dtable-standin";
 import { buildRootfs, dockerdUnavailable, Dockerd, Run, startDockerd, which } from "./support/dockerd";
 import { FakeDocker } from "./support/fake-docker";
@@ -77,6 +78,8 @@ type Side = {
   restartPolicy(): Promise<string | undefined>;
   /** a seatable-server on dtable-web (its nginx) */
   createWeb(): Promise<void>;
+  /** a pid file in the dtable-web's seatable-server (real: its nginx's; fake: dtable-web's gunicorn's, WEB_PID_FILE) */
+  readonly webPidFile: string;
   /** where the proxy step's folder (PROXY_DIR) is, on this machine and in a step */
   readonly proxyDir: string;
   readonly proxyDirInStep: string;
@@ -126,7 +129,7 @@ async function realSide(): Promise<Side> {
     const curl = which("curl");
     if (!curl) throw new Error("no curl on this machine for the test image: install Debian's curl (.ci/run does)");
     const rootfs = buildRootfs(dockerd.root, {
-      programs: { "/bin/sh": which("dash") ?? "/bin/sh", "/bin/sleep": which("sleep")!, "/usr/sbin/nginx": NGINX, "/usr/bin/curl": curl },
+      programs: { "/bin/sh": which("dash") ?? "/bin/sh", "/bin/sleep": which("sleep")!, "/bin/cat": which("cat")!, "/usr/sbin/nginx": NGINX, "/usr/bin/curl": curl },
       files: {
         "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nnginx:x:101:101:nginx:/var/cache/nginx:/bin/false\n",
         "/etc/group": "root:x:0:\nnogroup:x:65534:\nnginx:x:101:nginx\n",
@@ -173,6 +176,7 @@ async function realSide(): Promise<Side> {
       thaw: async () => void (await must(`docker exec ${SEATABLE_CONTAINER} sh -c ${shq(signalNginx("CONT"))}`)),
       restartPolicy: async () => (await must(`docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' ${SEATABLE_CONTAINER}`)).trim(),
       createWeb: () => create("exits on SIGTERM", false),
+      webPidFile: "/run/nginx.pid",
       proxyDir,
       proxyDirInStep: proxyDir,
       proxyPort: 5000,
@@ -268,6 +272,7 @@ async function fakeSide(): Promise<Side> {
       createWeb: async () => {
         if (!exits.w.containerHosts().includes(exits.web)) await exits.w.createContainer(exits.web, "v1", SEATABLE_IMAGE);
       },
+      webPidFile: WEB_PID_FILE,
       proxyDir: exits.w.proxyDir,
       proxyDirInStep: PROXY_DIR,
       proxyPort,
@@ -291,6 +296,7 @@ const out = (r: Run) => ({ code: r.code, stdout: r.stdout, stderr: r.stderr });
 const INSPECT_RUNNING = `docker inspect -f '{{.State.Running}}' ${SEATABLE_CONTAINER}`;
 const INSPECT_IDENTITY = `docker inspect -f '{{.Id}} {{.State.StartedAt}}' ${SEATABLE_CONTAINER}`;
 const INSPECT_STATE = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' ${SEATABLE_CONTAINER}`;
+const INSPECT_WEB_STATE = `docker inspect -f '{{.State.Status}}' ${SEATABLE_CONTAINER}`;
 const INSPECT_HEALTH = `docker inspect -f '{{.State.Health.Status}}' ${SEATABLE_CONTAINER}`;
 /** Go's RFC3339Nano in UTC, as Docker prints a time (the fraction's trailing zeros dropped) */
 const STARTED_AT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z$/;
@@ -595,6 +601,16 @@ describe.each(SIDES)("%s", (_title, make, runs) => {
       // where its notice goes depends on SeaTable's nginx build: only the exit code is held to
       expect((await side.onWeb(`docker exec ${SEATABLE_CONTAINER} nginx -s reload`)).code).toBe(0);
     });
+
+    test("seatable-server on dtable-web: docker exec sh -c 'kill -HUP \"$(cat \"$1\")\"' sh PIDFILE (conf-edits' reload of dtable-web) succeeds and leaves it running; a pid file that is not there fails", async () => {
+      await side.createWeb();
+      const hup = (pidFile: string) => side.onWeb(`docker exec ${SEATABLE_CONTAINER} sh -c 'kill -HUP "$(cat "$1")"' sh ${pidFile}`);
+      expect(out(await hup(side.webPidFile))).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect((await side.onWeb(INSPECT_WEB_STATE)).stdout).toBe("running\n");
+      const missing = await hup("/nonexistent/dtable-web.pid");
+      expect([missing.code, missing.stdout]).toEqual([2, ""]);
+      expect(missing.stderr).toContain("cat: /nonexistent/dtable-web.pid: No such file or directory\n");
+    });
   });
 });
 
@@ -711,6 +727,7 @@ const COVERED = new Set([
   "exec _ curl -fsS -m 5 _",
   "exec _ nginx -t",
   "exec _ nginx -s reload",
+  "exec _ sh -c _ sh _",
   "exec <proxy> nginx -s reload -c _",
   "run --rm --network none -v _ -v _ _ nginx -t -c _",
 ]);

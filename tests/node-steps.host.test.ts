@@ -32,11 +32,11 @@ afterEach(async () => {
 });
 
 /** A world of dtable-web, dtable-db and one dtable-server, started; the test's `world`. */
-async function startWorld() {
+async function startWorld(image?: string) {
   root = mkdtempSync(join(tmpdir(), "node-steps-host-"));
   chmodSync(root, 0o755);
   const a = addressesOf(WORLD);
-  const config = clusterConfig({ servers: 1 }, a, await freePort());
+  const config = clusterConfig({ servers: 1, ...(image ? { image } : {}) }, a, await freePort());
   const w = new FakeDocker({
     root,
     web: a.web,
@@ -120,4 +120,47 @@ test("a dtable-server's container that Pulumi left stopped is started and waited
   expect((await w.runStep({ host: server.name, command: "docker stop -t 1 seatable-server" })).code).toBe(0);
   expect(await w.runStep(staged, STEP_TIMEOUT_MS)).toMatchObject({ code: 0, stdout: `started seatable-server on ${server.name}: it was not running\nseatable-server on ${server.name}: its stage restarts it and waits for /ping/\n` });
   expect([starts().length, w.running(server.name)]).toEqual([2, true]);
+});
+
+test("6.2: a change of dtable_web_settings.py alone reloads dtable-web (gunicorn HUP) instead of restarting; gunicorn.py's bind restarts; a lost reload is done by the next run", async () => {
+  const { a, config, w } = await startWorld("seatable/seatable-enterprise:6.2.13");
+  await w.createContainer(a.web.name, "running");
+  const step = nodeSteps(config, config.hosts.web, EDIT_SCRIPT).after.find((s) => s.id === "conf-edits") as HostStep;
+  const conf = join(w.seatableDir(a.web.name), "seatable", "conf");
+  const marker = join(w.seatableDir(a.web.name), ".conf-edits-restart-pending");
+  const restarts = () => w.calls.filter((c) => c.host === a.web.name && c.args[0] === "restart");
+  const past = () => new Date(Date.now() - 60_000);
+  const write = (file: string, text: string) => {
+    writeFileSync(join(conf, file), text);
+    utimesSync(join(conf, file), past(), past());
+  };
+  // as SeaTable 6.2's first start writes it: gunicorn already binds 0.0.0.0:8000
+  write("gunicorn.py", "bind = '0.0.0.0:8000'\n");
+
+  const first = await w.runStep(step, STEP_TIMEOUT_MS);
+  expect(first).toMatchObject({ code: 0, stderr: "" });
+  expect(first.stdout).toMatch(/^changed dtable_web_settings\.py$/m);
+  expect(first.stdout).toMatch(/^reloaded dtable-web in seatable-server \(gunicorn HUP\): only dtable_web_settings\.py changed$/m);
+  expect([w.webReloads, restarts().length, existsSync(marker)]).toEqual([1, 0, false]);
+
+  // the bind changed by hand: a reload does not take it, seatable-server restarts
+  write("gunicorn.py", "bind = '127.0.0.1:8000'\n");
+  const bind = await w.runStep(step, STEP_TIMEOUT_MS);
+  expect(bind.stdout).toMatch(/^restarted seatable-server$/m);
+  expect([w.webReloads, restarts().length]).toEqual([1, 1]);
+
+  // the reload fails (docker does not answer): the step fails, the marker keeps the file, the next run reloads
+  write("dtable_web_settings.py", "# changed back by hand\n");
+  w.intercept = (_host, args) => (args[0] === "exec" ? { code: 1, stdout: "", stderr: "Error response from daemon: container is restarting\n" } : undefined);
+  expect((await w.runStep(step, STEP_TIMEOUT_MS)).code).not.toBe(0);
+  expect(readFileSync(marker, "utf8")).toBe("dtable_web_settings.py\n");
+  w.intercept = undefined;
+  const again = await w.runStep(step, STEP_TIMEOUT_MS);
+  expect(again.stdout).toMatch(/^reloaded dtable-web in seatable-server \(gunicorn HUP\): only dtable_web_settings\.py changed$/m);
+  expect([w.webReloads, restarts().length, existsSync(marker)]).toEqual([2, 1, false]);
+
+  // a marker an older version left (empty): a restart, as before
+  writeFileSync(marker, "");
+  expect((await w.runStep(step, STEP_TIMEOUT_MS)).stdout).toMatch(/^restarted seatable-server$/m);
+  expect(restarts()).toHaveLength(2);
 });

@@ -178,7 +178,7 @@ describe.each(VERSIONS)("SeaTable %s", (version) => {
   test("dtable-db: conf file up to 6.1, environment from 6.2", () => {
     const plan = confEdits(config, "dtable-db");
     if (style === "6.2") {
-      expect(plan).toEqual({ edits: [], restart: false, services: [] });
+      expect(plan).toEqual({ edits: [], restart: false, services: [], reloadFiles: [] });
       return;
     }
     expect(find(plan.edits, "dtable-db.conf", "host", "general").map((e) => e.value)).toEqual(["0.0.0.0"]);
@@ -269,4 +269,13 @@ test("versionNotes: how 6.2 keeps 6.1's SECRET_KEY, and which files it moves asi
   expect(notes).toContain("`grep SECRET_KEY /opt/seatable-server/seatable/conf/dtable_web_settings.py`");
   expect(notes).toContain("`pulumi config set --secret secretKey '<value>'`");
   expect(notes).toContain("dtable-api-gateway.conf, dtable-db.conf, dtable-events.conf, dtable-storage-server.conf, dtable_server_config.json");
+});
+
+test("what a gunicorn HUP takes: on 6.2 dtable-web's settings file alone (dtable-events takes its URLs from the environment); on 6.1 nothing (dtable-events reads that file too)", () => {
+  for (const version of VERSIONS) {
+    const style = version.startsWith("6.1") ? "6.1" : "6.2";
+    for (const role of ROLES) {
+      expect(confEdits(withVersion(version), role).reloadFiles).toEqual(style === "6.2" && role === "dtable-web" ? ["dtable_web_settings.py"] : []);
+    }
+  }
 });

@@ -5,7 +5,7 @@ import { PORTS, type ClusterConfig, type NodeHost } from "../config/schema";
 import { COMPOSE_DIR, SEATABLE_CONTAINER, SEATABLE_DIR, SEATABLE_HOSTS, SEATABLE_NGINX_CONF, seatableHostsFile, SNAPSHOT_CLEANUP_ROLE } from "./containers";
 import { hostScript } from "./host-scripts";
 import { HostStep, inSequence } from "./rollout";
-import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editVars, versionStyle, WEB_SETTINGS } from "./seatable";
+import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, confEdits, editVars, versionStyle, WEB_PID_FILE, WEB_SETTINGS } from "./seatable";
 import { renderSeatableNginx } from "./seatable-nginx";
 
 export type NodeSteps = {
@@ -79,10 +79,20 @@ export function nodeSteps(config: ClusterConfig, host: NodeHost, editScript: str
     after.push({
       id: "conf-edits",
       host: host.name,
-      title: `point ${plan.services.join(", ")} at the cluster (files under conf/), restart seatable-server if a file changed`,
+      title:
+        plan.reloadFiles.length > 0
+          ? `point ${plan.services.join(", ")} at the cluster (files under conf/); if only ${plan.reloadFiles.join(", ")} changed, reload dtable-web (gunicorn HUP), else restart seatable-server if a file changed`
+          : `point ${plan.services.join(", ")} at the cluster (files under conf/), restart seatable-server if a file changed`,
       command: hostScript(
         ["conf-edits"],
-        { ...editVars(plan.edits), MARKER: `${SEATABLE_DIR}/.conf-edits-restart-pending`, CONTAINER: SEATABLE_CONTAINER, STOP_TIMEOUT: config.stopTimeoutSeconds },
+        {
+          ...editVars(plan.edits),
+          MARKER: `${SEATABLE_DIR}/.conf-edits-restart-pending`,
+          CONTAINER: SEATABLE_CONTAINER,
+          STOP_TIMEOUT: config.stopTimeoutSeconds,
+          RELOAD_FILES: plan.reloadFiles,
+          WEB_PID_FILE,
+        },
         ["edit-conf"],
       ),
       stdin: editScript,

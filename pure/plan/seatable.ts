@@ -213,7 +213,16 @@ export type ConfPlan = {
   readonly restart: boolean;
   /** The services inside the container that read the edited files. */
   readonly services: readonly string[];
+  /**
+   * Files whose change dtable-web alone reads, so that a gunicorn HUP takes
+   * it (AD FAQ) and sessions and WebSockets stay; a change of any other file
+   * restarts the container.
+   */
+  readonly reloadFiles: readonly string[];
 };
+
+/** Where dtable-web's gunicorn keeps its pid in the seatable-server container (AD FAQ: `kill -HUP`). */
+export const WEB_PID_FILE = "/opt/seatable/pids/dtable-web.pid";
 
 export type ConfEditOptions = {
   /**
@@ -276,7 +285,9 @@ export function confEdits(config: ClusterConfig, role: Role, options: ConfEditOp
     });
     services.add("dtable-storage-server");
   }
-  return { edits, restart: edits.length > 0, services: [...services] };
+  // 6.1's dtable-events reads dtable_web_settings.py too; from 6.2 it takes its URLs from the environment
+  const reloadFiles = role === "dtable-web" && style === "6.2" ? ["dtable_web_settings.py"] : [];
+  return { edits, restart: edits.length > 0, services: [...services], reloadFiles };
 }
 
 /** What an admin must know about the config's version before `pulumi up`, for `npm run plan`. */

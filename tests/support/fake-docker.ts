@@ -79,6 +79,10 @@
 //   docker exec seatable-server nginx -t | nginx -s reload   (on dtable-web)
 //                          → succeed (-t with nginx's two lines on stderr): the site's
 //                            nginx is tested for real in tests/site-upload.nginx.test.ts
+//   docker exec seatable-server sh -c 'kill -HUP "$(cat "$1")"' sh PIDFILE   (on dtable-web)
+//                          → dtable-web's gunicorn reloads (counted: `webReloads`) when
+//                            PIDFILE is its pid file (WEB_PID_FILE); another file: exit 2,
+//                            as dash's kill of an empty pid
 // docker exec in a stopped container: exit 1, "Error response from daemon:
 // container <Id> is not running"; in a missing one: "Error response from daemon:
 // No such container: NAME".
@@ -142,6 +146,7 @@ import { withTimeout } from "./standins";
 import { PORTS } from "../../pure/config/schema";
 import { COMPOSE_DIR, ContainerSpec, PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER, SEATABLE_DIR } from "../../pure/plan/containers";
 import type { HostStep } from "../../pure/plan/rollout";
+import { WEB_PID_FILE } from "../../pure/plan/seatable";
 import { NGINX } from "./nginx";
 import { logEvent, spawnDtableStandin, StandinModel, StandinOptions, StandinProcess } from "./dtable-standin";
 
@@ -212,6 +217,8 @@ async function untilStopped(pid: number, stopped: boolean): Promise<void> {
 /** The restart policy of a created seatable-server: the program's (pure/plan/containers.ts). */
 const CREATED_RESTART_POLICY: ContainerSpec["restart"] = "unless-stopped";
 const RESTART_POLICY = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
+/** conf-edits.sh's reload of dtable-web: the script its `docker exec … sh -c` runs, with the pid file as $1 */
+const HUP_SCRIPT = 'kill -HUP "$(cat "$1")"';
 
 /** The fields `docker inspect -f` may show here: their path in the template. */
 type InspectField = "Id" | "State.StartedAt" | "State.Running" | "State.Status" | "State.Health.Status" | "Config.Image";
@@ -413,6 +420,8 @@ export class FakeDocker {
   private stopping?: Promise<void>;
   /** every docker call the steps made: host, arguments, exit code, ms */
   readonly calls: { host: string; args: string[]; code: number; ms: number }[] = [];
+  /** gunicorn HUPs dtable-web's seatable-server got (conf-edits.sh's reload) */
+  webReloads = 0;
   /** asked first for each docker call: a result to give instead of the world's (a failure a test injects), or undefined */
   intercept?: (host: string, args: readonly string[]) => Result | undefined;
 
@@ -901,6 +910,11 @@ export class FakeDocker {
       if (onWeb && line === `${SEATABLE_CONTAINER} nginx -t`) return ok("", "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nnginx: configuration file /etc/nginx/nginx.conf test is successful\n");
       // where the notice goes depends on SeaTable's nginx (its compiled-in error log): not modelled
       if (onWeb && line === `${SEATABLE_CONTAINER} nginx -s reload`) return ok();
+      if (onWeb && rest.length === 6 && rest.slice(1, 5).join("\0") === ["sh", "-c", HUP_SCRIPT, "sh"].join("\0")) {
+        if (rest[5] !== WEB_PID_FILE) return fail(2, `cat: ${rest[5]}: No such file or directory\nsh: 1: kill: Illegal number: \n`);
+        this.webReloads++;
+        return ok();
+      }
     }
     return unsupported();
   }

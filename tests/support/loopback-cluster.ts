@@ -38,6 +38,8 @@ export function clusterConfig(shape: Shape, a: Addresses, proxyPort: number): Cl
   while (v.hosts.servers.length < shape.servers) v.hosts.servers.push({ name: serverName(v.hosts.servers.length), address: `192.0.2.${21 + v.hosts.servers.length}`, ssh: { hostKey: v.hosts.servers[0].ssh.hostKey } });
   v.hosts.servers = v.hosts.servers.slice(0, shape.servers);
   if (shape.image) v.image = shape.image;
+  // 6.2 requires the avatar bucket
+  if (/:6\.2\./.test(v.image)) v.s3.buckets.avatar = "seatable-dev-avatars";
   v.rollout = {
     maxRestarting: shape.maxRestarting ?? 1,
     // any harmless command, run for real on dtable-db before the first container stops
