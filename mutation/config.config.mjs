@@ -6,5 +6,5 @@ import { part } from "./base.mjs";
 
 export default part("config", {
   mutate: ["pure/config/**/*.ts", "!pure/config/routing-file.ts"],
-  testFiles: ["tests/config.test.ts", "tests/config-rules.test.ts", "tests/config-inputs.test.ts"],
+  testFiles: ["tests/config.test.ts", "tests/config-rules.test.ts", "tests/config-inputs.test.ts", "tests/environment.test.ts", "tests/version-change.test.ts"],
 });

@@ -8,7 +8,7 @@
 import { part } from "./base.mjs";
 
 export default part("plan", {
-  mutate: ["pure/config/routing-file.ts", "pure/plan/{routing,seatable,containers,files,applied,where,index,go-duration,program-version,stack-reference}.ts"],
+  mutate: ["pure/config/routing-file.ts", "pure/plan/{routing,seatable,containers,files,applied,where,index,go-duration,program-version,stack-reference,environment,node-facts,version-change,conf-migration}.ts"],
   testFiles: [
     "tests/routing.test.ts",
     "tests/seatable-settings.test.ts",
@@ -31,6 +31,12 @@ export default part("plan", {
     "tests/engine-contract.test.ts",
     "tests/program-version.test.ts",
     "tests/stack-reference.test.ts",
+    // day two: the admin's environment, each node's memory and conf files, version changes, the 6.1 settings
+    "tests/environment.test.ts",
+    "tests/node-facts.test.ts",
+    "tests/version-change.test.ts",
+    "tests/conf-migration.test.ts",
+    "tests/conf-migration.ssh.test.ts",
   ],
   timeoutMS: 60000,
   fileCoverage: true,
