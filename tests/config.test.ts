@@ -551,7 +551,7 @@ describe("each validation rule names the key path, what was found and what is ex
     test.each<[string, (v: Record<string, any>) => void, string | RegExp]>([
       // a section with a default (proxy) and an optional one (rollout.backup)
       ["proxy", (v) => (v.proxy = { prot: 5001 }), 'proxy.prot: unknown key; did you mean "port"? (known here: image, port, keepalive, workerConnections, retryAfterSeconds)'],
-      ["rollout.backup", (v) => (v.rollout = { backup: { host: "dtable-db", command: "true", hots: "x" } }), 'rollout.backup.hots: unknown key; did you mean "host"? (known here: host, command)'],
+      ["rollout.backup", (v) => (v.rollout = { backup: { host: "dtable-db", command: "true", hots: "x" } }), 'rollout.backup.hots: unknown key; did you mean "host"? (known here: host, command, commandSecret)'],
       ["a server's ssh", (v) => (v.hosts.servers[0].ssh.usr = "root"), 'hosts.servers[0].ssh.usr: unknown key; did you mean "user"? (known here: user, port, hostKey, insecureSkipHostKeyCheck)'],
       // a mistyped secret's name is a top-level key too
       ["the top level, near a secret", (v) => (v.mariadbPasword = "x"), /^mariadbPasword: unknown key; did you mean "mariadbPassword"\? \(known here: image, .*\)$/],
