@@ -44,6 +44,16 @@ describe("the environment section: what is refused, with the key path and what t
     expect(problemsOf({ ...v, environmentSecrets: { webRedis: "[secret]" } }, ["environmentSecrets"])).toEqual([]);
   });
 
+  test("a variable named like a password, key or token is taken only as a secret", () => {
+    for (const name of ["SEATABLE_EMAIL_PASSWORD", "SEATABLE_AI_API_KEY", "OAUTH_CLIENT_SECRET", "COLLABORA_TOKEN", "LDAP_ADMIN_PASSWD"]) {
+      expect(problemsOf(withEnvironment({ all: { [name]: "hunter2" } }))).toEqual([
+        `environment.all.${name}: ${name} looks like a secret, and a plain value would sit in the stack file and the state in clear text; set it as {secret: <name>} (a value in environmentSecrets)`,
+      ]);
+    }
+    // not at the end of the name: a setting, not a secret
+    expect(problemsOf(withEnvironment({ all: { SECRET_KEY_ROTATION_DAYS: "30", TOKEN_LIFETIME: "3600" } }))).toEqual([]);
+  });
+
   test("overrides that override nothing, unknown hosts, names SeaTable would not read, numbers out of range", () => {
     expect(
       problemsOf(

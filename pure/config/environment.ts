@@ -137,6 +137,9 @@ export const NUMERIC_VARIABLES: Readonly<Record<string, { readonly min: number; 
   DTABLE_SERVER_PING_TIMEOUT: { min: 5, max: 3600, unit: "seconds" },
 };
 
+/** Names of passwords, keys and tokens: their values only as {secret: name}. */
+const LOOKS_SECRET = /(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$/;
+
 /** The start script's defaults for the two above (not in the manual; seatable-facts.md). */
 export const DTABLE_SERVER_MEMORY_DEFAULT_MB = 8192;
 export const DTABLE_SERVER_PING_TIMEOUT_DEFAULT_SECONDS = 20;
@@ -189,6 +192,10 @@ export function environmentProblems(env: EnvironmentConfig, hosts: readonly stri
       }
       if (program?.startsWith("the secret ")) {
         problems.push(`${at}: ${name} carries ${program}; set it as {secret: <name>} (a value in ${ENVIRONMENT_SECRETS}), never in plain text`);
+        continue;
+      }
+      if (LOOKS_SECRET.test(name)) {
+        problems.push(`${at}: ${name} looks like a secret, and a plain value would sit in the stack file and the state in clear text; set it as {secret: <name>} (a value in ${ENVIRONMENT_SECRETS})`);
         continue;
       }
       const numeric = NUMERIC_VARIABLES[name];
