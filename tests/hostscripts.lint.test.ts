@@ -3,7 +3,7 @@
 // value a script reads is in its header or set by the script, every file is
 // used, and a header value arrives on the host exactly as the plan wrote it.
 import { execFileSync, spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { buildPlan, ClusterPlan } from "../pure/plan";
@@ -12,7 +12,8 @@ import { NODE_FACTS_COMMAND } from "../pure/plan/node-facts";
 import { DEPRECATED_CONF_READ_COMMAND } from "../pure/plan/conf-migration";
 import { hostScript, HOSTSCRIPTS_DIR, scriptHeader, scriptText } from "../pure/plan/host-scripts";
 import { LIVE_READ_COMMAND } from "../pure/plan/live";
-import { moveAsideCommand } from "../pure/plan/node-steps";
+import { moveAsideCommand, nodeSteps } from "../pure/plan/node-steps";
+import { seatableHostsFile } from "../pure/plan/containers";
 import { leaseCheck, rolloutSteps, ServerHost } from "../pure/plan/rollout";
 import { confEdits, editCommand } from "../pure/plan/seatable";
 import { ContainerChange, planStages } from "../pure/plan/stages";
@@ -121,4 +122,37 @@ test("a header value reaches the host exactly as the plan wrote it, in dash and 
     { numRuns: 150 },
   );
   expect(() => hostScript([], { lower: "x" })).toThrow('host script header: "lower" is not an upper-case shell name');
+});
+
+test("a command is the header, then each library and script as its file has it, without shellcheck's directive lines, and no trailing newline", () => {
+  for (const f of files) {
+    const lines = readFileSync(join(HOSTSCRIPTS_DIR, f), "utf8").split("\n");
+    expect(lines[0]).toBe("# shellcheck shell=sh");
+    expect(scriptText(f)).toBe(lines.filter((l) => !l.startsWith("# shellcheck ")).join("\n"));
+  }
+  const command = hostScript(["lease"], { A: "1" }, ["progress"]);
+  expect(command).toBe(["set -eu", "A='1'", scriptText("lib/progress.sh").trimEnd(), scriptText("lease.sh").trimEnd()].join("\n"));
+  expect(command.endsWith("\n")).toBe(false);
+  expect(hostScript([], {}, ["progress"]).endsWith("\n")).toBe(false);
+});
+
+test("a header name is an upper-case shell name, whole", () => {
+  for (const name of ["aB", "Ab", "A-B", "1A", ""]) expect(() => scriptHeader({ [name]: "x" })).toThrow(`host script header: ${JSON.stringify(name)} is not an upper-case shell name`);
+  expect(scriptHeader({ A_1: 2, LINES: ["x", "y"] })).toEqual(["A_1='2'", "LINES='x\ny'"]);
+});
+
+test("node steps: the hosts-file step on an IPv6 node only, and the running step's two titles", () => {
+  const v4 = configOf(withServers(2));
+  const v6 = configOf(ipv6Values());
+  for (const n of [v4.hosts.web, v4.hosts.db, ...v4.hosts.servers]) expect(nodeSteps(v4, n, "EDIT").before.map((s) => s.id)).not.toContain("hosts-file");
+  for (const n of [v6.hosts.web, v6.hosts.db, ...v6.hosts.servers]) {
+    const step = nodeSteps(v6, n, "EDIT").before.find((s) => s.id === "hosts-file")!;
+    expect(step.title).toBe("write /opt/seatable-compose/seatable-server-hosts, seatable-server's /etc/hosts (an IPv6 address cannot go in extra_hosts)");
+    expect(step.command).toBe(hostScript(["hosts-file"], { FILE: "/opt/seatable-compose/seatable-server-hosts" }));
+    expect(step.stdin).toBe(seatableHostsFile(v6, n));
+  }
+  const server = v4.hosts.servers[0];
+  const running = (restartedInStage: boolean) => nodeSteps(v4, server, "EDIT", { restartedInStage }).after.find((s) => s.id === "running")!.title;
+  expect(running(false)).toBe(`start seatable-server on ${server.name} if it is not running, and wait until it answers /ping/`);
+  expect(running(true)).toBe(`start seatable-server on ${server.name} if it is not running (its stage restarts it and waits for /ping/)`);
 });
