@@ -11,7 +11,8 @@ import { routingJson } from "../pure/config/routing-file";
 import { buildPlan } from "../pure/plan";
 import { COMPOSE_DIR } from "../pure/plan/containers";
 import { planStages } from "../pure/plan/stages";
-import { HostStep, proxyFiles, rolloutSteps, Run, sha256 } from "../pure/plan/rollout";
+import { HostStep, leaseCheck, proxyFiles, rolloutSteps, Run, sha256 } from "../pure/plan/rollout";
+import { scriptVars } from "./support/host-script";
 import { configOf, stackValues } from "./support/stacks";
 
 const RUN: Run = { stack: "org/seatable-cluster/prod", id: "2026-11-25T17:00:00.000Z-abc123" };
@@ -155,4 +156,22 @@ describe("a live config known only from the proxy's own record of what the progr
     expect(r.stderr).toMatch(/^the proxy's config \(\/opt\/seatable-compose\/dtable-server-proxy\/nginx-proxy\.conf\) is not one this program installed .*Undo the edit/);
     expect(snapshot()).toEqual(before);
   });
+});
+
+test("the lease check before a node step or the backup: on dtable-web this run's lease, elsewhere its claim; anything else stops it with the holder", () => {
+  const check = (host: string) => ({ id: "check", host, title: "", command: leaseCheck(host, "dtable-web", RUN, "backup"), after: [] }) as HostStep;
+  const lease = scriptVars(check("dtable-web").command).LEASE;
+  const hostLease = scriptVars(check("dtable-db").command).HOST_LEASE_FILE;
+  expect(runStep(check("dtable-web"))).toMatchObject({ status: 1, stdout: "" });
+  writeFileSync(file("lease"), lease);
+  expect(runStep(check("dtable-web"))).toEqual({ status: 0, stdout: "", stderr: "" });
+  writeFileSync(file("lease"), "stack=org/seatable-cluster/prod run=another");
+  const taken = runStep(check("dtable-web"));
+  expect([taken.status, taken.stderr]).toEqual([1, expect.stringContaining("backup: this run does not hold the lease")]);
+  expect(taken.stderr).toContain("it holds: stack=org/seatable-cluster/prod run=another");
+  // elsewhere: the claim, in the host's /opt/seatable-compose (the stand-in folder here)
+  expect(hostLease).toBe(`${COMPOSE_DIR}/seatable-cluster.lease`);
+  expect(runStep(check("dtable-db"))).toMatchObject({ status: 1, stderr: expect.stringContaining("backup: this run does not hold the lease on this host") });
+  writeFileSync(join(root, "seatable-cluster.lease"), lease);
+  expect(runStep(check("dtable-db"))).toEqual({ status: 0, stdout: "", stderr: "" });
 });
