@@ -210,3 +210,27 @@ describe("smaller rules of day two", () => {
     expect(problemsOf({ ...sixteen, routing: { ...sixteen.routing, bucketHexDigits: 1 } })).toEqual([]);
   });
 });
+
+describe("edges a mutation run found untested", () => {
+  test("the numeric variables: whole numbers only, the limits themselves in, one past them out", () => {
+    const ok = (v: unknown) => problemsOf(withEnvironment({ "dtable-server": { DTABLE_SERVER_MEMORY_SIZE: v } })).length === 0;
+    expect([512, 1048576, "8192"].map(ok)).toEqual([true, true, true]);
+    expect([511, 1048577, "1e3", "0x400", " 600", "600 ", "6g", "-1"].map(ok)).toEqual(Array(8).fill(false));
+    const timeout = (v: unknown) => problemsOf(withEnvironment({ "dtable-server": { DTABLE_SERVER_PING_TIMEOUT: v } })).length === 0;
+    expect([5, 3600, 4, 3601].map(timeout)).toEqual([true, true, false, false]);
+  });
+
+  test("problems name the host's place, and the secrets a name was looked for in (none: none named)", () => {
+    expect(problemsOf(withEnvironment({ hosts: { "dtable-db": { TIME_ZONE: "UTC" } } }))[0]).toMatch(/^environment\.hosts\.dtable-db\.TIME_ZONE: /);
+    expect(problemsOf(withEnvironment({ all: { X: { secret: "a" } } }))).toEqual([
+      `environment.all.X: the secret "a" is not in environmentSecrets; run \`pulumi config set --secret --path 'environmentSecrets.a' <value>\``,
+    ]);
+    expect(problemsOf(withEnvironment({ all: { X: [1] } }))).toEqual(["environment.all.X: expected a value (text, a number, true or false) or {secret: <name in environmentSecrets>}"]);
+  });
+
+  test("plan's lines quote a value with a control character as JSON, and only such a value", () => {
+    const c = configOf(withEnvironment({ all: { A_B: "a b", DEL: "x\x7f", TAB: "x\ty" } }));
+    const lines = environmentLines(seatableEnvironment(c, c.hosts.web));
+    expect(lines).toEqual(expect.arrayContaining(["A_B=a b  (environment.all)", 'DEL="x\\u007f"  (environment.all)', 'TAB="x\\ty"  (environment.all)']));
+  });
+});

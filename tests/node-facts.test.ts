@@ -119,3 +119,12 @@ test("6.2's SECRET_KEY: the old line's hash against the secret's; a mismatch ref
   // only dtable-web's file counts
   expect(factFindings(c62, { "dtable-db": facts(65536, { secretKeySha256: hash("old-key") }) }, hash("new-key")).errors).toEqual([]);
 });
+
+test("parseNodeFacts takes a fact only from a whole line, and leaves out what was not printed", () => {
+  const f = parseNodeFacts(`xcontroller-conf present\ncontroller-conf absent\nmemory-kib 5 more\nsecret-key-sha256 ${"a".repeat(64)} x\n`, "h");
+  expect(f.controllerConf).toBe(false);
+  expect("memoryKiB" in f).toBe(false);
+  expect("secretKeySha256" in f).toBe(false);
+  expect(f.deprecatedConf.problems).toHaveLength(3);
+  expect("memoryKiB" in parseNodeFacts("controller-conf absent\n", "h")).toBe(false);
+});

@@ -78,3 +78,9 @@ test("rollout.backup takes command or commandSecret, one of them; commandSecret 
   ]);
   expect(validate({ ...v, rollout: { backup: { host: "dtable-db", commandSecret: "backup" } }, environmentSecrets: { backup: "[secret]" } }, ["environmentSecrets"]).ok).toBe(true);
 });
+
+test("a cluster half up and half down (one node newer, one older): the downgrade is refused, and no move is announced", () => {
+  const r = versionFindings(at("seatable/seatable-enterprise:6.2.5", BACKUP), reads("seatable/seatable-enterprise:6.2.13", running("seatable/seatable-enterprise:6.1.8")));
+  expect(r.errors).toHaveLength(3);
+  expect(r.lines).toEqual([]);
+});

@@ -41,7 +41,7 @@ export function environmentLines(environment: NodeEnvironment): string[] {
   return names.map((name) => {
     // a value with a line break or another control character, as JSON: one line per variable
     const plain = environment.env[name];
-    const value = name in environment.secretEnv ? `[secret ${environment.secretEnv[name]}]` : hasControl(plain) ? JSON.stringify(plain) : plain;
+    const value = name in environment.secretEnv ? `[secret ${environment.secretEnv[name]}]` : hasControl(plain) ? JSON.stringify(plain).split("\u007f").join("\\u007f") : plain;
     const admin = environment.admin[name];
     const note = admin ? `  (${admin.from}${admin.overrides ? ", overrides the program's value" : ""})` : "";
     return `${name}=${value}${note}`;
