@@ -123,12 +123,13 @@ export = async () => {
     if (await hostAccess().reachable(e)) fences.push(e);
     else pulumi.log.warn(evictedWarning(e));
   }
-  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretValues());
+  const secretsNow = secretValues();
+  const containers = containerChanges(config, start.previous ? { servers: start.previousServers } : undefined, start.recordCurrent ? appliedContainers : undefined, secretsNow);
   // what runs on each host: a stopped or unhealthy dtable-server goes into a stage
   // and each host's memory and conf files: a leftover seatable-controller.conf, 6.1 settings a move to 6.2 would drop
   const [reads, factReads] = await Promise.all([readNodeContainers(config, live), readNodeFacts(config)]);
   const found = containerFindings(config, reads, containers.changes, live);
-  const secretKey = secretValues().secretKey;
+  const secretKey = secretsNow.secretKey;
   const facts = factFindings(config, factReads, secretKey !== undefined ? sha256(secretKey) : undefined);
   // a version change from what the nodes run: never down, never without a backup (or a reason)
   const version = versionFindings(config, reads);

@@ -3,7 +3,7 @@
 // two forms.
 import type { ContainerState } from "../pure/plan/live";
 import type { HostContainers } from "../pure/plan/host-containers";
-import { compareVersions, versionFindings } from "../pure/plan/version-change";
+import { compareSeatableVersions, versionFindings } from "../pure/plan/version-change";
 import { configOf, problemsOf, stackValues, validate } from "./support/stacks";
 
 const running = (image: string): ContainerState => ({ status: "running", startedAt: "2026-12-01T10:00:00Z", image, health: "healthy" });
@@ -18,11 +18,11 @@ const at = (image: string, rollout?: Record<string, unknown>) => {
 };
 const BACKUP = { backup: { host: "dtable-db", command: "/usr/local/bin/backup-seatable" } };
 
-test("compareVersions: by number, over the parts both give", () => {
-  expect(compareVersions("6.2.13", "6.2.9")).toBeGreaterThan(0);
-  expect(compareVersions("6.1.8", "6.2")).toBeLessThan(0);
-  expect(compareVersions("6.2", "6.2.13")).toBe(0);
-  expect(compareVersions("6.10.0", "6.9.9")).toBeGreaterThan(0);
+test("compareSeatableVersions: by number, over the parts both give", () => {
+  expect(compareSeatableVersions("6.2.13", "6.2.9")).toBeGreaterThan(0);
+  expect(compareSeatableVersions("6.1.8", "6.2")).toBeLessThan(0);
+  expect(compareSeatableVersions("6.2", "6.2.13")).toBe(0);
+  expect(compareSeatableVersions("6.10.0", "6.9.9")).toBeGreaterThan(0);
 });
 
 test("the same version everywhere: nothing to say", () => {

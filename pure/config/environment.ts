@@ -140,9 +140,8 @@ export const NUMERIC_VARIABLES: Readonly<Record<string, { readonly min: number; 
 /** Names of passwords, keys and tokens: their values only as {secret: name}. */
 const LOOKS_SECRET = /(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$/;
 
-/** The start script's defaults for the two above (not in the manual; seatable-facts.md). */
+/** The start script's default heap (not in the manual; seatable-facts.md); the ping timeout's is 20 s. */
 export const DTABLE_SERVER_MEMORY_DEFAULT_MB = 8192;
-export const DTABLE_SERVER_PING_TIMEOUT_DEFAULT_SECONDS = 20;
 
 /** Each place a variable is set, lowest precedence first: all, the role, the host. */
 export function environmentLayers(env: EnvironmentConfig, role: Role, host: string): readonly { readonly path: string; readonly values: Readonly<Record<string, EnvironmentValue>> }[] {

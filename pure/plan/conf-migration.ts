@@ -5,6 +5,7 @@
 // the table with its sources), finds the settings an admin changed, and says
 // what each node's environment still lacks. Pure: plain data in, plain data out.
 import { hostScript } from "./host-scripts";
+import { ROLES } from "../config/environment";
 import { CONF_DIR, CONF_FILES_UNREAD_FROM_6_2, type Role } from "./seatable";
 
 export type DeprecatedFile = (typeof CONF_FILES_UNREAD_FROM_6_2)[number];
@@ -430,7 +431,6 @@ export function changedSettings(files: Partial<Record<DeprecatedFile, string>>):
 
 export type NodeSettings = { readonly host: string; readonly role: Role; readonly settings: readonly ChangedSetting[] };
 
-const ROLES: readonly Role[] = ["dtable-web", "dtable-db", "dtable-server"];
 const yamlString = (s: string) => JSON.stringify(s);
 const yamlKey = (s: string) => (/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(s) ? s : JSON.stringify(s));
 const flowMap = (vars: ReadonlyMap<string, string>) => `{ ${[...vars].map(([k, v]) => `${k}: ${yamlString(v)}`).join(", ")} }`;

@@ -11,7 +11,7 @@ import type { HostContainers } from "./host-containers";
 export type VersionFindings = { readonly errors: readonly string[]; readonly warnings: readonly string[]; readonly lines: readonly string[] };
 
 /** <0, 0, >0 over the parts both versions give ("6.2" equals "6.2.13"). */
-export function compareVersions(a: string, b: string): number {
+export function compareSeatableVersions(a: string, b: string): number {
   const [x, y] = [a.split(".").map(Number), b.split(".").map(Number)];
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return 0;
@@ -32,11 +32,11 @@ export function versionFindings(config: ClusterConfig, reads: HostContainers): V
       if (state.image !== config.image) changing.push(`${node.name} (${state.image}, version unknown)`);
       continue;
     }
-    if (compareVersions(running, target) > 0) {
+    if (compareSeatableVersions(running, target) > 0) {
       errors.push(
         `${node.name} runs SeaTable ${running} (${state.image}), newer than the ${target} of this stack. SeaTable cannot go back to an older version: its databases were migrated on the way up ("rolling back to a previous version is not supported", SeaTable's upgrade manual). Keep image at ${running} or newer; to go back, restore the backup taken before that upgrade.`,
       );
-    } else if (compareVersions(running, target) < 0) changing.push(`${node.name} (${running})`);
+    } else if (compareSeatableVersions(running, target) < 0) changing.push(`${node.name} (${running})`);
   }
   const lines: string[] = [];
   if (changing.length > 0 && errors.length === 0) {
