@@ -8,7 +8,7 @@ import * as net from "node:net";
 import type { ClusterConfig } from "../pure/config/schema";
 import { SEATABLE_CONTAINER } from "../pure/plan/containers";
 import type { HostContainers } from "../pure/plan/host-containers";
-import { HostFacts, NODE_FACTS_COMMAND, NodeFacts, parseNodeFacts } from "../pure/plan/node-facts";
+import { HostFacts, nodeFactsCommand, NodeFacts, parseNodeFacts } from "../pure/plan/node-facts";
 import { containerReadCommand, ContainerState, LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseContainerRead, parseLiveRead } from "../pure/plan/live";
 import { sshOptions } from "../pure/plan/ssh";
 import type { LiveProxy } from "../pure/plan/rollout";
@@ -20,8 +20,8 @@ export type HostAccess = {
   readLive(web: SshHost, sshOptions: readonly string[]): Promise<LiveProxy>;
   /** the named containers as the host's Docker shows them */
   readContainers(host: SshHost, sshOptions: readonly string[], containers: readonly string[]): Promise<Record<string, ContainerState>>;
-  /** the host's memory and the conf files the plan checks (node-facts.ts) */
-  readFacts(host: SshHost, sshOptions: readonly string[]): Promise<NodeFacts>;
+  /** the host's memory and the conf files the plan checks, with `command` (node-facts.ts) */
+  readFacts(host: SshHost, sshOptions: readonly string[], command: string): Promise<NodeFacts>;
   /** whether the host's SSH port accepts a connection */
   reachable(host: SshHost): Promise<boolean>;
 };
@@ -59,7 +59,7 @@ function sshRead<T>(host: SshHost, sshOptions: readonly string[], command: strin
 const systemAccess: HostAccess = {
   readLive: (web, sshOptions) => sshRead(web, sshOptions, LIVE_READ_COMMAND, "the proxy's live files", parseLiveRead),
   readContainers: (host, sshOptions, containers) => sshRead(host, sshOptions, containerReadCommand(containers), "the containers", (out) => parseContainerRead(out, host.name)),
-  readFacts: (host, sshOptions) => sshRead(host, sshOptions, NODE_FACTS_COMMAND, "the memory and conf files", (out) => parseNodeFacts(out, host.name)),
+  readFacts: (host, sshOptions, command) => sshRead(host, sshOptions, command, "the memory and conf files", (out) => parseNodeFacts(out, host.name)),
   reachable: (host) =>
     new Promise((resolve) => {
       const socket = net.connect({ host: host.address, port: host.ssh.port });
@@ -108,13 +108,20 @@ export async function readNodeContainers(config: ClusterConfig, live: LiveProxy)
   return { ...(live.containers ? { [web.name]: { containers: live.containers } } : {}), ...Object.fromEntries(reads) };
 }
 
-/** Every node's memory and conf files (node-facts.ts), read side by side; a host that does not answer is reported, never fatal here. */
+const NODE_FACTS_COMMAND = nodeFactsCommand();
+const WEB_FACTS_COMMAND = nodeFactsCommand({ mariadb: true });
+
+/**
+ * Every node's memory and conf files, and MariaDB as dtable-web sees it
+ * (node-facts.ts), read side by side; a host that does not answer is
+ * reported, never fatal here.
+ */
 export async function readNodeFacts(config: ClusterConfig): Promise<HostFacts> {
   const { web, db, servers } = config.hosts;
   const reads = await Promise.all(
     [web, db, ...servers].map(async (h) => {
       try {
-        return [h.name, await access.readFacts(h, optionsFor(config, h))] as const;
+        return [h.name, await access.readFacts(h, optionsFor(config, h), h === web ? WEB_FACTS_COMMAND : NODE_FACTS_COMMAND)] as const;
       } catch (e) {
         return [h.name, { unreadable: (e as Error).message }] as const;
       }

@@ -37,6 +37,8 @@ export default part("plan", {
     "tests/version-change.test.ts",
     "tests/conf-migration.test.ts",
     "tests/conf-migration.ssh.test.ts",
+    // MariaDB's innodb_snapshot_isolation, read from a real mariadbd
+    "tests/mariadb.ssh.test.ts",
   ],
   timeoutMS: 60000,
   fileCoverage: true,

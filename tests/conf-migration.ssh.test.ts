@@ -76,7 +76,7 @@ test("a conf dir without any of the files reads as nothing to migrate", async ()
 test("the node read (memory, seatable-controller.conf, then the five files) over ssh: what factFindings is given", async () => {
   writeFileSync(join(conf, "dtable_server_config.json"), corpusText("dtable_server_config.json"));
   const run = async () => {
-    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand({ confDir: conf }));
     expect([r.status, r.stderr]).toEqual([0, ""]);
     return parseNodeFacts(r.stdout, "dtable-server-2");
   };
@@ -94,12 +94,12 @@ describe("SECRET_KEY on the way to 6.2: compared by its hash, then its line remo
   test("the node read gives the sha256 of the value, in either quotes; none without the line; the value never", async () => {
     for (const line of [`SECRET_KEY = "${KEY}"`, `SECRET_KEY='${KEY}'`]) {
       writeFileSync(join(conf, "dtable_web_settings.py"), settings(line));
-      const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+      const r = await runOverSsh(sshd as Sshd, nodeFactsCommand({ confDir: conf }));
       expect(r.stdout).not.toContain(KEY);
       expect(parseNodeFacts(r.stdout, "dtable-web").secretKeySha256).toBe(createHash("sha256").update(KEY).digest("hex"));
     }
     writeFileSync(join(conf, "dtable_web_settings.py"), settings("# SECRET_KEY moved to the environment"));
-    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand(conf));
+    const r = await runOverSsh(sshd as Sshd, nodeFactsCommand({ confDir: conf }));
     expect(parseNodeFacts(r.stdout, "dtable-web").secretKeySha256).toBeUndefined();
   }, 30000);
 

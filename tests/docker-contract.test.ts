@@ -34,8 +34,9 @@ import { PROXY_CONTAINER, PROXY_DIR, PROXY_DIR_IN_CONTAINER, SEATABLE_CONTAINER 
 import { renderProxyConfig, renderProxyHosts } from "../pure/plan/nginx";
 import { WEB_PID_FILE } from "../pure/plan/seatable";
 import { compileStandin } from "./support/dtable-standin";
-import { buildRootfs, dockerdUnavailable, Dockerd, Run, startDockerd, which } from "./support/dockerd";
+import { buildRootfs, dockerdUnavailable, Dockerd, Run, runShell, startDockerd, which } from "./support/dockerd";
 import { FakeDocker } from "./support/fake-docker";
+import { setStandinContainer, writeDockerStandin } from "./support/mariadb";
 import { addressesOf } from "./support/loopback-cluster";
 import { freePort, NGINX } from "./support/nginx";
 import { configOf, withServers } from "./support/stacks";
@@ -614,6 +615,57 @@ describe.each(SIDES)("%s", (_title, make, runs) => {
   });
 });
 
+// ---- dtable-web's docker in the MariaDB read ---------------------------------------
+// tests/mariadb.ssh.test.ts runs hostscripts/mariadb.sh against a stand-in
+// (support/mariadb.ts, writeDockerStandin); the same command lines here run
+// against it and a real dockerd, with sh in place of python3 (the test image
+// has no Python): the program comes on stdin, and the container's environment
+// reaches it unchanged, quotes and spaces included.
+
+(unavailable ? describe.skip : describe)(`the MariaDB read's docker: its stand-in and a real dockerd${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  let dockerd: Dockerd | undefined;
+  let dir: string;
+  const ENV = { SEATABLE_MYSQL_DB_HOST: "192.0.2.40", SEATABLE_MYSQL_DB_PORT: "3306", SEATABLE_MYSQL_DB_USER: "seatable", SEATABLE_MYSQL_DB_PASSWORD: `it's "a" pass` };
+  const PROGRAM = 'printf "%s|%s|%s\\n" "$SEATABLE_MYSQL_DB_HOST" "$SEATABLE_MYSQL_DB_USER" "$SEATABLE_MYSQL_DB_PASSWORD"\nread -r more || echo "nothing after the program"\n';
+  // as hostscripts/mariadb.sh runs it
+  const EXEC = `printf '%s\\n' ${shq(PROGRAM)} | timeout 12 docker exec -i ${SEATABLE_CONTAINER} sh -`;
+  const standin = (command: string) => runShell(command, { ...process.env, PATH: `${dir}:${process.env.PATH}` });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "mariadb-docker-"));
+    writeDockerStandin(dir);
+    dockerd = await startDockerd();
+    const rootfs = buildRootfs(dockerd.root, { programs: { "/bin/sh": which("dash") ?? "/bin/sh", "/bin/sleep": which("sleep")! }, files: {}, dirs: ["proc", "sys", "dev"] });
+    await dockerd.importImage(rootfs, [SEATABLE_IMAGE]);
+    const env = Object.entries(ENV).map(([k, v]) => `-e ${shq(`${k}=${v}`)}`).join(" ");
+    const r = await dockerd.sh(`docker run -d --name ${SEATABLE_CONTAINER} ${env} ${shq(SEATABLE_IMAGE)} sh -c ${shq("trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done")}`);
+    if (r.code !== 0) throw new Error(`docker run: ${r.stderr}`);
+  }, 180_000);
+  afterAll(async () => {
+    await dockerd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  test("running: inspect says true, and exec -i runs the program from stdin with the container's environment; stopped: false; gone: Docker's error", async () => {
+    setStandinContainer(dir, { running: "true", env: ENV, hide: [] });
+    const both = async (command: string) => [out(await dockerd!.sh(command)), out(await standin(command))];
+    const running = await both(INSPECT_RUNNING);
+    expect(running).toEqual([{ code: 0, stdout: "true\n", stderr: "" }, running[0]]);
+    const exec = await both(EXEC);
+    expect(exec).toEqual([{ code: 0, stdout: `192.0.2.40|seatable|it's "a" pass\nnothing after the program\n`, stderr: "" }, exec[0]]);
+
+    await dockerd!.docker("stop", "-t", "5", SEATABLE_CONTAINER);
+    setStandinContainer(dir, { running: "false", env: ENV, hide: [] });
+    const stopped = await both(INSPECT_RUNNING);
+    expect(stopped).toEqual([{ code: 0, stdout: "false\n", stderr: "" }, stopped[0]]);
+
+    await dockerd!.docker("rm", SEATABLE_CONTAINER);
+    setStandinContainer(dir, { running: "missing", env: ENV, hide: [] });
+    const gone = await both(INSPECT_RUNNING);
+    expect(gone).toEqual([{ code: 1, stdout: "\n", stderr: `Error: No such object: ${SEATABLE_CONTAINER}\n` }, gone[0]]);
+  });
+});
+
 // ---- the docker command lines of the program's steps -----------------------------
 
 const ROOT = join(__dirname, "..");
@@ -701,7 +753,7 @@ function dockerCommands(): { form: string; at: string }[] {
   const found: { form: string; at: string }[] = [];
   for (const file of programFiles()) {
     const sh = file.endsWith(".sh");
-    const start = sh ? /(?:^\s*|\$\(|[;&|!(]\s*|\b(?:then|do|else|elif|if|until|while)\s+)docker\s+([a-z]+)/g : /(?:\$\(|(?<!\\)`|\b(?:then|do|else|if|until|while)\s+|[;&|!]\s*)docker\s+([a-z]+)/g;
+    const start = sh ? /(?:^\s*|\$\(|[;&|!(]\s*|\b(?:then|do|else|elif|if|until|while)\s+)(?:timeout \d+ )?docker\s+([a-z]+)/g : /(?:\$\(|(?<!\\)`|\b(?:then|do|else|if|until|while)\s+|[;&|!]\s*)docker\s+([a-z]+)/g;
     readFileSync(file, "utf8")
       .split("\n")
       .forEach((line, n) => {
@@ -728,6 +780,8 @@ const COVERED = new Set([
   "exec _ nginx -t",
   "exec _ nginx -s reload",
   "exec _ sh -c _ sh _",
+  // run against the stand-in of tests/mariadb.ssh.test.ts and a real dockerd, below (with sh for python3)
+  "exec -i _ python3 -",
   "exec <proxy> nginx -s reload -c _",
   "run --rm --network none -v _ -v _ _ nginx -t -c _",
 ]);

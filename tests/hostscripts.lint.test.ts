@@ -8,7 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { buildPlan, ClusterPlan } from "../pure/plan";
 import { offlineGraph } from "../pure/plan/graph";
-import { NODE_FACTS_COMMAND } from "../pure/plan/node-facts";
+import { nodeFactsCommand } from "../pure/plan/node-facts";
 import { DEPRECATED_CONF_READ_COMMAND } from "../pure/plan/conf-migration";
 import { hostScript, HOSTSCRIPTS_DIR, scriptHeader, scriptText } from "../pure/plan/host-scripts";
 import { LIVE_READ_COMMAND } from "../pure/plan/live";
@@ -73,7 +73,8 @@ function everyCommand(): { name: string; command: string }[] {
     { name: "edit command", command: editCommand(confEdits(configOf(), "dtable-web").edits, "EDIT").command },
     { name: "move aside", command: moveAsideCommand() },
     { name: "deprecated conf read", command: DEPRECATED_CONF_READ_COMMAND },
-    { name: "node facts", command: NODE_FACTS_COMMAND },
+    { name: "node facts", command: nodeFactsCommand() },
+    { name: "dtable-web's facts, with MariaDB", command: nodeFactsCommand({ mariadb: true }) },
     { name: "lease check", command: leaseCheck("dtable-db", "dtable-web", RUN, "x") },
   ];
 }

@@ -128,3 +128,35 @@ test("parseNodeFacts takes a fact only from a whole line, and leaves out what wa
   expect(f.deprecatedConf.problems).toHaveLength(3);
   expect("memoryKiB" in parseNodeFacts("controller-conf absent\n", "h")).toBe(false);
 });
+
+describe("MariaDB's innodb_snapshot_isolation (read on dtable-web: tests/mariadb.ssh.test.ts runs the read)", () => {
+  const config = configOf(stackValues("dev"));
+  const at = (node: string, mariadb: NodeFacts["mariadb"]) => factFindings(config, { [node]: facts(65536, mariadb ? { mariadb } : {}) });
+
+  test("parseNodeFacts: each of mariadb.sh's lines, from the whole line only; none printed, none taken", () => {
+    const parse = (line: string) => parseNodeFacts(`controller-conf absent\n${line}\n`, "dtable-web");
+    expect(parse("mariadb-snapshot-isolation ON 11.8.2-MariaDB-ubu2404").mariadb).toEqual({ snapshotIsolation: "ON", version: "11.8.2-MariaDB-ubu2404" });
+    expect(parse("mariadb-snapshot-isolation absent 8.0.36").mariadb).toEqual({ snapshotIsolation: "absent", version: "8.0.36" });
+    expect(parse("mariadb-unchecked cannot connect: x").mariadb).toEqual({ unchecked: "cannot connect: x" });
+    expect(parse("mariadb-no-container").mariadb).toEqual({ noContainer: true });
+    for (const odd of ["mariadb-snapshot-isolation YES 11.8", "mariadb-snapshot-isolation ON ", "xmariadb-no-container", "mariadb-unchecked "]) {
+      const f = parse(odd);
+      expect("mariadb" in f).toBe(false);
+      expect(f.deprecatedConf.problems).toEqual([`dtable-web: unexpected line from the conf read: ${JSON.stringify(odd)}`]);
+    }
+    expect("mariadb" in parseNodeFacts("controller-conf absent\n", "h")).toBe(false);
+  });
+
+  test("ON warns and refuses nothing; OFF and a server without the setting only say so; only dtable-web's read counts", () => {
+    expect(at("dtable-web", { snapshotIsolation: "ON", version: "11.8.2-MariaDB" })).toEqual({
+      errors: [],
+      warnings: [
+        'MariaDB 11.8.2-MariaDB at 192.0.2.40:3306 runs with innodb_snapshot_isolation ON: SeaTable\'s writes fail with error 1020 "Record has changed since last read" when two of them meet. Set innodb_snapshot_isolation = OFF under [mariadbd] in the server\'s configuration and restart MariaDB (SeaTable\'s own MariaDB container runs with it off).',
+      ],
+      lines: ["dtable-web: 64.0 GiB memory", "MariaDB (192.0.2.40:3306): 11.8.2-MariaDB, innodb_snapshot_isolation ON"],
+    });
+    expect(at("dtable-web", { snapshotIsolation: "OFF", version: "11.8.2-MariaDB" })).toEqual({ errors: [], warnings: [], lines: ["dtable-web: 64.0 GiB memory", "MariaDB (192.0.2.40:3306): 11.8.2-MariaDB, innodb_snapshot_isolation OFF"] });
+    expect(at("dtable-web", { snapshotIsolation: "absent", version: "10.5.9-MariaDB" }).lines[1]).toBe("MariaDB (192.0.2.40:3306): 10.5.9-MariaDB, innodb_snapshot_isolation not a setting of this server");
+    expect(at("dtable-db", { snapshotIsolation: "ON", version: "11.8.2-MariaDB" })).toEqual({ errors: [], warnings: [], lines: ["dtable-db: 64.0 GiB memory"] });
+  });
+});

@@ -1,12 +1,13 @@
 // What the plan checks on each node before anything changes, besides its
 // containers (host-containers.ts): the host's memory against dtable-server's
-// heap, a leftover seatable-controller.conf, and, on the way to 6.2, the
-// settings of the conf files 6.2 no longer reads (conf-migration.ts).
+// heap, a leftover seatable-controller.conf, on the way to 6.2 the settings
+// of the conf files 6.2 no longer reads (conf-migration.ts), and, from
+// dtable-web's container, MariaDB's innodb_snapshot_isolation.
 import { DTABLE_SERVER_MEMORY_DEFAULT_MB } from "../config/environment";
 import type { ClusterConfig, NodeHost } from "../config/schema";
 import { changedSettings, deprecatedConfReadCommand, DeprecatedConfRead, migrationProblems, NodeSettings, parseDeprecatedConfRead } from "./conf-migration";
-import { seatableEnvironment } from "./containers";
-import { hostScript } from "./host-scripts";
+import { SEATABLE_CONTAINER, seatableEnvironment } from "./containers";
+import { hostScript, scriptText } from "./host-scripts";
 import { CONF_DIR, versionStyle, WEB_SETTINGS } from "./seatable";
 
 export type NodeFacts = {
@@ -17,7 +18,12 @@ export type NodeFacts = {
   readonly secretKeySha256?: string;
   /** the conf files 6.2 no longer reads, as found */
   readonly deprecatedConf: DeprecatedConfRead;
+  /** MariaDB as dtable-web's container reaches it (read on dtable-web only) */
+  readonly mariadb?: MariadbRead;
 };
+
+/** hostscripts/mariadb.sh's line: innodb_snapshot_isolation and the server's version, or why it was not read. */
+export type MariadbRead = { readonly snapshotIsolation: "ON" | "OFF" | "absent"; readonly version: string } | { readonly unchecked: string } | { readonly noContainer: true };
 
 /** Each node's facts, or why they could not be read. */
 export type HostFacts = Readonly<Record<string, NodeFacts | { readonly unreadable: string }>>;
@@ -31,18 +37,23 @@ export const CONTROLLER_CONF = `${CONF_DIR}/seatable-controller.conf`;
  */
 export const CONTAINER_ROOM_MB = 2048;
 
-/** The read-only command (hostscripts/node-facts.sh, then deprecated-conf.sh). */
-export function nodeFactsCommand(confDir: string = CONF_DIR): string {
-  return `${hostScript(["node-facts"], { CONF_DIR: confDir })}\n${deprecatedConfReadCommand(confDir)}`;
+/**
+ * The read-only command (hostscripts/node-facts.sh, then deprecated-conf.sh);
+ * `mariadb`: then hostscripts/mariadb.sh, for dtable-web. All nodes share one
+ * MariaDB, and dtable-web's first start creates SeaTable's databases in it.
+ */
+export function nodeFactsCommand(options: { readonly confDir?: string; readonly mariadb?: boolean } = {}): string {
+  const confDir = options.confDir ?? CONF_DIR;
+  const mariadb = options.mariadb ? `\n${hostScript(["mariadb"], { CONTAINER: SEATABLE_CONTAINER, MARIADB_CHECK: scriptText("mariadb-check.py") })}` : "";
+  return `${hostScript(["node-facts"], { CONF_DIR: confDir })}\n${deprecatedConfReadCommand(confDir)}${mariadb}`;
 }
-
-export const NODE_FACTS_COMMAND = nodeFactsCommand();
 
 /** Parses nodeFactsCommand's output; a line of neither script is an error that names the host. */
 export function parseNodeFacts(output: string, host: string): NodeFacts {
   let memoryKiB: number | undefined;
   let controllerConf: boolean | undefined;
   let secretKeySha256: string | undefined;
+  let mariadb: MariadbRead | undefined;
   const rest: string[] = [];
   for (const line of output.split("\n")) {
     let m: RegExpExecArray | null;
@@ -50,10 +61,13 @@ export function parseNodeFacts(output: string, host: string): NodeFacts {
     else if ((m = /^controller-conf (present|absent)$/.exec(line))) controllerConf = m[1] === "present";
     else if ((m = /^secret-key-sha256 ([0-9a-f]{64})$/.exec(line))) secretKeySha256 = m[1];
     else if (line === "secret-key absent") continue;
+    else if ((m = /^mariadb-snapshot-isolation (ON|OFF|absent) (\S.*)$/.exec(line))) mariadb = { snapshotIsolation: m[1] as "ON" | "OFF" | "absent", version: m[2] };
+    else if ((m = /^mariadb-unchecked (\S.*)$/.exec(line))) mariadb = { unchecked: m[1] };
+    else if (line === "mariadb-no-container") mariadb = { noContainer: true };
     else rest.push(line);
   }
   if (controllerConf === undefined) throw new Error(`reading ${host}: no "controller-conf" line in what it printed`);
-  return { ...(memoryKiB !== undefined ? { memoryKiB } : {}), controllerConf, ...(secretKeySha256 !== undefined ? { secretKeySha256 } : {}), deprecatedConf: parseDeprecatedConfRead(rest.join("\n"), host) };
+  return { ...(memoryKiB !== undefined ? { memoryKiB } : {}), controllerConf, ...(secretKeySha256 !== undefined ? { secretKeySha256 } : {}), deprecatedConf: parseDeprecatedConfRead(rest.join("\n"), host), ...(mariadb ? { mariadb } : {}) };
 }
 
 export type FactFindings = {
@@ -70,6 +84,29 @@ const gib = (kib: number) => `${(kib / 1024 / 1024).toFixed(1)} GiB`;
 export function dtableServerHeapMb(config: ClusterConfig, host: NodeHost): number {
   const set = seatableEnvironment(config, host).env.DTABLE_SERVER_MEMORY_SIZE;
   return set !== undefined ? Number(set) : DTABLE_SERVER_MEMORY_DEFAULT_MB;
+}
+
+/**
+ * MariaDB 11.6.2 and newer turn innodb_snapshot_isolation on by default, and
+ * SeaTable's writes then fail with error 1020 ("Record has changed since last
+ * read"); SeaTable's own MariaDB container turns it off. A warning, not a
+ * refusal: the program cannot change the database, and an `up` (a drain, a
+ * new server) must stay possible while the admin does.
+ */
+function mariadbFindings(config: ClusterConfig, read: MariadbRead, lines: string[], warnings: string[]): void {
+  const at = `${config.mariadb.host}:${config.mariadb.port}`;
+  if ("noContainer" in read) lines.push(`MariaDB (${at}): not checked yet; ${SEATABLE_CONTAINER} does not run on ${config.hosts.web.name}`);
+  else if ("unchecked" in read) {
+    lines.push(`MariaDB (${at}): not checked (${read.unchecked})`);
+    warnings.push(`${config.hosts.web.name}: MariaDB's innodb_snapshot_isolation could not be checked from its ${SEATABLE_CONTAINER} (${read.unchecked}). Check it on the database server: SELECT @@GLOBAL.innodb_snapshot_isolation; must give 0.`);
+  } else {
+    lines.push(`MariaDB (${at}): ${read.version}, innodb_snapshot_isolation ${read.snapshotIsolation === "absent" ? "not a setting of this server" : read.snapshotIsolation}`);
+    if (read.snapshotIsolation === "ON") {
+      warnings.push(
+        `MariaDB ${read.version} at ${at} runs with innodb_snapshot_isolation ON: SeaTable's writes fail with error 1020 "Record has changed since last read" when two of them meet. Set innodb_snapshot_isolation = OFF under [mariadbd] in the server's configuration and restart MariaDB (SeaTable's own MariaDB container runs with it off).`,
+      );
+    }
+  }
 }
 
 /**
@@ -107,6 +144,7 @@ export function factFindings(config: ClusterConfig, facts: HostFacts, secretKeyS
     } else {
       lines.push(`${node.name}: ${memory}`);
     }
+    if (node.role === "dtable-web" && read.mariadb) mariadbFindings(config, read.mariadb, lines, warnings);
     if (to62 && node.role === "dtable-web" && read.secretKeySha256 !== undefined && secretKeySha256 !== undefined && read.secretKeySha256 !== secretKeySha256) {
       // compared as hashes: neither value is printed
       errors.push(
