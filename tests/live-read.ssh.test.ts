@@ -7,12 +7,14 @@ import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { connect, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostAccess, MAX_OUTPUT_BYTES } from "../io/hosts";
+import type { ContainerState } from "../pure/plan/live";
+import { hostAccess, HostAccess, MAX_OUTPUT_BYTES, readNodeContainers, readNodeFacts, setHostAccess } from "../io/hosts";
+import { nodeFactsCommand } from "../pure/plan/node-facts";
 import { routingJson } from "../pure/config/routing-file";
 import { buildPlan } from "../pure/plan";
 import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "../pure/plan/containers";
 import { PROXY_INSTALLED, PROXY_LEASE, PROXY_PROGRESS, PROXY_QUARANTINE, PROXY_ROUTING, PROXY_SERVERS, sha256 } from "../pure/plan/rollout";
-import { configOf, withServers } from "./support/stacks";
+import { configOf, stackValues, withServers } from "./support/stacks";
 import { sshOptions } from "../pure/plan/ssh";
 import { Sshd, startSshd, stopSshd } from "./support/sshd";
 
@@ -199,3 +201,74 @@ test("reachable: a host that drops connection attempts counts as unreachable aft
     listener.kill();
   }
 }, 30000);
+
+test("the node read and the container read over ssh: what the host has, and a docker that does not answer said so", async () => {
+  const conf = join(opt, "conf");
+  mkdirSync(conf, { recursive: true });
+  writeFileSync(join(conf, "seatable-controller.conf"), "[seatable]\n");
+  const facts = await hostAccess().readFacts(web(), options(), nodeFactsCommand({ confDir: conf, mariadb: true }));
+  const kib = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
+  // no docker on this host: MariaDB cannot be read through dtable-web's container
+  expect(facts).toEqual({ memoryKiB: kib, controllerConf: true, deprecatedConf: { files: {}, problems: [] }, mariadb: { noContainer: true } });
+  const containers = await hostAccess().readContainers(web(), options(), [SEATABLE_CONTAINER]);
+  expect(Object.keys(containers)).toEqual([SEATABLE_CONTAINER]);
+  expect(containers[SEATABLE_CONTAINER].status).toBe("unreadable");
+  rmSync(conf, { recursive: true, force: true });
+}, 30000);
+
+test("readNodeFacts: every node read side by side, MariaDB only through dtable-web; a host that fails is unreadable, not fatal", async () => {
+  const config = configOf(stackValues("dev"));
+  const commands = new Map<string, string>();
+  const fake: HostAccess = {
+    ...hostAccess(),
+    readFacts: (host, _options, command) => {
+      commands.set(host.name, command);
+      return host.name === "dtable-db" ? Promise.reject(new Error("ssh: connect to host 192.0.2.20 port 22: Connection refused")) : Promise.resolve({ controllerConf: false, deprecatedConf: { files: {}, problems: [] } });
+    },
+  };
+  setHostAccess(fake);
+  try {
+    const read = await readNodeFacts(config);
+    expect(read).toEqual({
+      "dtable-web": { controllerConf: false, deprecatedConf: { files: {}, problems: [] } },
+      "dtable-db": { unreadable: "ssh: connect to host 192.0.2.20 port 22: Connection refused" },
+      "dtable-server": { controllerConf: false, deprecatedConf: { files: {}, problems: [] } },
+      "dtable-server-2": { controllerConf: false, deprecatedConf: { files: {}, problems: [] } },
+    });
+    expect(Object.fromEntries(commands)).toEqual({
+      "dtable-web": nodeFactsCommand({ mariadb: true }),
+      "dtable-db": nodeFactsCommand(),
+      "dtable-server": nodeFactsCommand(),
+      "dtable-server-2": nodeFactsCommand(),
+    });
+  } finally {
+    setHostAccess(undefined);
+  }
+});
+
+test("readNodeContainers: dtable-web's come with the proxy's read, the others read side by side; a host that fails is unreadable, not fatal", async () => {
+  const config = configOf(stackValues("dev"));
+  const asked: string[] = [];
+  const running: ContainerState = { status: "running", startedAt: "2026-12-07T10:00:00Z", image: config.image, health: "healthy" };
+  setHostAccess({
+    ...hostAccess(),
+    readContainers: (host, _options, names) => {
+      asked.push(`${host.name}: ${names.join(" ")}`);
+      return host.name === "dtable-server-2" ? Promise.reject(new Error("no answer")) : Promise.resolve({ [SEATABLE_CONTAINER]: running });
+    },
+  });
+  try {
+    const web = { [SEATABLE_CONTAINER]: running, [PROXY_CONTAINER]: running };
+    expect(await readNodeContainers(config, { containers: web })).toEqual({
+      "dtable-web": { containers: web },
+      "dtable-db": { containers: { [SEATABLE_CONTAINER]: running } },
+      "dtable-server": { containers: { [SEATABLE_CONTAINER]: running } },
+      "dtable-server-2": { unreadable: "no answer" },
+    });
+    expect(asked.sort()).toEqual(["dtable-db: seatable-server", "dtable-server-2: seatable-server", "dtable-server: seatable-server"]);
+    // no proxy read of dtable-web's containers (none there yet): dtable-web is left out, not read again
+    expect(Object.keys(await readNodeContainers(config, {}))).toEqual(["dtable-db", "dtable-server", "dtable-server-2"]);
+  } finally {
+    setHostAccess(undefined);
+  }
+});
