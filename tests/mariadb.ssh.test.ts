@@ -7,6 +7,7 @@
 // dtable-web's docker is a stand-in here (no SeaTable image to run; see
 // writeDockerStandin), held to the real dockerd in docker-contract.test.ts.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { factFindings, MariadbRead, nodeFactsCommand, parseNodeFacts } from "../pure/plan/node-facts";
@@ -116,6 +117,21 @@ describe("innodb_snapshot_isolation OFF (as SeaTable's own MariaDB runs)", () =>
     const f = findingsOf(mariadb);
     expect(f.warnings).toEqual([]);
     expect(f.lines[1]).toMatch(/^MariaDB \(192\.0\.2\.40:3306\): 10\.11\.\d+-MariaDB\S*, innodb_snapshot_isolation OFF$/);
+  }, 60000);
+
+  test("a server that accepts and never answers: not checked, well within the read's 20 s", async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => void held.push(socket));
+    const silentPort = await new Promise<number>((resolve) => silent.listen(0, "127.0.0.1", () => resolve((silent.address() as { port: number }).port)));
+    try {
+      container({ running: "true", port: silentPort });
+      const { mariadb, ms } = await readWeb();
+      expect(mariadb).toEqual({ unchecked: expect.stringMatching(/^cannot connect to 127\.0\.0\.1:\d+ as seatable: .*(timed out|Lost connection)/) });
+      expect(ms).toBeLessThan(15_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 60000);
 
   test("MariaDB down: not checked, within the read's 20 s", async () => {
