@@ -11,7 +11,8 @@ import type { HostContainers } from "../pure/plan/host-containers";
 import { HostFacts, nodeFactsCommand, NodeFacts, parseNodeFacts } from "../pure/plan/node-facts";
 import { containerReadCommand, ContainerState, LIVE_FILE_LIMIT, LIVE_READ_COMMAND, parseContainerRead, parseLiveRead } from "../pure/plan/live";
 import { sshOptions } from "../pure/plan/ssh";
-import type { LiveProxy } from "../pure/plan/rollout";
+import type { LiveProxy, ServerHost } from "../pure/plan/rollout";
+import { parseWebProbes, ProbeTarget, WebProbes, webProbesCommand } from "../pure/plan/status";
 
 export type SshHost = { readonly name: string; readonly address: string; readonly ssh: { readonly user: string; readonly port: number } };
 
@@ -128,4 +129,19 @@ export async function readNodeFacts(config: ClusterConfig): Promise<HostFacts> {
     }),
   );
   return Object.fromEntries(reads);
+}
+
+/**
+ * What dtable-web sees, for `npm run status`: each dtable-server's /ping/ and
+ * the proxy's status page, asked there (web-probes.sh, read-only) over SSH
+ * with the stack's own settings, as the proxy itself would reach them.
+ */
+export function readWebProbes(config: ClusterConfig, targets: readonly ProbeTarget[]): Promise<WebProbes> {
+  const web = config.hosts.web;
+  return sshRead(web, optionsFor(config, web), webProbesCommand(config, targets), "the dtable-servers' /ping/ and the proxy's status page", parseWebProbes);
+}
+
+/** Whether each host's SSH port accepts a connection from here (for servers evicted as dead), side by side. */
+export async function sshAnswers(hosts: readonly ServerHost[]): Promise<Record<string, boolean>> {
+  return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await access.reachable(h)] as const)));
 }

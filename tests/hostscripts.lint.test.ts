@@ -16,6 +16,7 @@ import { moveAsideCommand, nodeSteps } from "../pure/plan/node-steps";
 import { seatableHostsFile } from "../pure/plan/containers";
 import { leaseCheck, rolloutSteps, ServerHost } from "../pure/plan/rollout";
 import { confEdits, editCommand } from "../pure/plan/seatable";
+import { probeTargets, webProbesCommand } from "../pure/plan/status";
 import { ContainerChange, planStages } from "../pure/plan/stages";
 import { configOf, ipv6Values, withServers } from "./support/stacks";
 
@@ -76,6 +77,8 @@ function everyCommand(): { name: string; command: string }[] {
     { name: "node facts", command: nodeFactsCommand() },
     { name: "dtable-web's facts, with MariaDB", command: nodeFactsCommand({ mariadb: true }) },
     { name: "lease check", command: leaseCheck("dtable-db", "dtable-web", RUN, "x") },
+    { name: "status: what dtable-web sees", command: webProbesCommand(configOf(withServers(4)), probeTargets(configOf(withServers(4)), {})) },
+    { name: "status: what dtable-web sees (IPv6)", command: webProbesCommand(configOf(ipv6Values()), probeTargets(configOf(ipv6Values()), {})) },
   ];
 }
 
