@@ -205,3 +205,32 @@ describe("a stage an earlier up stopped in (the live config pauses its servers' 
     expect(stagesOf(same4, { resume: ["dtable-server-9"] }).stages).toEqual([]);
   });
 });
+
+describe("a new pin that keeps a base where it is while its bucket moves away", () => {
+  // dtable-server holds 00-bf (weights 3:1); then equal weights move 80-bf to dtable-server-2,
+  // and the admin pins a base of bucket b0 to dtable-server, where it is now
+  const uneven = () => {
+    const v = withServers(2);
+    v.hosts.servers[0].weight = 3;
+    v.hosts.servers[1].weight = 1;
+    v.routing.pins = {};
+    return v;
+  };
+  const BASE = "b0a1b2c3-0000-4000-8000-000000000001";
+
+  test("the stage that moves the bucket adds the pin: the base never changes server, and the stages end on the new table", () => {
+    const before = planOf(uneven());
+    expect(ownerOf(before.routing, BASE)).toBe("dtable-server");
+    const v = withServers(2);
+    v.routing.pins = { [BASE]: "dtable-server" };
+    const plan = planOf(v, before);
+    expect(plan.routing.buckets.b0).toBe("dtable-server-2");
+    const { stages } = stagesOf(plan);
+    expect(names(stages.flatMap((s) => s.servers))).toEqual(["dtable-server"]);
+    expect(stages[0].after.pins).toEqual({ [BASE]: "dtable-server" });
+    expect(routesAlike(stages[0].after, plan.routing)).toBe(true);
+    // paused with its bucket while dtable-server restarts, on dtable-server before and after
+    expect(stages[0].paused.buckets).toContain("b0");
+    expect([ownerOf(stages[0].before, BASE), ownerOf(stages[0].after, BASE)]).toEqual(["dtable-server", "dtable-server"]);
+  });
+});

@@ -4,7 +4,7 @@
 // at most `rollout.maxRestarting` servers are down at once.
 import { allBuckets } from "../config/routing-file";
 import type { ClusterPlan } from "./index";
-import { BucketMove, PinMove, refineTable, RoutingTable, routingChange } from "./routing";
+import { BucketMove, bucketOf, PinMove, refineTable, RoutingTable, routingChange } from "./routing";
 
 /**
  * What Pulumi will do with a node's container in this `up`, from the spec
@@ -70,6 +70,12 @@ const apply = (table: RoutingTable, bucketMoves: readonly BucketMove[], pinMoves
     // a pin that ends on its bucket's server is no pin in the target
     if (m.uuid in target.pins) pins[m.uuid] = m.to;
     else delete pins[m.uuid];
+  }
+  // a new pin that keeps its base on the server it is on is no pin move; it is
+  // needed once the base's bucket moves away, so it comes with that move
+  const moved = new Set(bucketMoves.map((m) => m.bucket));
+  for (const [uuid, server] of Object.entries(target.pins)) {
+    if (!(uuid in pins) && moved.has(bucketOf(uuid, table.bucketHexDigits))) pins[uuid] = server;
   }
   return { bucketHexDigits: table.bucketHexDigits, default: table.default, buckets, pins: Object.fromEntries(Object.keys(pins).sort().map((u) => [u, pins[u]])) };
 };
