@@ -4,6 +4,7 @@
 //   npm run plan -- --stack dev
 //   npm run plan -- --stack-file path/to/Pulumi.x.yaml [--live | --previous routing.json] [--out DIR]
 //   npm run plan -- --stack dev [--live | --previous routing.json] --where <base uuid>
+//   npm run plan -- --stack dev [--live | --previous routing.json] --suggest [--log FILE | --since 24h]
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,9 +28,16 @@ import { evictedWarning, startingPoint } from "../pure/plan/start";
 import { readNodeContainers, readNodeFacts, readProxy } from "../io/hosts";
 import { factFindings, HostFacts } from "../pure/plan/node-facts";
 import { versionFindings } from "../pure/plan/version-change";
+import { dockerSince, LoadAggregator } from "../pure/plan/access-log";
+import { configChangeYaml, STACK_TABLE, stackKeys, suggest, suggestionLines } from "../pure/plan/suggest";
+import { PROXY_CONTAINER } from "../pure/plan/containers";
+import { LogReadError, readLogFile, readProxyLog, Streamed } from "../io/access-log";
 
 const USAGE =
-  "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]";
+  "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID | --suggest [--log FILE|- | --since 24h]]";
+
+/** How far back --suggest reads the proxy's log on dtable-web without --since: a day holds the day's peaks. */
+const DEFAULT_SINCE = "24h";
 
 /** What a run of the command printed, and its exit status. */
 export type PlanRun = { readonly code: number; readonly stdout: string; readonly stderr: string };
@@ -56,6 +64,9 @@ const OPTIONS = {
   "replace-containers": { type: "boolean" },
   out: { type: "string" },
   where: { type: "string" },
+  suggest: { type: "boolean" },
+  log: { type: "string" },
+  since: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -70,6 +81,8 @@ type Ready =
       readonly stackFile: string;
       readonly validated: Extract<Validated, { ok: true }>;
       readonly base?: { readonly uuid: string };
+      /** --suggest: docker logs' --since, as it is sent */
+      readonly since?: string;
     };
 
 /** Runs `body`; an Exit it throws becomes the exit status, its lines after what `body` wrote to stderr. */
@@ -103,6 +116,7 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
       throw e;
     });
   }
+  if (!ready.help && ready.args.suggest === true) return suggestCommand(ready);
   if (ready.help || ready.args.live !== true) return capture((stderr) => run(ready, undefined, stderr));
   let live: LiveProxy;
   try {
@@ -116,6 +130,95 @@ export async function planCommand(argv: string[]): Promise<PlanRun> {
   return capture((stderr) => run(ready, live, stderr, containers, facts));
 }
 
+
+/**
+ * --suggest: the table the cluster runs (--live, --previous, or the stack's
+ * own), the proxy's access log streamed through the aggregator (--log FILE or
+ * stdin, else `docker logs` on dtable-web over SSH), then the candidates and
+ * the stack config change (pure/plan/suggest.ts).
+ */
+async function suggestCommand(ready: Extract<Ready, { help?: false }>): Promise<PlanRun> {
+  const { args, validated, stackFile } = ready;
+  const { config } = validated;
+  const web = config.hosts.web;
+  let live: LiveProxy | undefined;
+  if (args.live) {
+    try {
+      live = await readProxy(config);
+    } catch (e) {
+      return { code: 2, stdout: "", stderr: `${(e as Error).message}\n` };
+    }
+  }
+  const early: string[] = [];
+  let applied: { table: RoutingTable; label: string };
+  try {
+    applied = suggestStart(ready, live, early);
+  } catch (e) {
+    if (!(e instanceof Exit)) throw e;
+    return { code: e.code, stdout: "", stderr: [...early, ...e.lines.map((l) => `${l}\n`)].join("") };
+  }
+
+  // the pins of both tables are counted exactly: their figures decide what a bucket carries without them
+  const aggregator = new LoadAggregator({ tracked: [...Object.keys(applied.table.pins), ...Object.keys(config.routing.pins)] });
+  const add = (line: string) => aggregator.add(line);
+  let source: string;
+  let streamed: Streamed & { stderrLines?: number };
+  try {
+    if (args.log !== undefined) {
+      source = args.log === "-" ? "--log - (stdin)" : `--log ${args.log}`;
+      streamed = await readLogFile(args.log, add);
+    } else {
+      source = `the log of ${PROXY_CONTAINER} on ${web.name} (${web.address}) since ${args.since ?? DEFAULT_SINCE} ago (docker logs)`;
+      streamed = await readProxyLog(config, ready.since!, add);
+    }
+  } catch (e) {
+    if (e instanceof LogReadError) return { code: 2, stdout: "", stderr: [...early, `${e.message}\n`].join("") };
+    return { code: 1, stdout: "", stderr: [...early, `--log: cannot read ${args.log}: ${(e as Error).message}\n`].join("") };
+  }
+
+  return capture((stderr) => {
+    stderr.push(...early);
+    for (const warning of validated.warnings) stderr.push(`warning: ${warning}\n`);
+    if (streamed.overlong > 0) stderr.push(`note: ${streamed.overlong} line(s) longer than 64 KiB were cut there (no access-log line is that long)\n`);
+    if (streamed.stderrLines) source += `; ${streamed.stderrLines} line(s) on the container's stderr (nginx's own messages) not read`;
+    const sample = aggregator.sample();
+    const input = { config, applied: applied.table, appliedLabel: applied.label, sample };
+    const suggestion = suggest(input);
+    for (const warning of suggestion.warnings) stderr.push(`warning: ${warning}\n`);
+    const out = [
+      `Stack file ${stackFile}`,
+      `SeaTable ${config.seatableVersion} (${config.image}); dtable-web ${web.address}, dtable-db ${config.hosts.db.address}, ${config.hosts.servers.length} dtable-server(s)`,
+      "",
+      ...suggestionLines(suggestion, input, source),
+    ];
+    if (suggestion.verdict.kind === "proposed") {
+      const stack = args.stack !== undefined ? `--stack ${args.stack}` : `--stack-file ${args["stack-file"]}`;
+      const from = args.live ? " --live" : args.previous !== undefined ? ` --previous ${args.previous}` : "";
+      out.push(
+        `The change (${suggestion.verdict.chosen.id}) for ${stackFile}: replace these keys under config: with`,
+        ...configChangeYaml(suggestion.verdict.chosen, stackKeys(readFileSync(stackFile, "utf8")), suggestion.totalLoad),
+        `then review it with \`npm run plan -- ${stack}${from}\` and make it with \`pulumi up\`.`,
+        "",
+      );
+    }
+    return `${out.join("\n")}\n`;
+  });
+}
+
+/** The table --suggest models the load on and plans every move from: what the cluster runs, as far as plan knows. */
+function suggestStart(ready: Extract<Ready, { help?: false }>, live: LiveProxy | undefined, stderr: string[]): { table: RoutingTable; label: string } {
+  const { args, validated } = ready;
+  const { config } = validated;
+  const web = config.hosts.web;
+  const stackTable = { table: buildPlan(config, undefined, validated.startTable).routing, label: STACK_TABLE };
+  if (live) {
+    const table = fromLive(config, live, stderr);
+    return table ? { table, label: `the proxy's routing.json on ${web.name} (${web.address})` } : stackTable;
+  }
+  if (args.previous !== undefined) return { table: previousFile(args.previous, config), label: `--previous ${args.previous}` };
+  stderr.push("note: --suggest takes the cluster to run the stack's table; --live (or --previous) plans from the table it runs\n");
+  return stackTable;
+}
 
 /** Usage and the stack file, checked before anything is read; throws Exit. */
 function setUp(argv: string[]): Ready {
@@ -132,10 +235,30 @@ function setUp(argv: string[]): Ready {
   const stackFile = args["stack-file"] ?? resolve(__dirname, "..", `Pulumi.${args.stack}.yaml`);
   const base = args.where === undefined ? undefined : parseBaseUuid(args.where);
   if (base && "problem" in base) fail([base.problem]);
+  const since = suggestUsage(args);
 
   const validated = validateStackFile(stackFile);
   if (!validated.ok) fail([...validated.problems]);
-  return { args, stackFile, validated, ...(base ? { base } : {}) };
+  return { args, stackFile, validated, ...(base ? { base } : {}), ...(since !== undefined ? { since } : {}) };
+}
+
+/** --suggest's flags, checked with the others; the --since docker logs is sent (undefined with --log or without --suggest). */
+function suggestUsage(args: Args): string | undefined {
+  if (!args.suggest) {
+    for (const flag of ["log", "since"] as const) if (args[flag] !== undefined) fail([`--${flag} goes with --suggest, which reads the proxy's access log; without it, plan reads no log`, USAGE], 2);
+    return undefined;
+  }
+  for (const flag of ["where", "out", "replace-containers"] as const) {
+    if (args[flag] !== undefined) fail([`--suggest proposes a change of weights and pins and writes nothing; give it without --${flag}`, USAGE], 2);
+  }
+  if (args.log !== undefined && args.since !== undefined) {
+    fail([`--since picks the window of \`docker logs\` on dtable-web; --log ${args.log} is read whole (cut it to the window first), so give one of them`, USAGE], 2);
+  }
+  if (args.log === "") fail(["--log: empty; give a file, or - for stdin", USAGE], 2);
+  if (args.log !== undefined) return undefined;
+  const since = dockerSince(args.since ?? DEFAULT_SINCE);
+  if ("problem" in since) fail([since.problem, USAGE], 2);
+  return since.value;
 }
 
 // startingPoint names the run only in its refusal of a held lease, which plan reports as a warning of its own
@@ -159,10 +282,27 @@ function fromLive(config: ClusterConfig, live: LiveProxy, stderr: string[]): Rou
   return start.previous;
 }
 
+/** The table in `--previous FILE`; throws Exit when it cannot be planned from. */
+function previousFile(path: string, config: ClusterConfig): RoutingTable {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    fail([`--previous: cannot read ${path} as JSON: ${(e as Error).message}`]);
+  }
+  const read = parseRoutingTable(json, `--previous(${path})`);
+  if (!read.table) fail(read.problems);
+  if (read.table.bucketHexDigits > config.routing.bucketHexDigits) {
+    fail([`--previous(${path}).bucketHexDigits: ${read.table.bucketHexDigits} is more than routing.bucketHexDigits (${config.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`]);
+  }
+  return read.table;
+}
+
 /** Returns what goes to stdout; writes warnings and notes to `stderr`. */
 function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], containers?: HostContainers, facts?: HostFacts): string {
   if (ready.help) return `${USAGE}\n`;
   const { args, stackFile, validated, base } = ready;
+  if (args.suggest) fail(["--suggest streams the proxy's access log: planCommand runs it (as the command line does)"], 2);
   const { config } = validated;
   const web = config.hosts.web;
 
@@ -173,18 +313,7 @@ function run(ready: Ready, live: LiveProxy | undefined, stderr: string[], contai
     applied = fromLive(config, live, stderr);
     appliedLabel = `the proxy's routing.json on ${web.name} (${web.address})`;
   } else if (args.previous !== undefined) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(args.previous, "utf8"));
-    } catch (e) {
-      fail([`--previous: cannot read ${args.previous} as JSON: ${(e as Error).message}`]);
-    }
-    const read = parseRoutingTable(json, `--previous(${args.previous})`);
-    if (!read.table) fail(read.problems);
-    if (read.table.bucketHexDigits > config.routing.bucketHexDigits) {
-      fail([`--previous(${args.previous}).bucketHexDigits: ${read.table.bucketHexDigits} is more than routing.bucketHexDigits (${config.routing.bucketHexDigits}); fewer digits would merge buckets that live on different servers`]);
-    }
-    applied = read.table;
+    applied = previousFile(args.previous, config);
     appliedLabel = `--previous ${args.previous}`;
   }
 

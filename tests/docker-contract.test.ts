@@ -622,7 +622,7 @@ describe.each(SIDES)("%s", (_title, make, runs) => {
 // has no Python): the program comes on stdin, and the container's environment
 // reaches it unchanged, quotes and spaces included.
 
-(unavailable ? describe.skip : describe)(`the MariaDB read's docker: its stand-in and a real dockerd${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+(unavailable ? describe.skip : describe)(`dtable-web's docker in the reads of plan (MariaDB, the access log): a real dockerd, and the MariaDB read's stand-in${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
   let dockerd: Dockerd | undefined;
   let dir: string;
   const ENV = { SEATABLE_MYSQL_DB_HOST: "192.0.2.40", SEATABLE_MYSQL_DB_PORT: "3306", SEATABLE_MYSQL_DB_USER: "seatable", SEATABLE_MYSQL_DB_PASSWORD: `it's "a" pass` };
@@ -663,6 +663,27 @@ describe.each(SIDES)("%s", (_title, make, runs) => {
     setStandinContainer(dir, { running: "missing", env: ENV, hide: [] });
     const gone = await both(INSPECT_RUNNING);
     expect(gone).toEqual([{ code: 1, stdout: "\n", stderr: `Error: No such object: ${SEATABLE_CONTAINER}\n` }, gone[0]]);
+  });
+
+  // what pure/plan/access-log.ts's proxyLogCommand runs: the proxy's access log is its stdout
+  // (access_log /dev/stdout), nginx's own messages its stderr
+  test("docker logs --since Ns dtable-server-proxy: the container's stdout on stdout, its stderr on stderr, within the window; no container: exit 1", async () => {
+    const script = "echo '{\"base\":\"a\"}'; echo 'nginx: [warn] on stderr' >&2; echo '{\"base\":\"b\"}'; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done";
+    const r = await dockerd!.sh(`docker run -d --name ${PROXY_CONTAINER} ${shq(SEATABLE_IMAGE)} sh -c ${shq(script)}`);
+    expect(r.code).toBe(0);
+    let logs = await dockerd!.sh(`docker logs --since 86400s ${PROXY_CONTAINER}`);
+    for (let i = 0; i < 50 && logs.stdout.split("\n").length < 3; i++) {
+      await sleep(100);
+      logs = await dockerd!.sh(`docker logs --since 86400s ${PROXY_CONTAINER}`);
+    }
+    expect(out(logs)).toEqual({ code: 0, stdout: '{"base":"a"}\n{"base":"b"}\n', stderr: "nginx: [warn] on stderr\n" });
+    // lines older than the window are left out
+    await sleep(2100);
+    expect(out(await dockerd!.sh(`docker logs --since 1s ${PROXY_CONTAINER}`))).toEqual({ code: 0, stdout: "", stderr: "" });
+    await dockerd!.sh(`docker rm -f ${PROXY_CONTAINER}`);
+    const none = await dockerd!.sh(`docker logs --since 86400s ${PROXY_CONTAINER}`);
+    expect([none.code, none.stdout]).toEqual([1, ""]);
+    expect(none.stderr).toBe(`Error response from daemon: No such container: ${PROXY_CONTAINER}\n`);
   });
 });
 
@@ -782,6 +803,8 @@ const COVERED = new Set([
   "exec _ sh -c _ sh _",
   // run against the stand-in of tests/mariadb.ssh.test.ts and a real dockerd, below (with sh for python3)
   "exec -i _ python3 -",
+  // plan --suggest's read of the proxy's access log: against a real dockerd, below
+  "logs --since _ <proxy>",
   "exec <proxy> nginx -s reload -c _",
   "run --rm --network none -v _ -v _ _ nginx -t -c _",
 ]);

@@ -466,7 +466,7 @@ describe("--live: usage, --where, and what is read", () => {
     expect([r.code, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toBe(`give --live or --previous, not both: --live plans from the table the proxy on dtable-web runs, --previous from a file\n${r.stderr.split("\n")[1]}\n`);
     expect(r.stderr.split("\n")[1]).toBe(
-      "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID]",
+      "usage: npm run plan -- (--stack NAME | --stack-file PATH) [--live | --previous routing.json] [--replace-containers] [--out DIR | --where BASE_UUID | --suggest [--log FILE|- | --since 24h]]",
     );
   });
 
