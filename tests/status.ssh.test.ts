@@ -81,6 +81,11 @@ afterAll(async () => {
 }, 60_000);
 
 const json = <T = StatusReport>(stdout: string) => JSON.parse(stdout) as T;
+
+/** OPERATIONS_SAMPLES=DIR keeps what status printed, for docs/operations.md's samples. */
+const sample = (name: string, stdout: string) => {
+  if (process.env.OPERATIONS_SAMPLES) writeFileSync(join(process.env.OPERATIONS_SAMPLES, `${name}.txt`), stdout);
+};
 const kinds = (r: StatusReport) => r.attention.map((a) => [a.kind, a.host ?? "-"]);
 
 test("all well: exit 0; the text and the JSON say what runs where, read on the hosts", async () => {
@@ -95,6 +100,7 @@ test("all well: exit 0; the text and the JSON say what runs where, read on the h
   expect(text.stdout).toMatch(/\n {2}dtable-server \(10\.0\.0\.21\): 200 in \d+ ms\n {2}dtable-server-2 \(10\.0\.0\.22\): 200 in \d+ ms\n/);
   expect(text.stdout).toMatch(/\nProxy status page \(http:\/\/10\.0\.0\.10:5080\/nginx_status\): \d+ active connection\(s\); (\d+) accepted, \1 handled, \d+ request\(s\) since the proxy started; /);
   expect(text.stdout.endsWith("\nAll well.\n")).toBe(true);
+  sample("status-all-well", text.stdout);
 
   const doc = await cluster!.status("--stack-file", stackFile, "--json");
   expect([doc.code, doc.stderr, doc.stdout.split("\n").length]).toEqual([0, "", 2]);
@@ -161,6 +167,10 @@ test("a server down: exit 1, its container exited and its /ping/ unanswered from
     ]);
     expect(r.pings![1].why).toMatch(/Connection refused/);
     expect(r.attention[1].message).toMatch(/^dtable-server-2 \(10\.0\.0\.22:5000\) does not answer \/ping\/ from dtable-web \(no answer \(.*Connection refused\) after \d+ ms\)/);
+    const text = await cluster!.status("--stack-file", stackFile);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\nNeeds the admin \(2\):\n/);
+    sample("status-server-down", text.stdout);
   } finally {
     await cluster!.act({ op: "docker", host: server, args: ["start", "seatable-server"] });
     await cluster!.act({ op: "healthy", host: server });
