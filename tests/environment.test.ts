@@ -3,7 +3,7 @@
 // it is a container change of the nodes it reaches, staged like any other.
 import { stringify } from "yaml";
 import { PROGRAM_VARIABLES, WIRING_VARIABLES } from "../pure/config/environment";
-import { rawFromStackYaml } from "../pure/config/stack-file";
+import { rawFromStackYaml, rawStackConfig } from "../pure/config/stack-file";
 import type { ClusterConfig, NodeHost } from "../pure/config/schema";
 import { seatableContainer, seatableEnvironment } from "../pure/plan/containers";
 import { containerChanges } from "../pure/plan/changes";
@@ -116,6 +116,29 @@ describe("the environment section: what is refused, with the key path and what t
     // a plain map stays plain, and validation refuses it
     const plain = rawFromStackYaml(stringify({ config: { "seatable-cluster:environmentSecrets": { smtp: "hunter2" } } }));
     expect(plain.secretKeys.has("environmentSecrets")).toBe(false);
+    expect(rawFromStackYaml(stringify({ config: { "seatable-cluster:environmentSecrets": {} } })).secretKeys.has("environmentSecrets")).toBe(false);
+  });
+
+  test("as Pulumi takes it: one secure value anywhere in a key makes the whole key a secret, whose values the plan never sees", () => {
+    // a name set with --secret --path beside one written in plain text: Pulumi hands over the whole key as a secret
+    const mixed = rawFromStackYaml(stringify({ config: { "seatable-cluster:environmentSecrets": { smtp: { secure: "v1:AAAA" }, ai: "plain" } } }));
+    expect([mixed.secretKeys.has("environmentSecrets"), mixed.values.environmentSecrets]).toEqual([true, { smtp: "[secret]", ai: "[secret]" }]);
+    // another key with a secure value inside (set with --secret --path redis.password): a secret, shown as the marker only
+    const nested = rawFromStackYaml(stringify({ config: { "seatable-cluster:redis": { host: "10.0.0.5", auth: [{ secure: "v1:DDDD" }] } } }));
+    expect([nested.secretKeys.has("redis"), nested.values.redis]).toEqual([true, "[secret]"]);
+    expect(rawFromStackYaml(stringify({ config: { "seatable-cluster:redis": { host: "10.0.0.5", port: 6379 } } })).secretKeys.has("redis")).toBe(false);
+  });
+
+  test("as `pulumi up` hands them over (JSON text): environmentSecrets' names only; any other secret, JSON or not, only the marker", () => {
+    const raw = rawStackConfig([
+      { key: "seatable-cluster:environmentSecrets", value: '{"smtp":"hunter2","ai":"sk-1"}', secret: true },
+      { key: "seatable-cluster:mariadbPassword", value: '{"looks":"like JSON"}', secret: true },
+      { key: "seatable-cluster:secretKey", value: "not JSON", secret: true },
+    ]);
+    expect(raw.values).toEqual({ environmentSecrets: { smtp: "[secret]", ai: "[secret]" }, mariadbPassword: "[secret]", secretKey: "[secret]" });
+    expect(rawStackConfig([{ key: "seatable-cluster:environmentSecrets", value: "not JSON", secret: true }]).values.environmentSecrets).toBe("[secret]");
+    // in plain text it is kept as written (validation refuses it)
+    expect(rawStackConfig([{ key: "seatable-cluster:environmentSecrets", value: '{"smtp":"x"}', secret: false }]).values.environmentSecrets).toBe('{"smtp":"x"}');
   });
 });
 
@@ -208,6 +231,14 @@ describe("smaller rules of day two", () => {
     expect(problemsOf(v)).toEqual(["hosts.servers: 17 dtable-servers, but routing.bucketHexDigits 1 makes 16 buckets, and every dtable-server needs one; raise routing.bucketHexDigits to 2 (256 buckets)"]);
     const sixteen = withServers(16);
     expect(problemsOf({ ...sixteen, routing: { ...sixteen.routing, bucketHexDigits: 1 } })).toEqual([]);
+  });
+
+  test("at 3 hex digits (4,096 buckets, the most) more servers are refused without advice to raise them", () => {
+    const v = withServers(1);
+    const first = v.hosts.servers[0];
+    v.hosts.servers = Array.from({ length: 4097 }, (_, i) => ({ ...first, name: `dtable-server-${i + 1}`, address: `10.1.${Math.floor(i / 200)}.${(i % 200) + 1}` }));
+    v.routing = { ...v.routing, bucketHexDigits: 3 };
+    expect(problemsOf(v)).toEqual(["hosts.servers: 4097 dtable-servers, but routing.bucketHexDigits 3 makes 4096 buckets, and every dtable-server needs one"]);
   });
 });
 

@@ -20,6 +20,13 @@ const isMap = (value: unknown): value is Record<string, unknown> => value !== nu
 const isSecure = (value: unknown) => isMap(value) && Object.keys(value).length === 1 && "secure" in value;
 
 /**
+ * Whether Pulumi takes a key as a secret: its value is secure, or holds a
+ * secure value at any depth (`--secret --path` writes one under a map; config
+ * object.go's Secure() in pulumi/pulumi counts a map holding one as secure).
+ */
+const holdsSecure = (value: unknown): boolean => isSecure(value) || (Array.isArray(value) ? value.some(holdsSecure) : isMap(value) && Object.values(value).some(holdsSecure));
+
+/**
  * environmentSecrets as the plan may see it: its names (never its values), or
  * the marker when it is one encrypted value whose names only `pulumi up` sees.
  * `pulumi up` hands it over as JSON, the stack file as a map.
@@ -86,7 +93,7 @@ export function rawFromStackYaml(text: string): RawStackConfig {
       // way and converts it (index.ts); do the same so that plan and `up` agree
       value: typeof value === "string" ? fromConfigString(key.slice(key.indexOf(":") + 1), value) : value,
       // `--secret --path environmentSecrets.<name>` writes a map of {secure: …}, which the CLI hands over as one secret
-      secret: isSecure(value) || (key.endsWith(`:${ENVIRONMENT_SECRETS}`) && isMap(value) && Object.keys(value).length > 0 && Object.values(value).every(isSecure)),
+      secret: holdsSecure(value),
     })),
   );
   return { ...raw, problems: [...problems, ...(raw.problems ?? [])] };
