@@ -214,15 +214,22 @@ test("the node read and the container read over ssh: what the host has, and a do
   expect(Object.keys(containers)).toEqual([SEATABLE_CONTAINER]);
   expect(containers[SEATABLE_CONTAINER].status).toBe("unreadable");
   rmSync(conf, { recursive: true, force: true });
+  // what a host printed that is not the read: the parser's words; a host that does not answer: what was read, where
+  await expect(hostAccess().readFacts(web(), options(), "echo hello")).rejects.toThrow('reading dtable-web: no "controller-conf" line in what it printed');
+  const closed = { ...web(), ssh: { ...web().ssh, port: 1 } };
+  await expect(hostAccess().readFacts(closed, options(), nodeFactsCommand())).rejects.toThrow(/^reading the memory and conf files on dtable-web \(127\.0\.0\.1\) over SSH failed: ssh: connect to host 127\.0\.0\.1 port 1: Connection refused/);
+  await expect(hostAccess().readContainers(closed, options(), [SEATABLE_CONTAINER])).rejects.toThrow(/^reading the containers on dtable-web \(127\.0\.0\.1\) over SSH failed: ssh: connect to host 127\.0\.0\.1 port 1: Connection refused/);
 }, 30000);
 
 test("readNodeFacts: every node read side by side, MariaDB only through dtable-web; a host that fails is unreadable, not fatal", async () => {
   const config = configOf(stackValues("dev"));
   const commands = new Map<string, string>();
+  const optionsSeen = new Map<string, readonly string[]>();
   const fake: HostAccess = {
     ...hostAccess(),
-    readFacts: (host, _options, command) => {
+    readFacts: (host, sshOptionsGiven, command) => {
       commands.set(host.name, command);
+      optionsSeen.set(host.name, sshOptionsGiven);
       return host.name === "dtable-db" ? Promise.reject(new Error("ssh: connect to host 192.0.2.20 port 22: Connection refused")) : Promise.resolve({ controllerConf: false, deprecatedConf: { files: {}, problems: [] } });
     },
   };
@@ -241,6 +248,10 @@ test("readNodeFacts: every node read side by side, MariaDB only through dtable-w
       "dtable-server": nodeFactsCommand(),
       "dtable-server-2": nodeFactsCommand(),
     });
+    // each with its own pinned key, and a bound on the connection
+    for (const h of [config.hosts.web, config.hosts.db, ...config.hosts.servers]) {
+      expect(optionsSeen.get(h.name)).toEqual([...sshOptions(h.name, h.ssh, config.ssh), "-o", "ConnectTimeout=10"]);
+    }
   } finally {
     setHostAccess(undefined);
   }
