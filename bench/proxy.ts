@@ -2,7 +2,8 @@
 // random base UUID, straight to one stand-in dtable-server and through the
 // rendered nginx-proxy.conf (Debian's nginx), against two baselines:
 //  - a trivial nginx stand-in (`return 200`), proxied for 2 and 16 servers with
-//    0 and 10,000 pins;
+//    0 and 10,000 pins, and through the manual's draft config (the seed) for
+//    reference (not part of the targets);
 //  - the Node.js stand-in of the nginx tests (a Node http server, like
 //    dtable-server), proxied for 2 servers with 0 and 10,000 pins.
 // Runs are interleaved in rounds; each proxy figure is compared with the direct
@@ -17,6 +18,7 @@ import { computeRoutingTable, ownerOf, RoutingTable } from "../pure/plan/routing
 import { freePort, startNginx } from "../tests/support/nginx";
 import { Standin, startStandin } from "../tests/support/standins";
 import { configOf } from "../tests/support/stacks";
+import { seedConfig } from "./proxy-cost";
 import { fixed, log, median, seededRandom, randomUuid, Section, table, Target, thousands } from "./util";
 
 const THREADS = 2;
@@ -214,6 +216,8 @@ type Config = {
   readonly base: string;
   readonly servers?: number;
   readonly pins?: number;
+  /** shown for comparison, not one of the configurations the targets are about */
+  readonly reference?: boolean;
   /** CPU seconds used so far by the proxy's workers (0 when direct) */
   readonly proxyCpu: () => number;
   /** CPU seconds used so far by the stand-in(s) */
@@ -332,6 +336,25 @@ export async function proxyBench(): Promise<Section> {
       }
     };
     for (const servers of SERVER_COUNTS) await proxied("nginx", servers, addressOf);
+    // the seed's config in front of the first two nginx stand-ins, under the names it uses
+    {
+      const port = await freePort();
+      const seed = await startNginx(seedConfig(port), renderProxyHosts([{ name: "dtable-server", address: addressOf(0) }, { name: "dtable-server-2", address: addressOf(1) }]), port);
+      running.push(seed);
+      const probe = await get(`http://127.0.0.1:${port}/api/v1/dtables/${randomUuid(rng)}/rows/`);
+      if (probe.status !== 200) throw new Error(`the seed's config on ${port} answered ${probe.status}`);
+      configs.push({
+        key: "seed",
+        label: "the seed's config (manual draft), 2 servers",
+        direct: false,
+        reference: true,
+        group: "nginx",
+        base: DIRECT,
+        url: () => `http://127.0.0.1:${port}/`,
+        proxyCpu: () => childrenCpu(seed.pid),
+        backendCpu,
+      });
+    }
     for (const servers of NODE_SERVER_COUNTS) await proxied("node", servers, nodeAddressOf);
 
     // everything of this benchmark that uses CPU: this process (and the Node stand-ins in it), the stand-ins' and the proxies' workers
@@ -420,14 +443,14 @@ function report(configs: Config[], runs: Map<string, Run[]>, ctx: Context): Sect
   /** One comparison: the proxy rows of `group` against their direct baseline. */
   const compare = (group: Group) => {
     const base = GROUPS[group].base;
-    const proxyKeys = configs.filter((c) => !c.direct && c.group === group).map((c) => c.key);
+    const proxyKeys = configs.filter((c) => !c.direct && !c.reference && c.group === group).map((c) => c.key);
     const worst = (f: (k: string) => number, pick: "min" | "max") => proxyKeys.reduce((a, b) => ((pick === "min" ? f(b) < f(a) : f(b) > f(a)) ? b : a));
     const thrKey = worst((k) => ratio(k, (r) => r.rps), "min");
     const thr = ratio(thrKey, (r) => r.rps);
     const p99Key = worst((k) => ratio(k, (r) => r.p99), "max");
     const p99 = ratio(p99Key, (r) => r.p99);
-    const serverCounts = [...new Set(configs.filter((c) => !c.direct && c.group === group).map((c) => c.servers!))];
-    const keyOf = (n: number, pins: number) => configs.find((c) => c.group === group && !c.direct && c.servers === n && c.pins === pins)!.key;
+    const serverCounts = [...new Set(configs.filter((c) => !c.direct && !c.reference && c.group === group).map((c) => c.servers!))];
+    const keyOf = (n: number, pins: number) => configs.find((c) => c.group === group && !c.direct && !c.reference && c.servers === n && c.pins === pins)!.key;
     const pinRatios = serverCounts.map((n) => {
       const none = runs.get(keyOf(n, 0))!;
       const k = keyOf(n, PINS);
@@ -467,6 +490,7 @@ function report(configs: Config[], runs: Map<string, Run[]>, ctx: Context): Sect
     };
   };
   const ng = compare("nginx");
+  const keyOf2 = (n: number, pins: number) => configs.find((c) => c.group === "nginx" && !c.direct && !c.reference && c.servers === n && c.pins === pins)!.key;
   const nd = compare("node");
 
   const nodeRatio = median(nodeRuns.map((r, i) => r.rps / direct[i].rps));
@@ -556,7 +580,8 @@ function report(configs: Config[], runs: Map<string, Run[]>, ctx: Context): Sect
   ];
 
   const markdown = [
-    `wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION_S} s per run, ${ROUNDS} rounds; each round runs every configuration once (order rotated per round) after one ${WARMUP_S} s warm-up per configuration. ` +
+    `A second, noisier view of the same cost: throughput and CPU time on this shared machine, where wrk, the proxy and the stand-ins compete for the cores (the instruction counts above do not depend on that). ` +
+      `wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION_S} s per run, ${ROUNDS} rounds; each round runs every configuration once (order rotated per round) after one ${WARMUP_S} s warm-up per configuration. ` +
       `Every request is \`GET /api/v1/dtables/<uuid>/rows/\` with a fresh random UUID (wrk Lua \`request()\`); latency percentiles are wrk's (--latency) histogram. ` +
       `Figures are medians of the ${ROUNDS} runs; each ratio is taken against the direct run of its baseline in the same round, then the median. ` +
       `The proxies are \`renderProxyConfig\` output for equal weights, bucketHexDigits 2, the dev stack's proxy settings (keepalive ${ctx.proxySettings.keepalive}, worker_connections ${ctx.proxySettings.workerConnections}); pins are random UUIDs pinned to random servers (requests almost never hit one, which costs the same hash lookup). ` +
@@ -572,6 +597,11 @@ function report(configs: Config[], runs: Map<string, Run[]>, ctx: Context): Sect
     table(header, configs.filter((c) => c.group === "nginx").map((c) => row(c, false))),
     "",
     ...bullets(ng),
+    ...(configs.some((c) => c.key === "seed")
+      ? [
+          `- The seed's config (manual draft, for reference; not in the targets): ${fixed(ratio("seed", (r) => r.rps))}× direct throughput, ${fixed(med("seed", (r) => r.cpuProxy), 1)} µs proxy CPU per request against ${fixed(med(keyOf2(2, 0), (r) => r.cpuProxy), 1)} µs for ours (2 servers, 0 pins): ${fixed(med(keyOf2(2, 0), (r) => r.cpuProxy) / med("seed", (r) => r.cpuProxy))}× ("Proxy cost in CPU instructions" above compares them exactly).`,
+        ]
+      : []),
     "",
     `### Proxy ${GROUPS.node.title}`,
     "",
@@ -597,7 +627,7 @@ function report(configs: Config[], runs: Map<string, Run[]>, ctx: Context): Sect
     { name: `proxy ${GROUPS[c.group].title}: p99 vs direct`, target: `≤ ${P99_TARGET}×`, measured: `${fixed(c.p99)}× (worst: ${label(c.p99Key)})`, met: c.p99 <= P99_TARGET },
   ];
   return {
-    title: "Proxy cost",
+    title: "Proxy cost under load (wrk)",
     markdown,
     targets: [...targets(nd), ...targets(ng), { name: "proxy: errors", target: "0", measured: String(errors), met: errors === 0 }],
   };

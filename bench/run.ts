@@ -7,12 +7,18 @@ import * as os from "os";
 import * as path from "path";
 import { programBench } from "./program";
 import { proxyBench } from "./proxy";
+import { proxyCostBench } from "./proxy-cost";
 import { routingBench } from "./routing";
 import { log, Section, table, versionOf } from "./util";
 
 const ROOT = path.join(__dirname, "..");
 const OUT = path.join(ROOT, "docs", "benchmarks.md");
-const PARTS: Record<string, () => Section | Promise<Section>> = { proxy: proxyBench, routing: routingBench, program: programBench };
+// The proxy part: CPU instructions per request (callgrind, exact), then wrk on shared cores (noisier).
+const PARTS: Record<string, () => Promise<Section[]> | Section[]> = {
+  proxy: async () => [await proxyCostBench(), await proxyBench()],
+  routing: () => [routingBench()],
+  program: async () => [await programBench()],
+};
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -26,7 +32,7 @@ function machine(): string[] {
   const pulumiVersion = (JSON.parse(readFileSync(path.join(ROOT, "node_modules", "@pulumi", "pulumi", "package.json"), "utf8")) as { version: string }).version;
   return [
     `- Machine: ${cpus.length} cores (${cpus[0]?.model ?? "unknown CPU"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, ${debian}, Linux ${os.release()} ${os.arch()}.`,
-    `- Versions: Node.js ${process.version}; ${versionOf("/usr/sbin/nginx", ["-v"])}; ${versionOf("wrk", ["-v"]).replace(/\s*Copyright.*$/, "")}; @pulumi/pulumi ${pulumiVersion}.`,
+    `- Versions: Node.js ${process.version}; ${versionOf("/usr/sbin/nginx", ["-v"])}; ${versionOf("wrk", ["-v"]).replace(/\s*Copyright.*$/, "")}; ${versionOf("valgrind", ["--version"])}; ${versionOf("strace", ["-V"])}; @pulumi/pulumi ${pulumiVersion}.`,
   ];
 }
 
@@ -40,7 +46,7 @@ async function main(): Promise<void> {
   for (const name of names) {
     log(`${name} …`);
     const t = Date.now();
-    sections.push(await PARTS[name]());
+    sections.push(...(await PARTS[name]()));
     log(`${name} done in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   }
   const targets = sections.flatMap((s) => s.targets);
@@ -51,7 +57,7 @@ async function main(): Promise<void> {
     `Written by \`npm run bench\` (bench/run.ts) on ${date.toISOString().replace(/\.\d+Z$/, "Z")}; every figure below comes from that run, which took ${minutes} min. Rerunning overwrites this file.`,
     "",
     ...machine(),
-    `- Rerun: \`npm ci && npm run bench\`, as root (nginx runs in a private mount namespace through \`unshare\`, as in the tests) with Debian's \`nginx-light\` and \`wrk\` installed (\`apt-get install -y nginx-light wrk\`). ` +
+    `- Rerun: \`npm ci && npm run bench\`, as root (nginx runs in a private mount namespace through \`unshare\`, as in the tests) with Debian's \`nginx-light\`, \`wrk\`, \`valgrind\` and \`strace\` installed (\`apt-get install -y nginx-light wrk valgrind strace\`). ` +
       "Parts alone, printed but not written here: `node -r ts-node/register/transpile-only bench/run.ts proxy` (or `routing`, `program`).",
     "",
     "## Targets",

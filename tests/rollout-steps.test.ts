@@ -103,13 +103,14 @@ describe("scale-out 4 → 5", () => {
     const { byId, stages } = scaled();
     const q = byId("stage-1-quarantine");
     const paused = stages.stages[0].paused.buckets;
-    expect((q.stdin!.match(/ quarantine;/g) ?? []).length).toBe(paused.length);
+    // each paused bucket's map entry (the config also maps the quarantine's own name, once)
+    expect((q.stdin!.match(/^ {4}[0-9a-f]{2} quarantine;$/gm) ?? []).length).toBe(paused.length);
     expect(scriptLines(q.command, "EXPECT")).toEqual([`${probePath(probeUuid(stages.stages[0].before, paused[0]))} quarantine - 503`]);
     expect(JSON.parse(scriptVars(q.command).PAUSED_JSON)).toEqual(stages.stages[0].paused);
     expect(q.title).toBe(`stage 1: quarantine ${paused.length} bucket(s) and 0 pinned base(s) (503 with Retry-After) for dtable-server (restart: it gives up buckets or pinned bases)`);
     // the pinned base's server: its pin is paused too (the dashed and the 32-hex form)
     const q3 = byId("stage-3-quarantine");
-    expect((q3.stdin!.match(/ quarantine;/g) ?? []).length).toBe(stages.stages[2].paused.buckets.length + 2);
+    expect((q3.stdin!.match(/^ {4}[0-9a-f-]+ quarantine;$/gm) ?? []).length).toBe(stages.stages[2].paused.buckets.length + 2);
   });
 
   test("each switch installs the stage's table and checks that every server gets its bases from its own address", () => {
