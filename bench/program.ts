@@ -1,9 +1,8 @@
 // Program scale (issue 6, part 3): the whole Pulumi program under mocks
 // (tests/support/program.ts runProgram) for N dtable-servers, each evaluation
 // in a child process of its own so that time and peak memory are its alone.
-import { spawn } from "child_process";
 import * as path from "path";
-import { fixed, log, median, Section, table, Target, thousands } from "./util";
+import { childFigures, fixed, log, median, Section, table, Target, thousands } from "./util";
 
 const SIZES = [2, 8, 32, 128];
 const REPEATS = 3;
@@ -14,26 +13,10 @@ const LINEAR_GROWTH = 1.5;
 
 type Sample = { servers: number; resources: number; ms: number; cpuMs: number; maxRssKiB: number; rssBeforeKiB: number; heapUsedKiB: number; wallMs: number };
 
-function runChild(servers: number): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CHILD, String(servers)], {
-      cwd: path.join(__dirname, ".."),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      const line = out.split("\n").find((l) => l.startsWith(MARK));
-      if (code !== 0 || !line) return reject(new Error(`program-child ${servers} exited ${code}:\n${err.slice(-4000)}\n${out.slice(-2000)}`));
-      resolve({ ...(JSON.parse(line.slice(MARK.length)) as Omit<Sample, "wallMs">), wallMs: Date.now() - started });
-    });
-  });
+async function runChild(servers: number): Promise<Sample> {
+  const started = Date.now();
+  const figures = await childFigures<Omit<Sample, "wallMs">>(CHILD, [String(servers)], MARK);
+  return { ...figures, wallMs: Date.now() - started };
 }
 
 type Result = { servers: number; resources: number; ms: number; cpuMs: number; wallMs: number; maxRssMiB: number; heapMiB: number; runs: number[] };

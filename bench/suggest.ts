@@ -6,15 +6,13 @@
 // sample it gave. Figures: time, throughput, heap at checkpoints, peak RSS.
 //   node -r ts-node/register/transpile-only bench/suggest.ts            the part, printed
 //   node --expose-gc -r ts-node/register/transpile-only bench/suggest.ts child <lines>   one measurement (JSON)
-import { spawn } from "child_process";
-import * as path from "path";
 import { Readable } from "stream";
 import { streamLines } from "../io/access-log";
 import { LoadAggregator } from "../pure/plan/access-log";
 import { buildPlan } from "../pure/plan";
 import { suggest } from "../pure/plan/suggest";
 import { configOf, withServers } from "../tests/support/stacks";
-import { fixed, log, Section, table, Target, thousands } from "./util";
+import { childFigures, fixed, log, Section, table, Target, thousands } from "./util";
 
 const LINES = 10_000_000;
 const CHECKPOINTS = 10;
@@ -152,22 +150,7 @@ export async function measure(lines: number): Promise<StreamFigures> {
 
 /** One measurement in a child process of its own, with --expose-gc. */
 export function measureInChild(lines: number): Promise<StreamFigures> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", "-r", "ts-node/register/transpile-only", __filename, "child", String(lines)], {
-      cwd: path.join(__dirname, ".."),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith(MARK));
-      if (code !== 0 || !line) return reject(new Error(`bench/suggest.ts child ${lines} exited ${code}:\n${err.slice(-4000)}`));
-      resolve(JSON.parse(line.slice(MARK.length)) as StreamFigures);
-    });
-  });
+  return childFigures<StreamFigures>(__filename, ["child", String(lines)], MARK, { nodeArgs: ["--expose-gc"], timeoutMs: 1_800_000 });
 }
 
 /** How far the retained heap grew from the first checkpoint to the last. */

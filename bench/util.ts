@@ -1,5 +1,6 @@
 // Small helpers shared by the benchmark scripts (no jest globals here).
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
+import * as path from "path";
 
 export type Target = { readonly name: string; readonly target: string; readonly measured: string; readonly met: boolean };
 
@@ -39,4 +40,34 @@ export function versionOf(cmd: string, args: readonly string[]): string {
 
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
+}
+
+/**
+ * Runs a benchmark script in a child process of its own (`node [nodeArgs] -r
+ * ts-node/register/transpile-only script args`, from the repository) and
+ * returns the JSON it prints after `mark` on a line of stdout; killed after
+ * `timeoutMs`.
+ */
+export function childFigures<T>(script: string, args: readonly string[], mark: string, options: { nodeArgs?: readonly string[]; timeoutMs?: number } = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "-r", "ts-node/register/transpile-only", script, ...args], {
+      cwd: path.join(__dirname, ".."),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      const line = out.split("\n").find((l) => l.startsWith(mark));
+      if (code !== 0 || !line) return reject(new Error(`${path.basename(script)} ${args.join(" ")} exited ${code}:\n${err.slice(-4000)}\n${out.slice(-2000)}`));
+      resolve(JSON.parse(line.slice(mark.length)) as T);
+    });
+  });
 }

@@ -5,6 +5,7 @@ import type { ClusterConfig, NodeHost, SecretRef } from "../config/schema";
 import { PORTS } from "../config/schema";
 import { canonicalAddress } from "../config/values";
 import { goDuration } from "./go-duration";
+import { STATUS_PATH } from "./nginx";
 import { nodeEnvironment, Role, secretEnvironmentNames } from "./seatable";
 import { NodeEnvironment, withAdminEnvironment } from "./environment";
 
@@ -94,9 +95,6 @@ const SEATABLE_TIMING: Timing = { interval: 20, timeout: 10, retries: 3, startPe
 /** Seconds; nginx starts at once, so `up` learns within a minute that it cannot (a config or image it refuses). */
 const PROXY_TIMING: Timing = { interval: 10, timeout: 5, retries: 3, startPeriod: 10, wait: 60 };
 
-/** The proxy's stub_status location (pure/plan/nginx.ts), allowed from 127.0.0.0/8. */
-const PROXY_STATUS_PATH = "/nginx_status";
-
 /**
  * The proxy answers on its own port inside the container (nginx listens on
  * IPv4 only, hence 127.0.0.1). busybox wget is in the alpine images (not every
@@ -104,7 +102,7 @@ const PROXY_STATUS_PATH = "/nginx_status";
  * without either the check fails and `up` says so.
  */
 const proxyHealthCommand = (port: number) => {
-  const url = `http://127.0.0.1:${port}${PROXY_STATUS_PATH}`;
+  const url = `http://127.0.0.1:${port}${STATUS_PATH}`;
   return `wget -q -O /dev/null ${url} || curl --fail --silent --max-time 5 --output /dev/null ${url} || exit 1`;
 };
 

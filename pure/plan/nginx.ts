@@ -20,8 +20,8 @@ export const QUARANTINE = "quarantine";
 export const SERVER_HEADER = "X-Dtable-Server";
 /** Response header naming the address nginx connected to: proof of which dtable-server answered. */
 export const UPSTREAM_HEADER = "X-Dtable-Upstream";
-/** Where the proxy answers with nginx's stub_status, for metrics (private networks only). */
-const STATUS_PATH = "/nginx_status";
+/** Where the proxy answers with nginx's stub_status, for metrics and `npm run status` (private networks only). */
+export const STATUS_PATH = "/nginx_status";
 
 /**
  * The access log's fields (one JSON object per request, README "Seeing into

@@ -14,7 +14,7 @@ import { PROXY_CONFIG, PROXY_CONTAINER, PROXY_HOSTS, SEATABLE_CONTAINER } from "
 import { describeContainer, HostContainers } from "./host-containers";
 import { hostScript } from "./host-scripts";
 import { ContainerState, describeLease, duration } from "./live";
-import { tableServers } from "./nginx";
+import { STATUS_PATH, tableServers } from "./nginx";
 import { LiveProxy, PROXY_INSTALLED, PROXY_LEASE, PROXY_ROUTING, ServerHost } from "./rollout";
 import { bucketRanges } from "./routing";
 import { startingPoint } from "./start";
@@ -23,7 +23,6 @@ import { changeSummary } from "./summary";
 // ---- what dtable-web sees: the read ------------------------------------------------------
 
 /** Where the proxy serves nginx's stub_status (nginx.ts), for private clients. */
-export const STATUS_PAGE_PATH = "/nginx_status";
 /** Seconds one request from dtable-web may take (a dead host drops packets: it never refuses). */
 export const PROBE_TIMEOUT_SECONDS = 5;
 
@@ -55,7 +54,7 @@ export type WebProbes = {
 };
 
 const pingUrl = (address: string) => `http://${urlHost(address)}:${PORTS.dtableServer}/ping/`;
-export const statusPageUrl = (config: ClusterConfig) => `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}${STATUS_PAGE_PATH}`;
+export const statusPageUrl = (config: ClusterConfig) => `http://${urlHost(config.hosts.web.address)}:${config.proxy.port}${STATUS_PATH}`;
 
 /** The command run on dtable-web (hostscripts/web-probes.sh): it changes nothing. */
 export function webProbesCommand(config: ClusterConfig, targets: readonly ProbeTarget[]): string {

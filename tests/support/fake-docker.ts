@@ -416,7 +416,8 @@ export class FakeDocker {
   /** the pid inside a container of the next `docker exec` (nginx prints its own) */
   private nextExecPid = 30;
   private control?: http.Server;
-  private controlUrl = "";
+  /** where a `docker` shim on a host (FAKE_DOCKER_URL) sends its commands */
+  controlUrl = "";
   private stopping?: Promise<void>;
   /** every docker call the steps made: host, arguments, exit code, ms */
   readonly calls: { host: string; args: string[]; code: number; ms: number }[] = [];

@@ -160,7 +160,7 @@ async function world(spec: Spec): Promise<void> {
   try {
     await docker.start();
     // the shim reaches the control server by this URL (fake-docker.ts sets it for its own steps)
-    const controlUrl = docker["controlUrl"];
+    const controlUrl = docker.controlUrl;
     const identityFile = join(spec.root, "id_ed25519");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "status", "-f", identityFile], { timeout: 10_000, stdio: "pipe" });
     for (const h of [spec.web, spec.db, ...spec.servers]) {
