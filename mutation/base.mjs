@@ -4,7 +4,7 @@
 // it is the one that sees the behaviour (real nginx for the proxy config).
 
 /** The parts, in the order `npm run mutate -- --all` runs them: mutation/<part>.config.mjs. */
-export const PARTS = ["config", "plan", "hosts", "site", "rollout", "components", "nginx", "io", "cli"];
+export const PARTS = ["config", "plan", "hosts", "site", "rollout", "components", "nginx", "io", "cli", "operate"];
 
 /** @returns {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export function part(name, { mutate, testFiles, coverageAnalysis = "perTest", timeoutMS = 20000, fileCoverage = false }) {

@@ -4,6 +4,6 @@ import { part } from "./base.mjs";
 
 export default part("io", {
   mutate: ["io/**/*.ts"],
-  testFiles: ["tests/live-read.ssh.test.ts"],
+  testFiles: ["tests/live-read.ssh.test.ts", "tests/access-log.test.ts"],
   timeoutMS: 60000,
 });
