@@ -9,6 +9,7 @@ import { programBench } from "./program";
 import { proxyBench } from "./proxy";
 import { proxyCostBench } from "./proxy-cost";
 import { routingBench } from "./routing";
+import { suggestBench } from "./suggest";
 import { log, Section, table, versionOf } from "./util";
 
 const ROOT = path.join(__dirname, "..");
@@ -18,6 +19,8 @@ const PARTS: Record<string, () => Promise<Section[]> | Section[]> = {
   proxy: async () => [await proxyCostBench(), await proxyBench()],
   routing: () => [routingBench()],
   program: async () => [await programBench()],
+  // plan --suggest: 10 million generated log lines through the aggregator, in a child process
+  suggest: async () => [await suggestBench()],
 };
 
 function machine(): string[] {
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
     "",
     ...machine(),
     `- Rerun: \`npm ci && npm run bench\`, as root (nginx runs in a private mount namespace through \`unshare\`, as in the tests) with Debian's \`nginx-light\`, \`wrk\`, \`valgrind\` and \`strace\` installed (\`apt-get install -y nginx-light wrk valgrind strace\`). ` +
-      "Parts alone, printed but not written here: `node -r ts-node/register/transpile-only bench/run.ts proxy` (or `routing`, `program`).",
+      "Parts alone, printed but not written here: `node -r ts-node/register/transpile-only bench/run.ts proxy` (or `routing`, `program`, `suggest`).",
     "",
     "## Targets",
     "",

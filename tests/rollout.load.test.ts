@@ -374,10 +374,12 @@ describe("the proxy's live state", () => {
   test("a hand edit of the live nginx-proxy.conf: the next up is refused before anything runs, saying to undo the edit (no older file to put back), and the lease step refuses it too", async () => {
     const live = path.join(w.world.proxyDir, "nginx-proxy.conf");
     const recorded = readFileSync(live, "utf8");
-    // an operator's hot fix: bucket 00 sent to the other server
-    const owner = w.state.applied!.table.buckets["00"];
-    const other = w.state.applied!.servers.find((s) => s.name !== owner)!.name;
-    writeFileSync(live, recorded.replace(`    00 ${owner};`, `    00 ${other};`));
+    // an operator's hot fix: bucket 00 sent to the other server's upstream
+    const bucket = /^ {4}00 (u\d+);$/m.exec(recorded)!;
+    const other = [...recorded.matchAll(/^ {2}upstream (u\d+) \{$/gm)].map((m) => m[1]).find((u) => u !== bucket[1])!;
+    const edited = recorded.replace(bucket[0], `    00 ${other};`);
+    expect(edited).not.toBe(recorded);
+    writeFileSync(live, edited);
     w.world.reloadProxy();
     await sleep(300);
     const before = hostFiles(w.world);
