@@ -17,7 +17,7 @@ import { computeRoutingTable, ownerOf, RoutingTable } from "../pure/plan/routing
 import { freePort, Nginx, startNginx } from "../tests/support/nginx";
 import { configOf, stackValues } from "../tests/support/stacks";
 import { CALLGRIND, countRun, have, NginxRun, Request, STRACE, Wrapper } from "./callgrind";
-import { fixed, log, randomUuid, seededRandom, Section, table, Target, thousands } from "./util";
+import { backendsConfig, fixed, log, randomUuid, seededRandom, Section, table, Target, thousands } from "./util";
 
 const ROOT = path.join(__dirname, "..");
 export const SEED = 23;
@@ -38,23 +38,6 @@ const nameOf = (i: number) => `dtable-server-${i + 1}`;
 const MAX_SERVERS = 64;
 const MANY_PINS = 10_000;
 
-/** One nginx answering `return 200` on every stand-in address. */
-function standinConfig(count: number, readyPort: number): string {
-  return [
-    "worker_processes 1;",
-    "events { worker_connections 1024; }",
-    "http {",
-    "  access_log off;",
-    "  error_log /dev/stderr warn;",
-    "  default_type application/json;",
-    "  keepalive_requests 1000000;",
-    "  keepalive_timeout 120s;",
-    `  server { listen 127.0.0.1:${readyPort}; return 200 "ready\\n"; }`,
-    ...Array.from({ length: count }, (_, i) => `  server { listen ${addressOf(i)}:${PORT}; return 200 '{"server":"${i + 1}"}\\n'; }`),
-    "}",
-    "",
-  ].join("\n");
-}
 
 /** The bare hop: one upstream with keep-alive, no routing, no log, nginx's defaults otherwise. */
 function bareConfig(port: number): string {
@@ -383,7 +366,7 @@ export async function measureRows(keys?: readonly string[], repeats = REPEATS): 
   const measured: Measured[] = [];
   try {
     const readyPort = await freePort();
-    running.push(await startNginx(standinConfig(MAX_SERVERS, readyPort), renderProxyHosts([]), readyPort));
+    running.push(await startNginx(backendsConfig({ count: MAX_SERVERS, readyPort, port: PORT, addressOf, body: (i) => String(i + 1), workers: "1", workerConnections: 1024 }), renderProxyHosts([]), readyPort));
     for (const row of all.filter((r) => !keys || keys.includes(r.key))) {
       const pathOf = row.path ?? ((u: string) => `/api/v1/dtables/${u}/rows/`);
       const requests: Request[] = uuids.map((u) => ({ path: pathOf(u), check: row.check?.(u) }));

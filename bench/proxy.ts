@@ -19,7 +19,7 @@ import { freePort, startNginx } from "../tests/support/nginx";
 import { Standin, startStandin } from "../tests/support/standins";
 import { configOf } from "../tests/support/stacks";
 import { seedConfig } from "./proxy-cost";
-import { fixed, log, median, seededRandom, randomUuid, Section, table, Target, thousands } from "./util";
+import { backendsConfig, fixed, log, median, seededRandom, randomUuid, Section, table, Target, thousands } from "./util";
 
 const THREADS = 2;
 const CONNECTIONS = 64;
@@ -186,24 +186,6 @@ async function checkProxy(port: number, routing: RoutingTable, rng: () => number
   }
 }
 
-/** One nginx, one `server` block per stand-in address, each answering 200 with its name. */
-function backendConfig(count: number, readyPort: number): string {
-  return [
-    "worker_processes auto;",
-    "events { worker_connections 4096; }",
-    "http {",
-    "  access_log off;",
-    "  error_log /dev/stderr warn;",
-    "  default_type application/json;",
-    "  # like Node's http server: no limit on requests per keep-alive connection, long idle timeout",
-    "  keepalive_requests 1000000;",
-    "  keepalive_timeout 120s;",
-    `  server { listen 127.0.0.1:${readyPort}; return 200 "ready\\n"; }`,
-    ...Array.from({ length: count }, (_, i) => `  server { listen ${addressOf(i)}:${PORT}; return 200 '{"server":"${nameOf(i)}"}\\n'; }`),
-    "}",
-    "",
-  ].join("\n");
-}
 
 type Config = {
   readonly key: string;
@@ -290,7 +272,7 @@ export async function proxyBench(): Promise<Section> {
   try {
     // the stand-ins: one nginx answering on every stand-in address
     const readyPort = await freePort();
-    const backend = await startNginx(backendConfig(maxServers, readyPort), renderProxyHosts([]), readyPort);
+    const backend = await startNginx(backendsConfig({ count: maxServers, readyPort, port: PORT, addressOf, body: nameOf, workers: "auto", workerConnections: 4096 }), renderProxyHosts([]), readyPort);
     running.push(backend);
     // the Node.js stand-in the nginx tests use, for comparison
     const node: Standin = await startStandin("dtable-server-node", NODE_ADDRESS, PORT);

@@ -71,3 +71,26 @@ export function childFigures<T>(script: string, args: readonly string[], mark: s
     });
   });
 }
+
+/**
+ * The config of one nginx standing in for the dtable-servers: a `server` per
+ * loopback address on `port`, each answering 200 with `{"server":<body(i)>}`,
+ * and `readyPort` answering once it listens. Keep-alive as Node's http server
+ * keeps it: no limit on requests per connection, a long idle timeout.
+ */
+export function backendsConfig(o: { count: number; readyPort: number; port: number; addressOf: (i: number) => string; body: (i: number) => string; workers: string; workerConnections: number }): string {
+  return [
+    `worker_processes ${o.workers};`,
+    `events { worker_connections ${o.workerConnections}; }`,
+    "http {",
+    "  access_log off;",
+    "  error_log /dev/stderr warn;",
+    "  default_type application/json;",
+    "  keepalive_requests 1000000;",
+    "  keepalive_timeout 120s;",
+    `  server { listen 127.0.0.1:${o.readyPort}; return 200 "ready\\n"; }`,
+    ...Array.from({ length: o.count }, (_, i) => `  server { listen ${o.addressOf(i)}:${o.port}; return 200 '{"server":"${o.body(i)}"}\\n'; }`),
+    "}",
+    "",
+  ].join("\n");
+}
